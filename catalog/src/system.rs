@@ -1,0 +1,163 @@
+//! The `amar` schema: Amar's own system tables.
+//!
+//! `amar.sources` lists every source with its kind, mode, health (checked when the
+//! table is read), table count and what it pushes down. Later issues add
+//! `amar.indicators`, `amar.query_log` and friends here.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{
+    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::catalog::{SchemaProvider, Session, TableProvider};
+use datafusion::datasource::TableType;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+
+use crate::schema::SourceSchema;
+
+const SOURCES: &str = "sources";
+
+/// The `amar` system schema.
+#[derive(Debug)]
+pub struct SystemSchema {
+    sources: Arc<SourcesTable>,
+}
+
+impl SystemSchema {
+    pub fn new(sources: Vec<Arc<SourceSchema>>) -> Self {
+        Self {
+            sources: Arc::new(SourcesTable::new(sources)),
+        }
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for SystemSchema {
+    fn table_names(&self) -> Vec<String> {
+        vec![SOURCES.to_string()]
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        Ok(match name {
+            SOURCES => Some(self.sources.clone()),
+            _ => None,
+        })
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        name == SOURCES
+    }
+
+    fn register_table(
+        &self,
+        name: String,
+        _table: Arc<dyn TableProvider>,
+    ) -> Result<Option<Arc<dyn TableProvider>>> {
+        Err(DataFusionError::Plan(format!(
+            "cannot create table \"{name}\" in the system schema \"amar\""
+        )))
+    }
+}
+
+/// `amar.sources`: one row per source.
+#[derive(Debug)]
+pub struct SourcesTable {
+    sources: Vec<Arc<SourceSchema>>,
+    schema: SchemaRef,
+}
+
+impl SourcesTable {
+    fn new(sources: Vec<Arc<SourceSchema>>) -> Self {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("name", DataType::Utf8, false),
+            Field::new("kind", DataType::Utf8, false),
+            Field::new("mode", DataType::Utf8, false),
+            Field::new("healthy", DataType::Boolean, false),
+            Field::new("health_message", DataType::Utf8, true),
+            Field::new("latency_ms", DataType::Float64, false),
+            Field::new(
+                "checked_at",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            ),
+            Field::new("tables", DataType::Int64, false),
+            Field::new("pushdown", DataType::Utf8, false),
+        ]));
+        Self { sources, schema }
+    }
+
+    async fn batch(&self) -> Result<RecordBatch> {
+        let n = self.sources.len();
+        let mut name = StringBuilder::with_capacity(n, n * 16);
+        let mut kind = StringBuilder::with_capacity(n, n * 8);
+        let mut mode = StringBuilder::with_capacity(n, n * 8);
+        let mut healthy = BooleanBuilder::with_capacity(n);
+        let mut message = StringBuilder::with_capacity(n, n * 16);
+        let mut latency = Float64Builder::with_capacity(n);
+        let mut checked = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+        let mut tables = Int64Builder::with_capacity(n);
+        let mut pushdown = StringBuilder::with_capacity(n, n * 32);
+        for schema in &self.sources {
+            let source = schema.source();
+            let health = source.health().await;
+            name.append_value(source.name());
+            kind.append_value(source.kind());
+            mode.append_value(source.mode().as_str());
+            healthy.append_value(health.ok);
+            message.append_option(health.message.as_deref());
+            latency.append_value(health.latency.as_secs_f64() * 1000.0);
+            let micros = health
+                .checked_at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_micros() as i64)
+                .unwrap_or(0);
+            checked.append_value(micros);
+            tables.append_value(schema.table_names().len() as i64);
+            pushdown.append_value(source.pushdown().describe());
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(name.finish()),
+            Arc::new(kind.finish()),
+            Arc::new(mode.finish()),
+            Arc::new(healthy.finish()),
+            Arc::new(message.finish()),
+            Arc::new(latency.finish()),
+            Arc::new(checked.finish()),
+            Arc::new(tables.finish()),
+            Arc::new(pushdown.finish()),
+        ];
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+}
+
+#[async_trait]
+impl TableProvider for SourcesTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let batch = self.batch().await?;
+        Ok(MemorySourceConfig::try_new_exec(
+            &[vec![batch]],
+            self.schema.clone(),
+            projection.cloned(),
+        )?)
+    }
+}

@@ -1,0 +1,98 @@
+//! Typed source configuration: what a `[[source]]` entry means once validated.
+//!
+//! The server parses and checks the TOML (and reports errors with file and key); this
+//! crate receives only these typed values.
+
+use std::path::PathBuf;
+
+/// Whether a source is queried at query time or copied locally on a schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    #[default]
+    Live,
+    Snapshot,
+}
+
+impl Mode {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Mode::Live => "live",
+            Mode::Snapshot => "snapshot",
+        }
+    }
+}
+
+/// One configured source.
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    /// The schema name users see.
+    pub name: String,
+    pub mode: Mode,
+    pub kind: SourceKind,
+}
+
+/// The kind of a source, with the options that kind needs.
+#[derive(Debug, Clone)]
+pub enum SourceKind {
+    Sqlite(SqliteOptions),
+    Files(FilesOptions),
+}
+
+impl SourceKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            SourceKind::Sqlite(_) => "sqlite",
+            SourceKind::Files(_) => "files",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// The database file; opened read-only.
+    pub path: PathBuf,
+    /// Only these tables, when given; otherwise every table and view.
+    pub tables: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FilesOptions {
+    /// A folder: each file, or each sub-folder of same-format files, is one table.
+    pub path: PathBuf,
+    /// The format of every table, when given; otherwise each file's extension decides.
+    pub format: Option<FileFormat>,
+    /// CSV only: whether the first line names the columns (default true).
+    pub has_header: bool,
+    /// CSV only: the field delimiter (default `,`).
+    pub delimiter: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    Parquet,
+    Csv,
+    Json,
+}
+
+impl FileFormat {
+    pub fn from_extension(ext: &str) -> Option<Self> {
+        match ext.to_ascii_lowercase().as_str() {
+            "parquet" => Some(FileFormat::Parquet),
+            "csv" => Some(FileFormat::Csv),
+            "json" | "ndjson" | "jsonl" => Some(FileFormat::Json),
+            _ => None,
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::from_extension(name)
+    }
+
+    pub fn extension(&self) -> &'static str {
+        match self {
+            FileFormat::Parquet => ".parquet",
+            FileFormat::Csv => ".csv",
+            FileFormat::Json => ".json",
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! Amar's connectors: how a department's data becomes DataFusion tables.
+//!
+//! This crate owns the source contract ([`Source`]): a source is opened from its typed
+//! `[[source]]` config ([`SourceConfig`]), lists its tables, hands DataFusion a
+//! [`TableProvider`](datafusion::catalog::TableProvider) for each, declares what it can
+//! push down ([`Pushdown`]) and reports its health. Built-in connectors live here
+//! (SQLite, files: Parquet, CSV, JSON); every later kind (PostgreSQL, MySQL, plugins)
+//! implements the same trait, so nothing above this crate knows which kind it got.
+//!
+//! It does not own names users see (the catalog crate maps sources to schemas), nor
+//! access rules, nor sockets. Data leaves it only as Arrow record batches, streamed:
+//! no connector holds a whole result in memory.
+
+pub mod config;
+pub mod error;
+pub mod files;
+pub mod source;
+pub mod sqlite;
+
+pub use config::{FileFormat, FilesOptions, Mode, SourceConfig, SourceKind, SqliteOptions};
+pub use error::ConnectorError;
+pub use source::{Health, Pushdown, Source, SourceTable, open_source};
+
+/// Arrow field metadata key under which a connector records a column's comment
+/// (shown by `col_description` and psql's `\d+`).
+pub const COMMENT_KEY: &str = "amar.comment";

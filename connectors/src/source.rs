@@ -1,0 +1,117 @@
+//! The source contract every connector implements, built-in or plugin.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use datafusion::catalog::TableProvider;
+
+use crate::config::{Mode, SourceConfig, SourceKind};
+use crate::error::Result;
+
+/// One table a source offers.
+#[derive(Debug, Clone)]
+pub struct SourceTable {
+    /// The table name users see, inside the source's schema.
+    pub name: String,
+    /// Scans it. Primary keys, where the source knows them, are the provider's
+    /// [`constraints`](TableProvider::constraints); column comments are field
+    /// metadata under [`COMMENT_KEY`](crate::COMMENT_KEY).
+    pub provider: Arc<dyn TableProvider>,
+    /// The table's comment, if the source has one.
+    pub comment: Option<String>,
+}
+
+/// What a source can evaluate itself, so that less data crosses to Amar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pushdown {
+    pub projection: bool,
+    pub filters: bool,
+    pub limit: bool,
+    pub aggregates: bool,
+    pub sorts: bool,
+    pub joins: bool,
+}
+
+impl Pushdown {
+    /// A short human-readable list, for `amar.sources`.
+    pub fn describe(&self) -> String {
+        let mut parts = vec![];
+        for (on, name) in [
+            (self.projection, "projection"),
+            (self.filters, "filters"),
+            (self.limit, "limit"),
+            (self.aggregates, "aggregates"),
+            (self.sorts, "sorts"),
+            (self.joins, "joins"),
+        ] {
+            if on {
+                parts.push(name);
+            }
+        }
+        parts.join(", ")
+    }
+}
+
+/// A source's health, as last checked.
+#[derive(Debug, Clone)]
+pub struct Health {
+    pub ok: bool,
+    /// What is wrong, when not ok.
+    pub message: Option<String>,
+    pub checked_at: SystemTime,
+    pub latency: Duration,
+}
+
+impl Health {
+    pub fn ok(latency: Duration) -> Self {
+        Health {
+            ok: true,
+            message: None,
+            checked_at: SystemTime::now(),
+            latency,
+        }
+    }
+
+    pub fn failed(message: impl Into<String>, latency: Duration) -> Self {
+        Health {
+            ok: false,
+            message: Some(message.into()),
+            checked_at: SystemTime::now(),
+            latency,
+        }
+    }
+}
+
+/// A department's data, as Amar sees it.
+#[async_trait]
+pub trait Source: Send + Sync + Debug {
+    /// The schema name users see.
+    fn name(&self) -> &str;
+    /// `sqlite`, `files`, `postgres`, … as in the config.
+    fn kind(&self) -> &'static str;
+    fn mode(&self) -> Mode;
+    /// What this source evaluates itself.
+    fn pushdown(&self) -> Pushdown;
+    /// The tables the source offers now.
+    async fn tables(&self) -> Result<Vec<SourceTable>>;
+    /// Checks that the source answers.
+    async fn health(&self) -> Health;
+}
+
+/// Opens a source of any built-in kind from its typed config.
+pub async fn open_source(config: &SourceConfig) -> Result<Arc<dyn Source>> {
+    match &config.kind {
+        SourceKind::Sqlite(options) => Ok(Arc::new(crate::sqlite::SqliteSource::open(
+            &config.name,
+            config.mode,
+            options.clone(),
+        )?)),
+        SourceKind::Files(options) => Ok(Arc::new(crate::files::FilesSource::open(
+            &config.name,
+            config.mode,
+            options.clone(),
+        )?)),
+    }
+}

@@ -1,0 +1,340 @@
+//! One SQLite table as a DataFusion table, and the scan that streams it.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{Constraints, DataFusionError, Result};
+use datafusion::datasource::TableType;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
+use datafusion::physical_plan::{
+    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning,
+    PlanProperties, ReplaceChildrenOptions,
+};
+
+use super::filter;
+use super::types::ColumnBuilder;
+use crate::error::ConnectorError;
+
+/// Rows per record batch sent from a scan.
+const BATCH_ROWS: usize = 8192;
+
+/// A table (or view) of a SQLite source.
+#[derive(Debug)]
+pub struct SqliteTable {
+    source_name: String,
+    path: PathBuf,
+    table: String,
+    schema: SchemaRef,
+    /// Which columns SQLite compares exactly as DataFusion does (see `filter`).
+    pushable: Vec<bool>,
+    constraints: Constraints,
+    is_view: bool,
+}
+
+impl SqliteTable {
+    pub(crate) fn new(
+        source_name: String,
+        path: PathBuf,
+        table: String,
+        schema: SchemaRef,
+        declared: Vec<String>,
+        constraints: Constraints,
+        is_view: bool,
+    ) -> Self {
+        let pushable = schema
+            .fields()
+            .iter()
+            .zip(&declared)
+            .map(|(f, declared)| match f.data_type() {
+                // Untyped columns may hold any storage class: compare in DataFusion.
+                DataType::Utf8 => {
+                    let d = declared.to_ascii_uppercase();
+                    d.contains("CHAR") || d.contains("CLOB") || d.contains("TEXT")
+                }
+                // Reals compare inexactly against a decimal literal.
+                DataType::Decimal128(_, scale) => *scale == 0,
+                DataType::Binary => false,
+                _ => true,
+            })
+            .collect();
+        Self {
+            source_name,
+            path,
+            table,
+            schema,
+            pushable,
+            constraints,
+            is_view,
+        }
+    }
+
+    fn is_pushable(&self, column: &str) -> bool {
+        self.schema
+            .index_of(column)
+            .map(|i| self.pushable[i])
+            .unwrap_or(false)
+    }
+}
+
+#[async_trait]
+impl TableProvider for SqliteTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn constraints(&self) -> Option<&Constraints> {
+        Some(&self.constraints)
+    }
+
+    fn table_type(&self) -> TableType {
+        if self.is_view {
+            TableType::View
+        } else {
+            TableType::Base
+        }
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if filter::to_sql(f, &|c| self.is_pushable(c)).is_some() {
+                    TableProviderFilterPushDown::Exact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let projected = match projection {
+            Some(p) => Arc::new(self.schema.project(p)?),
+            None => self.schema.clone(),
+        };
+        let columns = if projected.fields().is_empty() {
+            // count(*) and friends need rows, not columns.
+            "1".to_string()
+        } else {
+            projected
+                .fields()
+                .iter()
+                .map(|f| filter::quote_ident(f.name()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut sql = format!("SELECT {columns} FROM {}", filter::quote_ident(&self.table));
+        let mut all_pushed = true;
+        let mut predicates = vec![];
+        for f in filters {
+            match filter::to_sql(f, &|c| self.is_pushable(c)) {
+                Some(p) => predicates.push(p),
+                None => all_pushed = false,
+            }
+        }
+        if !predicates.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&predicates.join(" AND "));
+        }
+        if let (Some(n), true) = (limit, all_pushed) {
+            sql.push_str(&format!(" LIMIT {n}"));
+        }
+        Ok(Arc::new(SqliteScanExec::new(
+            self.source_name.clone(),
+            self.path.clone(),
+            self.table.clone(),
+            sql,
+            projected,
+        )))
+    }
+}
+
+/// Runs one SELECT against SQLite and streams its rows as record batches.
+#[derive(Debug)]
+pub struct SqliteScanExec {
+    source_name: String,
+    path: PathBuf,
+    table: String,
+    sql: String,
+    schema: SchemaRef,
+    properties: Arc<PlanProperties>,
+}
+
+impl SqliteScanExec {
+    fn new(source_name: String, path: PathBuf, table: String, sql: String, schema: SchemaRef) -> Self {
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(schema.clone()),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        Self {
+            source_name,
+            path,
+            table,
+            sql,
+            schema,
+            properties: Arc::new(properties),
+        }
+    }
+}
+
+impl DisplayAs for SqliteScanExec {
+    fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        match t {
+            DisplayFormatType::Default | DisplayFormatType::Verbose => {
+                write!(f, "SqliteScanExec: source={}, sql={}", self.source_name, self.sql)
+            }
+            DisplayFormatType::TreeRender => write!(f, "source={}\nsql={}", self.source_name, self.sql),
+        }
+    }
+}
+
+impl ExecutionPlan for SqliteScanExec {
+    fn name(&self) -> &'static str {
+        "SqliteScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+        _options: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.replace_children(
+            children,
+            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+        )
+    }
+
+    fn execute(&self, partition: usize, _context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        if partition != 0 {
+            return Err(DataFusionError::Internal(format!(
+                "SqliteScanExec has one partition, asked for {partition}"
+            )));
+        }
+        // Two batches in flight: the reader stays one batch ahead of the client.
+        let mut builder = RecordBatchReceiverStreamBuilder::new(self.schema.clone(), 2);
+        let tx = builder.tx();
+        let scan = ScanJob {
+            source_name: self.source_name.clone(),
+            path: self.path.clone(),
+            table: self.table.clone(),
+            sql: self.sql.clone(),
+            schema: self.schema.clone(),
+        };
+        builder.spawn_blocking(move || scan.run(|batch| tx.blocking_send(Ok(batch)).is_ok()));
+        Ok(builder.build())
+    }
+}
+
+struct ScanJob {
+    source_name: String,
+    path: PathBuf,
+    table: String,
+    sql: String,
+    schema: SchemaRef,
+}
+
+impl ScanJob {
+    /// Reads rows and hands batches to `send`; stops early when `send` says the
+    /// receiver is gone (the query was cancelled or the client left).
+    fn run(self, mut send: impl FnMut(RecordBatch) -> bool) -> Result<()> {
+        let sqlite_err = |e: rusqlite::Error| {
+            ConnectorError::Sqlite {
+                source_name: self.source_name.clone(),
+                message: e.to_string(),
+            }
+            .into_datafusion()
+        };
+        let conn = super::connect(&self.path).map_err(sqlite_err)?;
+        let mut stmt = conn.prepare(&self.sql).map_err(sqlite_err)?;
+        let mut rows = stmt.query([]).map_err(sqlite_err)?;
+        let fields = self.schema.fields().clone();
+        let new_builders = || -> Vec<ColumnBuilder> {
+            fields
+                .iter()
+                .map(|f| ColumnBuilder::new(f.data_type(), BATCH_ROWS))
+                .collect()
+        };
+        let mut builders = new_builders();
+        let mut count = 0usize;
+        let mut pending = 0usize;
+        while let Some(row) = rows.next().map_err(sqlite_err)? {
+            for (i, builder) in builders.iter_mut().enumerate() {
+                let value = row.get_ref(i).map_err(sqlite_err)?;
+                builder.append(value).map_err(|message| {
+                    ConnectorError::Value {
+                        source_name: self.source_name.clone(),
+                        table: self.table.clone(),
+                        column: fields[i].name().clone(),
+                        message,
+                    }
+                    .into_datafusion()
+                })?;
+            }
+            count += 1;
+            pending += 1;
+            if pending == BATCH_ROWS {
+                let batch = self.finish(&mut builders, pending)?;
+                pending = 0;
+                if !send(batch) {
+                    return Ok(());
+                }
+            }
+        }
+        if pending > 0 || count == 0 {
+            let batch = self.finish(&mut builders, pending)?;
+            if batch.num_rows() > 0 {
+                send(batch);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&self, builders: &mut [ColumnBuilder], rows: usize) -> Result<RecordBatch> {
+        let columns = builders.iter_mut().map(|b| b.finish()).collect();
+        let options = datafusion::arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows));
+        Ok(RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)?)
+    }
+}

@@ -1,0 +1,248 @@
+//! The `amar` command line.
+
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use amar_policies::UsersFile;
+use amar_policies::identity::parse_attribute;
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, Overrides};
+use crate::serve::{ServeOptions, start};
+
+#[derive(Parser, Debug)]
+#[command(name = "amar", version, about = "Amar: one SQL server in front of every department's data")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve SQL over the Postgres wire protocol. Without --config, serves the embedded demo.
+    Serve(ServeArgs),
+    /// Manage the users who may log in.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// The config file (amar.toml). Without it Amar generates and serves its demo.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Where Amar keeps its data (demo, users, snapshots); overrides the config.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// HOST:PORT for the Postgres wire protocol (default 127.0.0.1:6543).
+    #[arg(long)]
+    pg_listen: Option<SocketAddr>,
+    /// HOST:PORT for Arrow Flight SQL (default 127.0.0.1:6544).
+    #[arg(long)]
+    flight_listen: Option<SocketAddr>,
+    /// HOST:PORT for health and metrics over HTTP (default 127.0.0.1:6545).
+    #[arg(long)]
+    http_listen: Option<SocketAddr>,
+    /// Size of the embedded demo: 1 is about a million rows.
+    #[arg(long)]
+    demo_scale: Option<f64>,
+}
+
+#[derive(Args, Debug)]
+struct UsersFileArgs {
+    /// The users file to change.
+    #[arg(long)]
+    users_file: Option<PathBuf>,
+    /// Take the users file from this config's `[server] users_file`.
+    #[arg(long, conflicts_with = "users_file")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Add a user. The password is read from standard input (one line).
+    Add {
+        name: String,
+        /// A role; repeat for several (e.g. --role analyst). `admin` reads everything.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// An attribute policies may use, e.g. --attr province_code=23; repeatable.
+        #[arg(long = "attr")]
+        attributes: Vec<String>,
+        /// Read the password from standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        #[command(flatten)]
+        file: UsersFileArgs,
+    },
+    /// Set a user's password (read from standard input) and enable the user.
+    Passwd {
+        name: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        #[command(flatten)]
+        file: UsersFileArgs,
+    },
+    /// Stop a user from logging in.
+    Disable {
+        name: String,
+        #[command(flatten)]
+        file: UsersFileArgs,
+    },
+    /// List users, their roles and attributes.
+    List {
+        #[command(flatten)]
+        file: UsersFileArgs,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::User(command) => user(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("amar: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AMAR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("amar")
+        .build()?;
+    runtime.block_on(async move {
+        let options = ServeOptions {
+            config: args.config,
+            overrides: Overrides {
+                data_dir: args.data_dir,
+                pg_listen: args.pg_listen,
+                flight_listen: args.flight_listen,
+                http_listen: args.http_listen,
+            },
+            demo_scale: args.demo_scale,
+        };
+        let server = start(options).await?;
+        println!("{}", server.connection_help());
+        wait_for_signal().await;
+        tracing::info!("stopping");
+        server.stop().await;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn users_file_path(args: &UsersFileArgs) -> anyhow::Result<PathBuf> {
+    if let Some(path) = &args.users_file {
+        return Ok(path.clone());
+    }
+    let config = match &args.config {
+        Some(path) => Config::load(path, &Overrides::default())?,
+        None => Config::defaults(&Overrides::default()),
+    };
+    Ok(config.server.users_file)
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = line.trim_end_matches(['\n', '\r']).to_string();
+    anyhow::ensure!(!password.is_empty(), "the password on standard input is empty");
+    Ok(password)
+}
+
+fn user(command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Add {
+            name,
+            roles,
+            attributes,
+            file,
+            ..
+        } => {
+            let path = users_file_path(&file)?;
+            let attributes = attributes
+                .iter()
+                .map(|a| parse_attribute(a))
+                .collect::<Result<BTreeMap<_, _>, _>>()?;
+            let password = read_password()?;
+            let mut users = UsersFile::load(&path)?;
+            users.add(&name, roles, attributes, &password)?;
+            users.save()?;
+            println!("added user \"{name}\" to {}", path.display());
+        }
+        UserCommand::Passwd { name, file, .. } => {
+            let path = users_file_path(&file)?;
+            let password = read_password()?;
+            let mut users = UsersFile::load(&path)?;
+            users.set_password(&name, &password)?;
+            users.save()?;
+            println!("changed the password of \"{name}\" in {}", path.display());
+        }
+        UserCommand::Disable { name, file } => {
+            let path = users_file_path(&file)?;
+            let mut users = UsersFile::load(&path)?;
+            users.disable(&name)?;
+            users.save()?;
+            println!("disabled user \"{name}\" in {}", path.display());
+        }
+        UserCommand::List { file } => {
+            let path = users_file_path(&file)?;
+            let users = UsersFile::load(&path)?;
+            for u in users.users() {
+                let attrs: Vec<String> = u.attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                println!(
+                    "{}\troles={}\t{}{}",
+                    u.name,
+                    u.roles.join(","),
+                    attrs.join(" "),
+                    if u.disabled { "\t(disabled)" } else { "" }
+                );
+            }
+        }
+    }
+    Ok(())
+}

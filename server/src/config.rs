@@ -1,0 +1,469 @@
+//! `amar.toml`: read once at start, checked, and turned into typed values.
+//!
+//! Every error names the file, the line, the key and what is wrong, e.g.
+//! `amar.toml:12: source[1] ("health"), key `format`: unknown format "xls"; use parquet, csv or json`.
+//! Relative paths are relative to the config file's folder. `${NAME}` in a source URL is
+//! replaced by the environment variable `NAME` (secrets stay out of the file and out
+//! of logs).
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use amar_connectors::{FileFormat, FilesOptions, Mode, SourceConfig, SourceKind, SqliteOptions};
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The default Postgres-wire address; never PostgreSQL's own 5432.
+pub const DEFAULT_PG_LISTEN: &str = "127.0.0.1:6543";
+pub const DEFAULT_FLIGHT_LISTEN: &str = "127.0.0.1:6544";
+pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:6545";
+pub const DEFAULT_DATA_DIR: &str = "amar-data";
+
+/// A config that could not be used, with where and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}{line}: {message}", line = .line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct ConfigError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+/// The server's settings, after defaults and command-line overrides.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub pg_listen: SocketAddr,
+    pub flight_listen: SocketAddr,
+    pub http_listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub users_file: PathBuf,
+    pub policy_file: Option<PathBuf>,
+}
+
+/// A whole validated config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub sources: Vec<SourceConfig>,
+    /// Where it came from, for messages (`None` for the embedded demo).
+    pub file: Option<PathBuf>,
+}
+
+/// Values given on the command line, which win over the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub pg_listen: Option<SocketAddr>,
+    pub flight_listen: Option<SocketAddr>,
+    pub http_listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default, rename = "source")]
+    sources: Vec<RawSource>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    pg_listen: Option<Spanned<String>>,
+    flight_listen: Option<Spanned<String>>,
+    http_listen: Option<Spanned<String>>,
+    data_dir: Option<Spanned<PathBuf>>,
+    users_file: Option<Spanned<PathBuf>>,
+    policy_file: Option<Spanned<PathBuf>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    name: Spanned<String>,
+    kind: Spanned<String>,
+    mode: Option<Spanned<String>>,
+    url: Option<Spanned<String>>,
+    path: Option<Spanned<PathBuf>>,
+    library: Option<Spanned<PathBuf>>,
+    format: Option<Spanned<String>>,
+    tables: Option<Spanned<Vec<String>>>,
+    has_header: Option<Spanned<bool>>,
+    delimiter: Option<Spanned<String>>,
+}
+
+/// Turns byte offsets into line numbers for messages.
+struct Locator<'a> {
+    file: String,
+    text: &'a str,
+}
+
+impl Locator<'_> {
+    fn line(&self, span: Range<usize>) -> usize {
+        let end = span.start.min(self.text.len());
+        self.text[..end].matches('\n').count() + 1
+    }
+
+    fn error(&self, span: Option<Range<usize>>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.clone(),
+            line: span.map(|s| self.line(s)),
+            message: message.into(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            line: None,
+            message: format!("cannot read the config: {e}"),
+        })?;
+        Self::parse(&text, path, overrides)
+    }
+
+    /// Checks config text as if read from `path`.
+    pub fn parse(text: &str, path: &Path, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let at = Locator {
+            file: path.display().to_string(),
+            text,
+        };
+        let deserializer = toml::Deserializer::parse(text)
+            .map_err(|e| at.error(e.span(), e.message().trim().to_string()))?;
+        let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            at.error(inner.span(), format!("key `{key}`: {}", inner.message().trim()))
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let server = server_config(&raw.server, &base, overrides, &at)?;
+        let mut sources: Vec<SourceConfig> = vec![];
+        for (i, s) in raw.sources.iter().enumerate() {
+            let source = source_config(i, s, &base, &at)?;
+            if let Some(earlier) = sources.iter().position(|e| e.name == source.name) {
+                return Err(at.error(
+                    Some(s.name.span()),
+                    format!(
+                        "source[{i}], key `name`: \"{}\" is already the name of source[{earlier}]; each source is one schema",
+                        source.name
+                    ),
+                ));
+            }
+            sources.push(source);
+        }
+        Ok(Config {
+            server,
+            sources,
+            file: Some(path.to_path_buf()),
+        })
+    }
+
+    /// The settings with no file at all: defaults plus command-line values.
+    pub fn defaults(overrides: &Overrides) -> Self {
+        let data_dir = overrides
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        Config {
+            server: ServerConfig {
+                pg_listen: overrides.pg_listen.unwrap_or_else(|| parse_default(DEFAULT_PG_LISTEN)),
+                flight_listen: overrides
+                    .flight_listen
+                    .unwrap_or_else(|| parse_default(DEFAULT_FLIGHT_LISTEN)),
+                http_listen: overrides
+                    .http_listen
+                    .unwrap_or_else(|| parse_default(DEFAULT_HTTP_LISTEN)),
+                users_file: data_dir.join("users.toml"),
+                data_dir,
+                policy_file: None,
+            },
+            sources: vec![],
+            file: None,
+        }
+    }
+}
+
+fn parse_default(addr: &str) -> SocketAddr {
+    addr.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+fn server_config(
+    raw: &RawServer,
+    base: &Path,
+    overrides: &Overrides,
+    at: &Locator<'_>,
+) -> Result<ServerConfig, ConfigError> {
+    let listen = |value: &Option<Spanned<String>>, key: &str, given: Option<SocketAddr>, default: &str| {
+        if let Some(addr) = given {
+            return Ok(addr);
+        }
+        match value {
+            Some(v) => v.get_ref().parse::<SocketAddr>().map_err(|_| {
+                at.error(
+                    Some(v.span()),
+                    format!(
+                        "[server], key `{key}`: \"{}\" is not HOST:PORT with an IP address, e.g. \"{default}\"",
+                        v.get_ref()
+                    ),
+                )
+            }),
+            None => Ok(parse_default(default)),
+        }
+    };
+    let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+    let data_dir = overrides
+        .data_dir
+        .clone()
+        .or_else(|| raw.data_dir.as_ref().map(|d| resolve(d.get_ref())))
+        .unwrap_or_else(|| base.join(DEFAULT_DATA_DIR));
+    Ok(ServerConfig {
+        pg_listen: listen(&raw.pg_listen, "pg_listen", overrides.pg_listen, DEFAULT_PG_LISTEN)?,
+        flight_listen: listen(
+            &raw.flight_listen,
+            "flight_listen",
+            overrides.flight_listen,
+            DEFAULT_FLIGHT_LISTEN,
+        )?,
+        http_listen: listen(&raw.http_listen, "http_listen", overrides.http_listen, DEFAULT_HTTP_LISTEN)?,
+        users_file: raw
+            .users_file
+            .as_ref()
+            .map(|p| resolve(p.get_ref()))
+            .unwrap_or_else(|| data_dir.join("users.toml")),
+        policy_file: raw.policy_file.as_ref().map(|p| resolve(p.get_ref())),
+        data_dir,
+    })
+}
+
+fn source_config(
+    i: usize,
+    raw: &RawSource,
+    base: &Path,
+    at: &Locator<'_>,
+) -> Result<SourceConfig, ConfigError> {
+    let name = raw.name.get_ref().clone();
+    let here = format!("source[{i}] (\"{name}\")");
+    let fail = |span: Range<usize>, key: &str, why: String| {
+        Err(at.error(Some(span), format!("{here}, key `{key}`: {why}")))
+    };
+    if !valid_schema_name(&name) {
+        return fail(
+            raw.name.span(),
+            "name",
+            "a source name is a schema name: lower-case letters, digits and '_', starting with a letter".to_string(),
+        );
+    }
+    let mode = match raw.mode.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
+        None | Some(("live", _)) => Mode::Live,
+        Some(("snapshot", span)) => {
+            return fail(
+                span,
+                "mode",
+                "snapshot mode is for database sources (postgres, mysql); this kind is read in place".to_string(),
+            );
+        }
+        Some((other, span)) => {
+            return fail(span, "mode", format!("unknown mode \"{other}\"; use \"live\" or \"snapshot\""));
+        }
+    };
+    let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+    // Keys each kind uses; any other key given is a mistake worth reporting.
+    let given: Vec<(&str, Option<Range<usize>>)> = vec![
+        ("url", raw.url.as_ref().map(|v| v.span())),
+        ("path", raw.path.as_ref().map(|v| v.span())),
+        ("library", raw.library.as_ref().map(|v| v.span())),
+        ("format", raw.format.as_ref().map(|v| v.span())),
+        ("tables", raw.tables.as_ref().map(|v| v.span())),
+        ("has_header", raw.has_header.as_ref().map(|v| v.span())),
+        ("delimiter", raw.delimiter.as_ref().map(|v| v.span())),
+    ];
+    let kind_name = raw.kind.get_ref().as_str();
+    let allowed: &[&str] = match kind_name {
+        "sqlite" => &["path", "tables"],
+        "files" => &["path", "format", "has_header", "delimiter"],
+        "postgres" | "mysql" | "plugin" => {
+            return fail(
+                raw.kind.span(),
+                "kind",
+                format!("kind \"{kind_name}\" is not available in this build yet; use sqlite or files"),
+            );
+        }
+        other => {
+            return fail(
+                raw.kind.span(),
+                "kind",
+                format!("unknown kind \"{other}\"; use postgres, mysql, sqlite, files or plugin"),
+            );
+        }
+    };
+    for (key, span) in &given {
+        if let Some(span) = span
+            && !allowed.contains(key)
+        {
+            return fail(
+                span.clone(),
+                key,
+                format!("not used by kind \"{kind_name}\" (it takes: {})", allowed.join(", ")),
+            );
+        }
+    }
+    let Some(path) = raw.path.as_ref() else {
+        return fail(raw.kind.span(), "path", format!("kind \"{kind_name}\" needs `path`"));
+    };
+    let kind = match kind_name {
+        "sqlite" => SourceKind::Sqlite(SqliteOptions {
+            path: resolve(path.get_ref()),
+            tables: raw.tables.as_ref().map(|t| t.get_ref().clone()),
+        }),
+        _ => {
+            let format = match &raw.format {
+                None => None,
+                Some(f) => match FileFormat::from_name(f.get_ref()) {
+                    Some(format) => Some(format),
+                    None => {
+                        return fail(
+                            f.span(),
+                            "format",
+                            format!("unknown format \"{}\"; use parquet, csv or json", f.get_ref()),
+                        );
+                    }
+                },
+            };
+            let delimiter = match &raw.delimiter {
+                None => b',',
+                Some(d) if d.get_ref().len() == 1 && d.get_ref().is_ascii() => d.get_ref().as_bytes()[0],
+                Some(d) => {
+                    return fail(d.span(), "delimiter", "use a single ASCII character, e.g. \",\" or \"\\t\"".to_string());
+                }
+            };
+            SourceKind::Files(FilesOptions {
+                path: resolve(path.get_ref()),
+                format,
+                has_header: raw.has_header.as_ref().map(|h| *h.get_ref()).unwrap_or(true),
+                delimiter,
+            })
+        }
+    };
+    Ok(SourceConfig { name, mode, kind })
+}
+
+fn valid_schema_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.len() <= 63
+}
+
+/// Replaces `${NAME}` with the value of environment variable `NAME`.
+pub fn expand_env(text: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| "an unclosed ${ in the value".to_string())?;
+        let name = &after[..end];
+        let value = std::env::var(name)
+            .map_err(|_| format!("environment variable {name} is not set"))?;
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/amar/amar.toml"), &Overrides::default())
+    }
+
+    #[test]
+    fn a_full_config_becomes_typed_values() {
+        let c = parse(
+            r#"
+[server]
+pg_listen = "127.0.0.1:7000"
+data_dir = "data"
+
+[[source]]
+name = "insurance"
+kind = "sqlite"
+path = "insurance.db"
+
+[[source]]
+name = "health"
+kind = "files"
+path = "/srv/drop/health"
+format = "csv"
+delimiter = ";"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.server.pg_listen.port(), 7000);
+        assert_eq!(c.server.data_dir, PathBuf::from("/etc/amar/data"));
+        assert_eq!(c.server.users_file, PathBuf::from("/etc/amar/data/users.toml"));
+        assert_eq!(c.sources.len(), 2);
+        match &c.sources[0].kind {
+            SourceKind::Sqlite(o) => assert_eq!(o.path, PathBuf::from("/etc/amar/insurance.db")),
+            other => panic!("{other:?}"),
+        }
+        match &c.sources[1].kind {
+            SourceKind::Files(o) => {
+                assert_eq!(o.format, Some(FileFormat::Csv));
+                assert_eq!(o.delimiter, b';');
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_name_file_line_key_and_problem() {
+        let cases = [
+            ("[server]\npg_lisen = \"x\"\n", ":2", "pg_lisen"),
+            ("[server]\npg_listen = \"localhost\"\n", ":2", "`pg_listen`"),
+            ("[[source]]\nname = \"a\"\nkind = \"oracle\"\npath = \"x\"\n", ":3", "unknown kind \"oracle\""),
+            ("[[source]]\nname = \"a\"\nkind = \"sqlite\"\nurl = \"x\"\npath = \"y\"\n", ":4", "`url`: not used by kind \"sqlite\""),
+            ("[[source]]\nname = \"a\"\nkind = \"files\"\npath = \"p\"\nformat = \"xls\"\n", ":5", "unknown format \"xls\""),
+            ("[[source]]\nname = \"Bad-Name\"\nkind = \"files\"\npath = \"p\"\n", ":2", "`name`"),
+            ("[[source]]\nname = \"a\"\nkind = \"files\"\n", ":3", "needs `path`"),
+            ("[[source]]\nname = \"a\"\nkind = \"files\"\npath = \"p\"\n[[source]]\nname = \"a\"\nkind = \"files\"\npath = \"q\"\n", ":6", "already the name"),
+            ("[[source]]\nname = \"a\"\n", "amar.toml", "kind"),
+            ("not toml [", ":1", ""),
+        ];
+        for (text, at, says) in cases {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.starts_with("/etc/amar/amar.toml"), "{err}");
+            assert!(err.contains(at), "{text:?}: expected {at:?} in {err}");
+            assert!(err.contains(says), "{text:?}: expected {says:?} in {err}");
+        }
+    }
+
+    #[test]
+    fn command_line_values_win() {
+        let overrides = Overrides {
+            pg_listen: Some("127.0.0.1:0".parse().unwrap()),
+            data_dir: Some(PathBuf::from("/tmp/d")),
+            ..Overrides::default()
+        };
+        let c = Config::parse("[server]\npg_listen = \"127.0.0.1:7000\"\n", Path::new("a.toml"), &overrides).unwrap();
+        assert_eq!(c.server.pg_listen.port(), 0);
+        assert_eq!(c.server.data_dir, PathBuf::from("/tmp/d"));
+    }
+
+    #[test]
+    fn env_expansion() {
+        // SAFETY: this test is the only user of this variable name.
+        unsafe { std::env::set_var("AMAR_TEST_SECRET_X", "s3cret") };
+        assert_eq!(expand_env("postgres://u:${AMAR_TEST_SECRET_X}@h/db").unwrap(), "postgres://u:s3cret@h/db");
+        assert!(expand_env("${AMAR_TEST_UNSET_Y}").unwrap_err().contains("AMAR_TEST_UNSET_Y"));
+        assert!(expand_env("${OPEN").is_err());
+    }
+}

@@ -1,0 +1,169 @@
+//! The embedded demo: a deterministic synthetic dataset of a social-security
+//! organisation, spread over three departments of different kinds so that the demo is
+//! itself federated:
+//!
+//! | schema      | kind   | tables |
+//! |-------------|--------|--------|
+//! | `insurance` | SQLite | provinces, branches, economic_sectors, employers, insured_persons, contributions |
+//! | `pension`   | Parquet| pensioners, payments (a folder of four files) |
+//! | `health`    | CSV    | providers, claims |
+//!
+//! At scale 1 it holds about a million rows and is written in seconds, on first start,
+//! into `<data dir>/demo`. It is written into a temporary folder and renamed into place,
+//! so an interrupted start never leaves half a dataset; a later start with the same
+//! scale reuses it.
+
+mod health;
+mod insurance;
+pub mod names;
+mod pension;
+mod rng;
+pub mod world;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use amar_connectors::{FilesOptions, Mode, SourceConfig, SourceKind, SqliteOptions};
+use amar_policies::UsersFile;
+use anyhow::Context;
+
+/// Bump when the generated data changes, so old demo folders are rebuilt.
+const GENERATOR_VERSION: u32 = 1;
+
+/// The demo on disk.
+#[derive(Debug, Clone)]
+pub struct Demo {
+    pub dir: PathBuf,
+    pub rows: u64,
+    /// True when this start generated it (false when an existing one was reused).
+    pub generated: bool,
+}
+
+impl Demo {
+    /// The three demo sources.
+    pub fn sources(&self) -> Vec<SourceConfig> {
+        vec![
+            SourceConfig {
+                name: "insurance".into(),
+                mode: Mode::Live,
+                kind: SourceKind::Sqlite(SqliteOptions {
+                    path: self.dir.join("insurance.db"),
+                    tables: None,
+                }),
+            },
+            SourceConfig {
+                name: "pension".into(),
+                mode: Mode::Live,
+                kind: SourceKind::Files(FilesOptions {
+                    path: self.dir.join("pension"),
+                    format: None,
+                    has_header: true,
+                    delimiter: b',',
+                }),
+            },
+            SourceConfig {
+                name: "health".into(),
+                mode: Mode::Live,
+                kind: SourceKind::Files(FilesOptions {
+                    path: self.dir.join("health"),
+                    format: None,
+                    has_header: true,
+                    delimiter: b',',
+                }),
+            },
+        ]
+    }
+}
+
+fn manifest(scale: f64, rows: u64) -> String {
+    format!("generator_version = {GENERATOR_VERSION}\nscale = {scale:?}\nrows = {rows}\n")
+}
+
+fn read_manifest(dir: &Path) -> Option<(u32, f64, u64)> {
+    let text = std::fs::read_to_string(dir.join("manifest.toml")).ok()?;
+    let table: BTreeMap<String, toml::Value> = toml::from_str(&text).ok()?;
+    Some((
+        table.get("generator_version")?.as_integer()? as u32,
+        table.get("scale")?.as_float()?,
+        table.get("rows")?.as_integer()? as u64,
+    ))
+}
+
+/// Makes sure the demo dataset at `scale` is in `<data_dir>/demo`, generating it if needed.
+pub fn ensure(data_dir: &Path, scale: f64) -> anyhow::Result<Demo> {
+    anyhow::ensure!(
+        scale.is_finite() && scale > 0.0 && scale <= 200.0,
+        "--demo-scale must be a number above 0 and at most 200, not {scale}"
+    );
+    let dir = data_dir.join("demo");
+    if let Some((version, existing_scale, rows)) = read_manifest(&dir)
+        && version == GENERATOR_VERSION
+        && existing_scale == scale
+    {
+        return Ok(Demo {
+            dir,
+            rows,
+            generated: false,
+        });
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
+    let tmp = data_dir.join(format!(".demo.tmp-{}", std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp)?;
+    }
+    let started = Instant::now();
+    let rows = generate(&tmp, scale)
+        .with_context(|| format!("generating the demo dataset in {}", tmp.display()))?;
+    std::fs::write(tmp.join("manifest.toml"), manifest(scale, rows))?;
+    if dir.exists() {
+        let old = data_dir.join(format!(".demo.old-{}", std::process::id()));
+        std::fs::rename(&dir, &old)?;
+        std::fs::rename(&tmp, &dir)?;
+        std::fs::remove_dir_all(&old)?;
+    } else {
+        std::fs::rename(&tmp, &dir)?;
+    }
+    tracing::info!(rows, seconds = started.elapsed().as_secs_f64(), dir = %dir.display(), "demo dataset generated");
+    Ok(Demo {
+        dir,
+        rows,
+        generated: true,
+    })
+}
+
+fn generate(dir: &Path, scale: f64) -> anyhow::Result<u64> {
+    std::fs::create_dir_all(dir.join("pension"))?;
+    std::fs::create_dir_all(dir.join("health"))?;
+    let world = world::World::generate(scale);
+    let (a, (b, c)) = std::thread::scope(|s| {
+        let insurance = s.spawn(|| insurance::write(&dir.join("insurance.db"), &world, 11));
+        let pension = pension::write(&dir.join("pension"), &world, scale, 12);
+        let health = health::write(&dir.join("health"), &world, scale, 13);
+        let insurance = insurance.join().map_err(|_| anyhow::anyhow!("the insurance writer panicked"));
+        (insurance, (pension, health))
+    });
+    Ok(a?? + b? + c?)
+}
+
+/// The demo's users, created once in the users file if it has none of them. Passwords
+/// equal user names: for the demo only, never for real data.
+pub fn ensure_users(users_file: &Path) -> anyhow::Result<()> {
+    let mut file = UsersFile::load(users_file)?;
+    let mut changed = false;
+    for (name, roles, attributes) in demo_users() {
+        if file.get(name).is_none() {
+            file.add(name, roles, attributes, name)?;
+            changed = true;
+        }
+    }
+    if changed {
+        file.save()?;
+    }
+    Ok(())
+}
+
+fn demo_users() -> Vec<(&'static str, Vec<String>, BTreeMap<String, String>)> {
+    vec![("admin", vec!["admin".to_string()], BTreeMap::new())]
+}

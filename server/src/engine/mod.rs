@@ -1,0 +1,263 @@
+//! Engine assembly and the one planning path every front end uses.
+//!
+//! [`Engine::open`] opens the configured sources, builds the `amar` catalog with
+//! pg_catalog and information_schema, and keeps a base DataFusion session state. Each
+//! connection gets a [`Session`]: the user, their settings and their own DataFusion
+//! context cloned from the base (cheap: catalogs and functions are shared). pgwire and
+//! Flight SQL both turn SQL into plans with [`Session::plan`] and run them with
+//! [`Session::execute`], so a rule enforced for one is enforced for the other.
+//!
+//! Keeping assembly in this one function is also what lets a distributed (Ballista)
+//! session stand in for the local one later.
+
+pub mod command;
+pub mod error;
+pub mod output;
+pub mod roles;
+pub mod settings;
+mod timeout;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use amar_catalog::AmarCatalog;
+use amar_connectors::{SourceConfig, open_source};
+use amar_policies::{User, UserDirectory};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::ParamValues;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+
+pub use command::{Command, CopyFormat};
+pub use error::{SqlError, code};
+pub use settings::Settings;
+
+/// The shared parts of the server's query engine.
+pub struct Engine {
+    state: SessionState,
+    catalog: Arc<AmarCatalog>,
+    users: Arc<UserDirectory>,
+    parser: PostgresCompatibilityParser,
+    next_session: AtomicU64,
+    started: Instant,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+/// Where a session came from.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub addr: std::net::SocketAddr,
+    /// `pgwire` or `flight`.
+    pub protocol: &'static str,
+    pub application: String,
+}
+
+impl Engine {
+    /// Opens every source and assembles the engine. A source that cannot be opened
+    /// stops the start, naming the source and the reason.
+    pub async fn open(sources: &[SourceConfig], users: UserDirectory) -> anyhow::Result<Arc<Engine>> {
+        let mut opened = Vec::with_capacity(sources.len());
+        for config in sources {
+            opened.push(open_source(config).await?);
+        }
+        let catalog = Arc::new(AmarCatalog::load(opened).await?);
+        let users = Arc::new(users);
+
+        let mut config = SessionConfig::new()
+            .with_default_catalog_and_schema(amar_catalog::DATABASE, amar_catalog::DEFAULT_SCHEMA)
+            .with_create_default_catalog_and_schema(false)
+            .with_information_schema(true);
+        config.options_mut().sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
+        config.options_mut().execution.time_zone = Some("Asia/Tehran".to_string());
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        ctx.register_catalog(amar_catalog::DATABASE, catalog.provider());
+        datafusion_pg_catalog::setup_pg_catalog(
+            &ctx,
+            amar_catalog::DATABASE,
+            roles::UserRoles::new(users.clone()),
+        )
+        .map_err(|e| anyhow::anyhow!("setting up pg_catalog: {e}"))?;
+        amar_catalog::pg::install(&ctx, catalog.clone())?;
+
+        Ok(Arc::new(Engine {
+            state: ctx.state(),
+            catalog,
+            users,
+            parser: PostgresCompatibilityParser::new(),
+            next_session: AtomicU64::new(1),
+            started: Instant::now(),
+        }))
+    }
+
+    pub fn users(&self) -> &UserDirectory {
+        &self.users
+    }
+
+    pub fn catalog(&self) -> &AmarCatalog {
+        &self.catalog
+    }
+
+    pub fn uptime(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+
+    /// A new session for an authenticated user.
+    pub fn session(self: &Arc<Self>, user: User, peer: Peer, startup: &[(String, String)]) -> Session {
+        let id = self.next_session.fetch_add(1, Ordering::Relaxed);
+        let state = SessionStateBuilder::new_from_existing(self.state.clone())
+            .with_session_id(format!("amar-{id}"))
+            .build();
+        let settings = Settings::new(&user.name, user.is_admin(), startup);
+        let session = Session {
+            id,
+            user,
+            peer,
+            ctx: SessionContext::new_with_state(state),
+            settings: Mutex::new(settings),
+            engine: self.clone(),
+        };
+        session.apply_settings();
+        session
+    }
+}
+
+/// A planned statement and the columns its client will see.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub plan: LogicalPlan,
+    /// The result schema as sent: PostgreSQL column names, timestamps in the
+    /// session's time zone.
+    pub output: SchemaRef,
+}
+
+impl Planned {
+    /// The same plan with `$n` placeholders replaced by values.
+    pub fn bind(&self, params: ParamValues) -> Result<Planned, SqlError> {
+        Ok(Planned {
+            plan: self.plan.clone().with_param_values(params)?,
+            output: self.output.clone(),
+        })
+    }
+}
+
+/// One connection's view of the engine.
+pub struct Session {
+    pub id: u64,
+    pub user: User,
+    pub peer: Peer,
+    ctx: SessionContext,
+    settings: Mutex<Settings>,
+    engine: Arc<Engine>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("user", &self.user.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Parses SQL as PostgreSQL clients write it (with the rewrites that map
+    /// PostgreSQL-only syntax onto DataFusion's).
+    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>, SqlError> {
+        if sql.len() > MAX_SQL_BYTES {
+            return Err(SqlError::new(
+                code::PROGRAM_LIMIT_EXCEEDED,
+                format!("statement is too long ({} bytes; the limit is {MAX_SQL_BYTES})", sql.len()),
+            ));
+        }
+        self.engine
+            .parser
+            .parse(sql)
+            .map_err(|e| SqlError::from_datafusion(&datafusion::error::DataFusionError::SQL(Box::new(e), None)))
+    }
+
+    /// The one planning function: a statement to a logical plan this user may run.
+    /// Statements that would change data or definitions are refused (25006).
+    pub async fn plan(&self, statement: &Statement) -> Result<Planned, SqlError> {
+        let state = self.ctx.state();
+        let plan = state
+            .statement_to_plan(DfStatement::Statement(Box::new(statement.clone())))
+            .await?;
+        SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false)
+            .verify_plan(&plan)?;
+        let schema = plan.schema().as_arrow().clone();
+        let names = output::postgres_names(statement, schema.fields().len());
+        let output = output::output_schema(&schema, &names, &self.settings().time_zone());
+        Ok(Planned { plan, output })
+    }
+
+    /// Optimises and runs a plan, streaming its batches in the output schema. The
+    /// session's `statement_timeout` covers the whole stream.
+    pub async fn execute(&self, planned: Planned) -> Result<SendableRecordBatchStream, SqlError> {
+        let df = self.ctx.execute_logical_plan(planned.plan).await?;
+        let stream = output::adapt(df.execute_stream().await?, planned.output);
+        Ok(match self.settings().statement_timeout() {
+            Some(limit) => timeout::limit(stream, limit),
+            None => stream,
+        })
+    }
+
+    /// A copy of the current settings.
+    pub fn settings(&self) -> Settings {
+        self.settings.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Changes settings and applies the ones the engine honours.
+    pub fn update_settings<T>(&self, f: impl FnOnce(&mut Settings) -> Result<T, SqlError>) -> Result<T, SqlError> {
+        let result = {
+            let mut settings = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+            let mut next = settings.clone();
+            let result = f(&mut next)?;
+            *settings = next;
+            result
+        };
+        self.apply_settings();
+        Ok(result)
+    }
+
+    /// Pushes time zone and default schema into the DataFusion session. Like
+    /// PostgreSQL, schemas in `search_path` that do not exist are skipped.
+    fn apply_settings(&self) {
+        let settings = self.settings();
+        let catalog = self.engine.catalog.provider();
+        let schema = settings
+            .search_path()
+            .into_iter()
+            .find(|s| catalog.schema(s).is_some())
+            .unwrap_or_else(|| amar_catalog::DEFAULT_SCHEMA.to_string());
+        let state = self.ctx.state_ref();
+        let mut state = state.write();
+        let options = state.config_mut().options_mut();
+        options.execution.time_zone = Some(settings.time_zone());
+        options.catalog.default_schema = schema;
+    }
+}
+
+/// The longest SQL text accepted (1 MiB is plenty for generated BI queries).
+pub const MAX_SQL_BYTES: usize = 4 * 1024 * 1024;

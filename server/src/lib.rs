@@ -1,0 +1,15 @@
+//! The Amar server: the `amar` command, config loading, engine assembly and the
+//! protocol front ends.
+//!
+//! This crate wires the libraries together and owns everything that touches a socket:
+//! the Postgres wire protocol ([`pgwire`]), and later Arrow Flight SQL and the HTTP
+//! operations port. The engine ([`engine`]) is the one path from SQL to Arrow batches
+//! that every front end shares. [`serve::start`] runs a server in-process, as `amar
+//! serve` does and as the tests do on port 0.
+
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod engine;
+pub mod pgwire;
+pub mod serve;

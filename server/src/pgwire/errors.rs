@@ -1,0 +1,40 @@
+//! SQLSTATE errors on the wire: the one mapping from [`SqlError`] to pgwire's errors.
+
+use pgwire::api::{ClientInfo, ErrorHandler};
+use pgwire::error::{ErrorInfo, PgWireError};
+
+use crate::engine::SqlError;
+
+/// An error as the client receives it, severity ERROR.
+pub fn to_pgwire(error: SqlError) -> PgWireError {
+    PgWireError::UserError(Box::new(to_info(error)))
+}
+
+pub fn to_info(error: SqlError) -> ErrorInfo {
+    let mut info = ErrorInfo::new("ERROR".to_string(), error.code.to_string(), error.message);
+    info.detail = error.detail;
+    info.hint = error.hint;
+    info
+}
+
+/// Logs what is sent, at a level matching its kind: user mistakes are not incidents.
+pub struct LogErrors;
+
+impl ErrorHandler for LogErrors {
+    fn on_error<C>(&self, client: &C, error: &mut PgWireError)
+    where
+        C: ClientInfo,
+    {
+        match error {
+            PgWireError::UserError(info) if !info.code.starts_with("XX") => {
+                tracing::debug!(addr = %client.socket_addr(), code = %info.code, "{}", info.message);
+            }
+            PgWireError::IoError(e) => {
+                tracing::debug!(addr = %client.socket_addr(), "connection error: {e}");
+            }
+            other => {
+                tracing::warn!(addr = %client.socket_addr(), "{other}");
+            }
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! The Postgres wire protocol front end (psql, JDBC, psycopg, Metabase, DBeaver…).
+//!
+//! Built on the pgwire crate, which owns the message framing, the extended-protocol
+//! state machine and portals with row limits. This module supplies what is Amar's:
+//! SCRAM authentication against the users file ([`startup`]), statements planned and run
+//! through the shared [`Session`](crate::engine::Session) ([`query`]), results encoded
+//! from Arrow by arrow-pg as they stream, and errors with their SQLSTATE ([`errors`]).
+//!
+//! We do not use datafusion-postgres's `DfSessionService`: it plans every connection
+//! on one shared DataFusion context (so one client's `SET TIME ZONE` changes everyone's),
+//! reports all engine errors as XX000, and has no place for per-user plan rewriting.
+//! Its pg_catalog (datafusion-pg-catalog) and Arrow encoding (arrow-pg) we do use.
+
+mod copy;
+mod errors;
+mod query;
+mod startup;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use pgwire::api::cancel::DefaultCancelHandler;
+use pgwire::api::{ConnectionManager, PgWireServerHandlers};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::{Engine, Session};
+
+/// A connection's session, kept in pgwire's per-connection extensions once the user
+/// has authenticated.
+#[derive(Clone)]
+pub struct SessionHandle(pub Arc<Session>);
+
+/// The handlers of one connection.
+struct ConnectionHandlers {
+    startup: Arc<startup::ScramStartup>,
+    query: Arc<query::QueryHandler>,
+    cancel: Arc<DefaultCancelHandler>,
+}
+
+impl PgWireServerHandlers for ConnectionHandlers {
+    fn simple_query_handler(&self) -> Arc<impl pgwire::api::query::SimpleQueryHandler> {
+        self.query.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl pgwire::api::query::ExtendedQueryHandler> {
+        self.query.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
+        self.startup.clone()
+    }
+
+    fn error_handler(&self) -> Arc<impl pgwire::api::ErrorHandler> {
+        Arc::new(errors::LogErrors)
+    }
+
+    fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
+        self.cancel.clone()
+    }
+}
+
+/// Serves pgwire on `listener` until `shutdown` is cancelled.
+pub async fn serve(listener: TcpListener, engine: Arc<Engine>, shutdown: CancellationToken) {
+    let connections = Arc::new(ConnectionManager::new());
+    let cancel = Arc::new(DefaultCancelHandler::new(connections.clone()));
+    let mock_secret: Arc<[u8; 32]> = Arc::new(rand::random());
+    let query = Arc::new(query::QueryHandler::new());
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (socket, addr): (tokio::net::TcpStream, SocketAddr) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Out of file descriptors and the like: wait a little rather than spin.
+                tracing::warn!("pgwire accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = socket.set_nodelay(true);
+        let handlers = ConnectionHandlers {
+            startup: Arc::new(startup::ScramStartup::new(
+                engine.clone(),
+                connections.clone(),
+                mock_secret.clone(),
+            )),
+            query: query.clone(),
+            cancel: cancel.clone(),
+        };
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                result = pgwire::tokio::process_socket(socket, None, handlers) => {
+                    if let Err(e) = result {
+                        tracing::debug!(%addr, "pgwire connection ended with an error: {e}");
+                    }
+                }
+                _ = shutdown.cancelled() => {}
+            }
+        });
+    }
+}

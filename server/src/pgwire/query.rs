@@ -1,0 +1,447 @@
+//! Simple and extended query protocol: statements to responses, through the session.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch, into_pg_type};
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::common::ParamValues;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::sqlparser::ast::Statement;
+use futures::{Sink, SinkExt, StreamExt, stream};
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore, Type};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::response::TransactionStatus;
+use pgwire::messages::startup::ParameterStatus;
+use pgwire::types::format::FormatOptions;
+
+use super::errors::{to_info, to_pgwire};
+use super::{SessionHandle, copy};
+use crate::engine::settings::REPORTED;
+use crate::engine::{Command, Planned, Session, SqlError, code};
+
+/// A statement kept for the extended protocol (Parse → Bind → Execute).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    kind: PreparedKind,
+}
+
+#[derive(Debug, Clone)]
+enum PreparedKind {
+    /// A query, planned once with its `$n` placeholders.
+    Query(Box<Planned>),
+    /// A session command (SET, SHOW, BEGIN…) or COPY.
+    Command(Command),
+}
+
+pub struct QueryHandler {
+    parser: Arc<Parser>,
+}
+
+impl QueryHandler {
+    pub fn new() -> Self {
+        Self {
+            parser: Arc::new(Parser),
+        }
+    }
+}
+
+fn session_of<C: ClientInfo + ?Sized>(client: &C) -> PgWireResult<Arc<Session>> {
+    client
+        .session_extensions()
+        .get::<SessionHandle>()
+        .map(|h| h.0.clone())
+        .ok_or_else(|| to_pgwire(SqlError::new(code::INVALID_AUTHORIZATION, "not authenticated")))
+}
+
+/// How a session's settings shape text output.
+fn format_options(session: &Session) -> Arc<FormatOptions> {
+    let settings = session.settings();
+    let mut options = FormatOptions::default();
+    options.date_style = settings.get("DateStyle").unwrap_or_else(|_| "ISO, MDY".into());
+    options.interval_style = settings.get("IntervalStyle").unwrap_or_else(|_| "postgres".into());
+    options.bytea_output = settings.get("bytea_output").unwrap_or_else(|_| "hex".into());
+    options.time_zone = settings.time_zone();
+    options.extra_float_digits = settings
+        .get("extra_float_digits")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    Arc::new(options)
+}
+
+/// Checks a Bind's result formats against the column count (a malformed list would
+/// otherwise index past its end).
+fn check_formats(format: &Format, columns: usize) -> PgWireResult<()> {
+    if let Format::Individual(codes) = format
+        && codes.len() != columns
+    {
+        return Err(to_pgwire(SqlError::new(
+            code::PROTOCOL_VIOLATION,
+            format!("bind message has {} result formats but query has {columns} columns", codes.len()),
+        )));
+    }
+    if let Format::Individual(codes) = format
+        && codes.iter().any(|c| *c != 0 && *c != 1)
+    {
+        return Err(to_pgwire(SqlError::new(code::PROTOCOL_VIOLATION, "unsupported format code")));
+    }
+    Ok(())
+}
+
+fn fields_for(schema: &Schema, format: &Format, options: Option<Arc<FormatOptions>>) -> PgWireResult<Vec<FieldInfo>> {
+    check_formats(format, schema.fields().len())?;
+    arrow_schema_to_pg_fields(schema, format, options).map_err(|e| {
+        to_pgwire(SqlError::not_supported(format!("a result column has a type the wire protocol cannot carry: {e}")))
+    })
+}
+
+/// Runs a plan and streams it as rows in the given formats.
+async fn run_query(session: &Session, planned: Planned, format: &Format) -> PgWireResult<QueryResponse> {
+    let options = format_options(session);
+    let fields = Arc::new(fields_for(&planned.output, format, Some(options))?);
+    let batches = session.execute(planned).await.map_err(to_pgwire)?;
+    let row_fields = fields.clone();
+    let rows = batches
+        .map(move |batch| {
+            let rows: Box<dyn Iterator<Item = PgWireResult<pgwire::messages::data::DataRow>> + Send> = match batch {
+                Ok(batch) => encode_recordbatch(row_fields.clone(), batch),
+                Err(e) => Box::new(std::iter::once(Err(stream_error(&e)))),
+            };
+            stream::iter(rows)
+        })
+        .flatten();
+    Ok(QueryResponse::new(fields, rows))
+}
+
+/// The one-row answer of `SHOW name`.
+fn show_response(name: &str, value: &str) -> PgWireResult<QueryResponse> {
+    let fields = Arc::new(vec![FieldInfo::new(name.to_string(), None, None, Type::TEXT, FieldFormat::Text)]);
+    let mut encoder = DataRowEncoder::new(fields.clone());
+    encoder.encode_field(&Some(value))?;
+    let row = encoder.take_row();
+    Ok(QueryResponse::new(fields, stream::iter(vec![Ok(row)])))
+}
+
+fn show_all_response(session: &Session) -> PgWireResult<QueryResponse> {
+    let fields = Arc::new(
+        ["name", "setting", "description"]
+            .iter()
+            .map(|n| FieldInfo::new(n.to_string(), None, None, Type::TEXT, FieldFormat::Text))
+            .collect::<Vec<_>>(),
+    );
+    let mut rows = vec![];
+    for (name, setting, description) in session.settings().all() {
+        let mut encoder = DataRowEncoder::new(fields.clone());
+        encoder.encode_field(&Some(name))?;
+        encoder.encode_field(&Some(setting))?;
+        encoder.encode_field(&Some(description))?;
+        rows.push(Ok(encoder.take_row()));
+    }
+    Ok(QueryResponse::new(fields, stream::iter(rows)))
+}
+
+/// Runs a session command. `send` receives ParameterStatus messages to forward.
+async fn run_command<C>(
+    client: &mut C,
+    session: &Session,
+    command: Command,
+    params: Option<&ParamValues>,
+) -> PgWireResult<Response>
+where
+    C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let status = client.transaction_status();
+    match command {
+        Command::Query(statement) => {
+            let plan = session.plan(&statement).await.map_err(to_pgwire)?;
+            let plan = bind(plan, params)?;
+            Ok(Response::Query(run_query(session, plan, &Format::UnifiedText).await?))
+        }
+        Command::Set { name, value } => {
+            let canonical = session
+                .update_settings(|s| s.set(&name, &value))
+                .map_err(to_pgwire)?;
+            report(client, session, canonical).await?;
+            Ok(Response::Execution(Tag::new("SET")))
+        }
+        Command::Reset { name } => {
+            let canonical = session.update_settings(|s| s.reset(&name)).map_err(to_pgwire)?;
+            report(client, session, canonical).await?;
+            Ok(Response::Execution(Tag::new("RESET")))
+        }
+        Command::ResetAll => {
+            session.update_settings(|s| {
+                s.reset_all();
+                Ok(())
+            })
+            .map_err(to_pgwire)?;
+            Ok(Response::Execution(Tag::new("RESET")))
+        }
+        Command::DiscardAll => {
+            if status != TransactionStatus::Idle {
+                return Err(to_pgwire(SqlError::new(
+                    "25001",
+                    "DISCARD ALL cannot run inside a transaction block",
+                )));
+            }
+            session.update_settings(|s| {
+                s.reset_all();
+                Ok(())
+            })
+            .map_err(to_pgwire)?;
+            Ok(Response::Execution(Tag::new("DISCARD ALL")))
+        }
+        Command::Show { name } => {
+            let value = session.settings().get(&name).map_err(to_pgwire)?;
+            let column = name.to_ascii_lowercase().replace(' ', "_");
+            let column = if column == "time_zone" { "TimeZone".to_string() } else { column };
+            Ok(Response::Query(show_response(&column, &value)?))
+        }
+        Command::ShowAll => Ok(Response::Query(show_all_response(session)?)),
+        Command::Begin => {
+            if status != TransactionStatus::Idle {
+                // PostgreSQL warns and carries on.
+                return Ok(Response::Execution(Tag::new("BEGIN")));
+            }
+            Ok(Response::TransactionStart(Tag::new("BEGIN")))
+        }
+        Command::Commit => Ok(Response::TransactionEnd(Tag::new(
+            if status == TransactionStatus::Error { "ROLLBACK" } else { "COMMIT" },
+        ))),
+        Command::Rollback => Ok(Response::TransactionEnd(Tag::new("ROLLBACK"))),
+        Command::NoOp(tag) => Ok(Response::Execution(Tag::new(tag))),
+        Command::Deallocate { .. } => Ok(Response::Execution(Tag::new("DEALLOCATE"))),
+        Command::Copy { query, format } => {
+            let plan = session.plan(&query).await.map_err(to_pgwire)?;
+            let plan = bind(plan, params)?;
+            let response = copy::copy_out(session, plan, format, format_options(session)).await?;
+            Ok(Response::CopyOut(response))
+        }
+    }
+}
+
+/// Sends ParameterStatus when a reported parameter changes.
+async fn report<C>(client: &mut C, session: &Session, name: &str) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    if REPORTED.contains(&name) {
+        let value = session.settings().get(name).map_err(to_pgwire)?;
+        client
+            .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(name.to_string(), value)))
+            .await?;
+    }
+    Ok(())
+}
+
+fn bind(planned: Planned, params: Option<&ParamValues>) -> PgWireResult<Planned> {
+    match params {
+        Some(values) => planned.bind(values.clone()).map_err(to_pgwire),
+        None => Ok(planned),
+    }
+}
+
+/// In a failed transaction block only ROLLBACK (or COMMIT, which rolls back) runs.
+fn check_not_failed(status: TransactionStatus, command: &Command) -> PgWireResult<()> {
+    if status == TransactionStatus::Error && !matches!(command, Command::Rollback | Command::Commit) {
+        return Err(to_pgwire(SqlError::new(
+            code::IN_FAILED_SQL_TRANSACTION,
+            "current transaction is aborted, commands ignored until end of transaction block",
+        )));
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl SimpleQueryHandler for QueryHandler {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = session_of(client)?;
+        let statements = session.parse(query).map_err(to_pgwire)?;
+        if statements.is_empty() {
+            return Ok(vec![Response::EmptyQuery]);
+        }
+        let mut responses = Vec::with_capacity(statements.len());
+        // Transaction state as it will be after the responses so far.
+        let mut status = client.transaction_status();
+        for statement in statements {
+            let outcome = async {
+                let command = Command::classify(statement).map_err(to_pgwire)?;
+                check_not_failed(status, &command)?;
+                run_command(client, &session, command, None).await
+            }
+            .await;
+            match outcome {
+                Ok(response) => {
+                    status = match &response {
+                        Response::TransactionStart(_) => TransactionStatus::Transaction,
+                        Response::TransactionEnd(_) => TransactionStatus::Idle,
+                        _ => status,
+                    };
+                    responses.push(response);
+                }
+                Err(PgWireError::UserError(info)) => {
+                    // PostgreSQL stops at the first failing statement of a query string.
+                    responses.push(Response::Error(info));
+                    break;
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(responses)
+    }
+}
+
+/// Turns SQL into [`Prepared`] statements for the extended protocol.
+pub struct Parser;
+
+#[async_trait]
+impl QueryParser for Parser {
+    type Statement = Prepared;
+
+    async fn parse_sql<C>(&self, client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<Prepared>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let session = session_of(client)?;
+        let mut statements = session.parse(sql).map_err(to_pgwire)?;
+        let statement: Statement = match statements.len() {
+            0 => return Ok(None),
+            1 => statements.remove(0),
+            _ => {
+                return Err(to_pgwire(SqlError::syntax(
+                    "cannot insert multiple commands into a prepared statement",
+                )));
+            }
+        };
+        let kind = match Command::classify(statement).map_err(to_pgwire)? {
+            Command::Query(statement) => {
+                PreparedKind::Query(Box::new(session.plan(&statement).await.map_err(to_pgwire)?))
+            }
+            other => PreparedKind::Command(other),
+        };
+        Ok(Some(Prepared { kind }))
+    }
+
+    fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
+        match &stmt.kind {
+            PreparedKind::Query(planned) => Ok(parameter_types(&planned.plan)?
+                .into_iter()
+                .map(|t| t.and_then(|t| into_pg_type(&t).ok()).unwrap_or(Type::TEXT))
+                .collect()),
+            PreparedKind::Command(_) => Ok(vec![]),
+        }
+    }
+
+    fn get_result_schema(&self, stmt: &Prepared, column_format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+        let format = column_format.cloned().unwrap_or_default();
+        match &stmt.kind {
+            PreparedKind::Query(planned) => fields_for(&planned.output, &format, None),
+            PreparedKind::Command(Command::Show { name }) => Ok(vec![FieldInfo::new(
+                name.to_ascii_lowercase(),
+                None,
+                None,
+                Type::TEXT,
+                FieldFormat::Text,
+            )]),
+            PreparedKind::Command(Command::ShowAll) => Ok(["name", "setting", "description"]
+                .iter()
+                .map(|n| FieldInfo::new(n.to_string(), None, None, Type::TEXT, FieldFormat::Text))
+                .collect()),
+            PreparedKind::Command(_) => Ok(vec![]),
+        }
+    }
+}
+
+/// The types of `$1…$n`, in order; `None` where DataFusion could not infer one.
+fn parameter_types(plan: &LogicalPlan) -> PgWireResult<Vec<Option<DataType>>> {
+    let types = plan
+        .get_parameter_types()
+        .map_err(|e| to_pgwire(SqlError::from_datafusion(&e)))?;
+    let count = types
+        .keys()
+        .filter_map(|k| k.trim_start_matches('$').parse::<usize>().ok())
+        .max()
+        .unwrap_or(0);
+    Ok((1..=count)
+        .map(|i| types.get(&format!("${i}")).cloned().flatten())
+        .collect())
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for QueryHandler {
+    type Statement = Prepared;
+    type QueryParser = Parser;
+
+    fn query_parser(&self) -> Arc<Parser> {
+        self.parser.clone()
+    }
+
+    async fn do_query<C>(&self, client: &mut C, portal: &Portal<Prepared>, _max_rows: usize) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = session_of(client)?;
+        match &portal.statement.statement.kind {
+            PreparedKind::Query(planned) => {
+                check_not_failed(client.transaction_status(), &Command::NoOp(""))?;
+                let params = decode_parameters(portal, &planned.plan)?;
+                let planned = bind((**planned).clone(), Some(&params))?;
+                Ok(Response::Query(run_query(&session, planned, &portal.result_column_format).await?))
+            }
+            PreparedKind::Command(command) => {
+                check_not_failed(client.transaction_status(), command)?;
+                run_command(client, &session, command.clone(), None).await
+            }
+        }
+    }
+}
+
+/// Decodes bound parameters, using the client's declared types where given and the
+/// types DataFusion inferred otherwise.
+fn decode_parameters(portal: &Portal<Prepared>, plan: &LogicalPlan) -> PgWireResult<ParamValues> {
+    let inferred = parameter_types(plan)?;
+    if portal.parameter_len() != inferred.len() {
+        return Err(to_pgwire(SqlError::new(
+            code::PROTOCOL_VIOLATION,
+            format!(
+                "bind message supplies {} parameters, but prepared statement requires {}",
+                portal.parameter_len(),
+                inferred.len()
+            ),
+        )));
+    }
+    let inferred_refs: Vec<Option<&DataType>> = inferred.iter().map(|t| t.as_ref()).collect();
+    arrow_pg::datatypes::df::deserialize_parameters(portal, &inferred_refs).map_err(|e| match e {
+        PgWireError::UserError(info) => PgWireError::UserError(info),
+        other => to_pgwire(SqlError::new(
+            code::INVALID_TEXT_REPRESENTATION,
+            format!("invalid parameter value: {other}"),
+        )),
+    })
+}
+
+/// An engine error met while a response streams, as the client receives it.
+pub fn stream_error(e: &datafusion::error::DataFusionError) -> PgWireError {
+    PgWireError::UserError(Box::new(to_info(SqlError::from_datafusion(e))))
+}

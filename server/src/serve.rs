@@ -1,0 +1,130 @@
+//! Starting and stopping a server: config → sources → engine → listeners.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use amar_policies::UserDirectory;
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Overrides};
+use crate::demo;
+use crate::engine::Engine;
+
+/// How to start.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// The config file; none means the embedded demo.
+    pub config: Option<PathBuf>,
+    pub overrides: Overrides,
+    /// Demo size (1 ≈ a million rows); used only without a config.
+    pub demo_scale: Option<f64>,
+}
+
+/// A running server.
+pub struct RunningServer {
+    pub pg_addr: SocketAddr,
+    pub engine: Arc<Engine>,
+    pub config: Config,
+    /// Set when the embedded demo is being served.
+    pub demo: Option<demo::Demo>,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting and closes every connection.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+
+    /// A token that stops the server when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// What a new user needs to connect.
+    pub fn connection_help(&self) -> String {
+        let mut lines = vec![];
+        let pg = self.pg_addr;
+        if let Some(demo) = &self.demo {
+            lines.push(format!(
+                "Amar is serving its embedded demo ({} rows in {}).",
+                demo.rows,
+                demo.dir.display()
+            ));
+            lines.push("Demo user: admin, password admin (for the demo only).".to_string());
+        } else if let Some(file) = &self.config.file {
+            lines.push(format!("Amar is serving {}.", file.display()));
+        }
+        lines.push(format!(
+            "  psql:  psql \"postgresql://admin@{}:{}/amar\"",
+            pg.ip(),
+            pg.port()
+        ));
+        lines.push(format!(
+            "  JDBC:  jdbc:postgresql://{}:{}/amar   (DBeaver, Metabase: PostgreSQL driver, database amar)",
+            pg.ip(),
+            pg.port()
+        ));
+        lines.push(format!(
+            "  Python: psycopg.connect(\"host={} port={} dbname=amar user=admin\")",
+            pg.ip(),
+            pg.port()
+        ));
+        lines.join("\n")
+    }
+}
+
+/// Loads the config (or prepares the demo), opens every source and starts listening.
+pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
+    let (config, demo) = match &options.config {
+        Some(path) => (Config::load(path, &options.overrides)?, None),
+        None => {
+            let mut config = Config::defaults(&options.overrides);
+            let scale = options.demo_scale.unwrap_or(1.0);
+            let data_dir = config.server.data_dir.clone();
+            let demo = tokio::task::spawn_blocking(move || demo::ensure(&data_dir, scale))
+                .await
+                .context("the demo generator stopped")??;
+            config.sources = demo.sources();
+            demo::ensure_users(&config.server.users_file)?;
+            (config, Some(demo))
+        }
+    };
+    let users = UserDirectory::from_file(&config.server.users_file)?;
+    if users.names().is_empty() {
+        tracing::warn!(
+            "the users file {} has no users: nobody can log in; add one with `amar user add NAME --role admin --password-stdin --users-file {}`",
+            config.server.users_file.display(),
+            config.server.users_file.display()
+        );
+    }
+    let engine = Engine::open(&config.sources, users).await?;
+
+    let pg_listener = TcpListener::bind(config.server.pg_listen)
+        .await
+        .with_context(|| format!("cannot listen for pgwire on {}", config.server.pg_listen))?;
+    let pg_addr = pg_listener.local_addr()?;
+    let shutdown = CancellationToken::new();
+    let tasks = vec![tokio::spawn(crate::pgwire::serve(
+        pg_listener,
+        engine.clone(),
+        shutdown.clone(),
+    ))];
+    tracing::info!(%pg_addr, "pgwire listening");
+    Ok(RunningServer {
+        pg_addr,
+        engine,
+        config,
+        demo,
+        shutdown,
+        tasks,
+    })
+}
