@@ -28,7 +28,11 @@ impl JalaliDate {
     pub fn new(year: i32, month: u8, day: u8) -> Result<Self, JalaliError> {
         Date::try_new_persian(year, month, day)
             .map(|_| JalaliDate { year, month, day })
-            .map_err(|_| JalaliError(format!("{year:04}/{month:02}/{day:02} is not a date of the Jalali calendar")))
+            .map_err(|_| {
+                JalaliError(format!(
+                    "{year:04}/{month:02}/{day:02} is not a date of the Jalali calendar"
+                ))
+            })
     }
 
     /// The Gregorian date of this day.
@@ -80,14 +84,26 @@ mod tests {
             (1404, g(2025, 3, 21)),
             (1405, g(2026, 3, 21)),
         ] {
-            assert_eq!(JalaliDate::new(year, 1, 1).unwrap().to_gregorian().unwrap(), gregorian);
-            assert_eq!(JalaliDate::from_gregorian(gregorian).unwrap(), JalaliDate::new(year, 1, 1).unwrap());
+            assert_eq!(
+                JalaliDate::new(year, 1, 1).unwrap().to_gregorian().unwrap(),
+                gregorian
+            );
+            assert_eq!(
+                JalaliDate::from_gregorian(gregorian).unwrap(),
+                JalaliDate::new(year, 1, 1).unwrap()
+            );
         }
     }
 
     #[test]
     fn esfand_30_exists_only_in_leap_years() {
-        assert_eq!(JalaliDate::new(1403, 12, 30).unwrap().to_gregorian().unwrap(), g(2025, 3, 20));
+        assert_eq!(
+            JalaliDate::new(1403, 12, 30)
+                .unwrap()
+                .to_gregorian()
+                .unwrap(),
+            g(2025, 3, 20)
+        );
         assert!(JalaliDate::new(1404, 12, 30).is_err());
         assert!(JalaliDate::new(1403, 13, 1).is_err());
         assert!(JalaliDate::new(1403, 7, 31).is_err());

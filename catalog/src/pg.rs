@@ -36,7 +36,11 @@ pub fn install(ctx: &SessionContext, _catalog: Arc<AmarCatalog>) -> Result<()> {
         vec![],
         DataType::Utf8,
         Volatility::Stable,
-        Arc::new(move |_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(version.clone()))))),
+        Arc::new(move |_| {
+            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
+                version.clone(),
+            ))))
+        }),
     ));
     Ok(())
 }

@@ -126,7 +126,10 @@ impl FilesSource {
             if name.starts_with('.') {
                 continue;
             }
-            let Some(f) = name.rsplit_once('.').and_then(|(_, e)| FileFormat::from_extension(e)) else {
+            let Some(f) = name
+                .rsplit_once('.')
+                .and_then(|(_, e)| FileFormat::from_extension(e))
+            else {
                 continue;
             };
             match format {
@@ -137,7 +140,11 @@ impl FilesSource {
                 _ => {}
             }
         }
-        Ok(self.options.format.or(format).filter(|f| Some(*f) == format))
+        Ok(self
+            .options
+            .format
+            .or(format)
+            .filter(|f| Some(*f) == format))
     }
 
     fn listing_options(&self, format: FileFormat) -> ListingOptions {

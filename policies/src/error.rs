@@ -23,7 +23,9 @@ pub enum PolicyError {
     UnknownUser(String),
     #[error("invalid user name \"{0}\": use letters, digits, '_', '-' or '.', at most 63 bytes")]
     InvalidUserName(String),
-    #[error("invalid attribute \"{0}\": expected KEY=VALUE with KEY made of letters, digits and '_'")]
+    #[error(
+        "invalid attribute \"{0}\": expected KEY=VALUE with KEY made of letters, digits and '_'"
+    )]
     InvalidAttribute(String),
     #[error("invalid SCRAM verifier: {0}")]
     InvalidVerifier(String),

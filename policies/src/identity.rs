@@ -378,7 +378,11 @@ mod tests {
         again.set_password("tehran", "new").unwrap();
         again.disable("tehran").unwrap();
         again.save().unwrap();
-        let user = UsersFile::load(&path).unwrap().get("tehran").cloned().unwrap();
+        let user = UsersFile::load(&path)
+            .unwrap()
+            .get("tehran")
+            .cloned()
+            .unwrap();
         assert!(user.disabled);
         assert!(user.verifier.verify_password("new"));
     }

@@ -120,9 +120,9 @@ impl ScramVerifier {
         let rest = text
             .strip_prefix(PREFIX)
             .ok_or_else(|| bad("expected it to start with SCRAM-SHA-256$"))?;
-        let (params, keys) = rest
-            .split_once('$')
-            .ok_or_else(|| bad("expected SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>"))?;
+        let (params, keys) = rest.split_once('$').ok_or_else(|| {
+            bad("expected SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>")
+        })?;
         let (iterations, salt) = params
             .split_once(':')
             .ok_or_else(|| bad("expected <iterations>:<salt>"))?;
@@ -134,7 +134,9 @@ impl ScramVerifier {
             .ok()
             .filter(|n| *n > 0)
             .ok_or_else(|| bad("the iteration count is not a positive number"))?;
-        let salt = B64.decode(salt).map_err(|_| bad("the salt is not base64"))?;
+        let salt = B64
+            .decode(salt)
+            .map_err(|_| bad("the salt is not base64"))?;
         let decode_key = |s: &str, what: &str| -> Result<[u8; 32]> {
             B64.decode(s)
                 .ok()

@@ -15,7 +15,11 @@ use crate::config::{Config, Overrides};
 use crate::serve::{ServeOptions, start};
 
 #[derive(Parser, Debug)]
-#[command(name = "amar", version, about = "Amar: one SQL server in front of every department's data")]
+#[command(
+    name = "amar",
+    version,
+    about = "Amar: one SQL server in front of every department's data"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -190,7 +194,10 @@ fn read_password() -> anyhow::Result<String> {
         .read_line(&mut line)
         .context("reading the password from standard input")?;
     let password = line.trim_end_matches(['\n', '\r']).to_string();
-    anyhow::ensure!(!password.is_empty(), "the password on standard input is empty");
+    anyhow::ensure!(
+        !password.is_empty(),
+        "the password on standard input is empty"
+    );
     Ok(password)
 }
 
@@ -233,7 +240,11 @@ fn user(command: UserCommand) -> anyhow::Result<()> {
             let path = users_file_path(&file)?;
             let users = UsersFile::load(&path)?;
             for u in users.users() {
-                let attrs: Vec<String> = u.attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let attrs: Vec<String> = u
+                    .attributes
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
                 println!(
                     "{}\troles={}\t{}{}",
                     u.name,

@@ -136,9 +136,13 @@ impl Config {
         let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let key = e.path().to_string();
             let inner = e.into_inner();
-            at.error(inner.span(), format!("key `{key}`: {}", inner.message().trim()))
+            at.error(
+                inner.span(),
+                format!("key `{key}`: {}", inner.message().trim()),
+            )
         })?;
-        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let base = absolute.parent().map(Path::to_path_buf).unwrap_or_default();
         let server = server_config(&raw.server, &base, overrides, &at)?;
         let mut sources: Vec<SourceConfig> = vec![];
         for (i, s) in raw.sources.iter().enumerate() {
@@ -169,7 +173,9 @@ impl Config {
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         Config {
             server: ServerConfig {
-                pg_listen: overrides.pg_listen.unwrap_or_else(|| parse_default(DEFAULT_PG_LISTEN)),
+                pg_listen: overrides
+                    .pg_listen
+                    .unwrap_or_else(|| parse_default(DEFAULT_PG_LISTEN)),
                 flight_listen: overrides
                     .flight_listen
                     .unwrap_or_else(|| parse_default(DEFAULT_FLIGHT_LISTEN)),
@@ -187,7 +193,8 @@ impl Config {
 }
 
 fn parse_default(addr: &str) -> SocketAddr {
-    addr.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    addr.parse()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
 }
 
 fn server_config(
@@ -196,11 +203,13 @@ fn server_config(
     overrides: &Overrides,
     at: &Locator<'_>,
 ) -> Result<ServerConfig, ConfigError> {
-    let listen = |value: &Option<Spanned<String>>, key: &str, given: Option<SocketAddr>, default: &str| {
-        if let Some(addr) = given {
-            return Ok(addr);
-        }
-        match value {
+    // The file's value is checked even when the command line overrides it: a broken
+    // file should not wait for the day the flag is dropped.
+    let listen = |value: &Option<Spanned<String>>,
+                  key: &str,
+                  given: Option<SocketAddr>,
+                  default: &str| {
+        let from_file = match value {
             Some(v) => v.get_ref().parse::<SocketAddr>().map_err(|_| {
                 at.error(
                     Some(v.span()),
@@ -209,25 +218,42 @@ fn server_config(
                         v.get_ref()
                     ),
                 )
-            }),
-            None => Ok(parse_default(default)),
+            })?,
+            None => parse_default(default),
+        };
+        Ok::<_, ConfigError>(given.unwrap_or(from_file))
+    };
+    let resolve = |p: &Path| {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base.join(p)
         }
     };
-    let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
     let data_dir = overrides
         .data_dir
         .clone()
         .or_else(|| raw.data_dir.as_ref().map(|d| resolve(d.get_ref())))
         .unwrap_or_else(|| base.join(DEFAULT_DATA_DIR));
     Ok(ServerConfig {
-        pg_listen: listen(&raw.pg_listen, "pg_listen", overrides.pg_listen, DEFAULT_PG_LISTEN)?,
+        pg_listen: listen(
+            &raw.pg_listen,
+            "pg_listen",
+            overrides.pg_listen,
+            DEFAULT_PG_LISTEN,
+        )?,
         flight_listen: listen(
             &raw.flight_listen,
             "flight_listen",
             overrides.flight_listen,
             DEFAULT_FLIGHT_LISTEN,
         )?,
-        http_listen: listen(&raw.http_listen, "http_listen", overrides.http_listen, DEFAULT_HTTP_LISTEN)?,
+        http_listen: listen(
+            &raw.http_listen,
+            "http_listen",
+            overrides.http_listen,
+            DEFAULT_HTTP_LISTEN,
+        )?,
         users_file: raw
             .users_file
             .as_ref()
@@ -266,10 +292,20 @@ fn source_config(
             );
         }
         Some((other, span)) => {
-            return fail(span, "mode", format!("unknown mode \"{other}\"; use \"live\" or \"snapshot\""));
+            return fail(
+                span,
+                "mode",
+                format!("unknown mode \"{other}\"; use \"live\" or \"snapshot\""),
+            );
         }
     };
-    let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+    let resolve = |p: &Path| {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base.join(p)
+        }
+    };
     // Keys each kind uses; any other key given is a mistake worth reporting.
     let given: Vec<(&str, Option<Range<usize>>)> = vec![
         ("url", raw.url.as_ref().map(|v| v.span())),
@@ -288,7 +324,9 @@ fn source_config(
             return fail(
                 raw.kind.span(),
                 "kind",
-                format!("kind \"{kind_name}\" is not available in this build yet; use sqlite or files"),
+                format!(
+                    "kind \"{kind_name}\" is not available in this build yet; use sqlite or files"
+                ),
             );
         }
         other => {
@@ -306,12 +344,19 @@ fn source_config(
             return fail(
                 span.clone(),
                 key,
-                format!("not used by kind \"{kind_name}\" (it takes: {})", allowed.join(", ")),
+                format!(
+                    "not used by kind \"{kind_name}\" (it takes: {})",
+                    allowed.join(", ")
+                ),
             );
         }
     }
     let Some(path) = raw.path.as_ref() else {
-        return fail(raw.kind.span(), "path", format!("kind \"{kind_name}\" needs `path`"));
+        return fail(
+            raw.kind.span(),
+            "path",
+            format!("kind \"{kind_name}\" needs `path`"),
+        );
     };
     let kind = match kind_name {
         "sqlite" => SourceKind::Sqlite(SqliteOptions {
@@ -327,22 +372,35 @@ fn source_config(
                         return fail(
                             f.span(),
                             "format",
-                            format!("unknown format \"{}\"; use parquet, csv or json", f.get_ref()),
+                            format!(
+                                "unknown format \"{}\"; use parquet, csv or json",
+                                f.get_ref()
+                            ),
                         );
                     }
                 },
             };
             let delimiter = match &raw.delimiter {
                 None => b',',
-                Some(d) if d.get_ref().len() == 1 && d.get_ref().is_ascii() => d.get_ref().as_bytes()[0],
+                Some(d) if d.get_ref().len() == 1 && d.get_ref().is_ascii() => {
+                    d.get_ref().as_bytes()[0]
+                }
                 Some(d) => {
-                    return fail(d.span(), "delimiter", "use a single ASCII character, e.g. \",\" or \"\\t\"".to_string());
+                    return fail(
+                        d.span(),
+                        "delimiter",
+                        "use a single ASCII character, e.g. \",\" or \"\\t\"".to_string(),
+                    );
                 }
             };
             SourceKind::Files(FilesOptions {
                 path: resolve(path.get_ref()),
                 format,
-                has_header: raw.has_header.as_ref().map(|h| *h.get_ref()).unwrap_or(true),
+                has_header: raw
+                    .has_header
+                    .as_ref()
+                    .map(|h| *h.get_ref())
+                    .unwrap_or(true),
                 delimiter,
             })
         }
@@ -368,8 +426,8 @@ pub fn expand_env(text: &str) -> Result<String, String> {
             .find('}')
             .ok_or_else(|| "an unclosed ${ in the value".to_string())?;
         let name = &after[..end];
-        let value = std::env::var(name)
-            .map_err(|_| format!("environment variable {name} is not set"))?;
+        let value =
+            std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))?;
         out.push_str(&value);
         rest = &after[end + 1..];
     }
@@ -382,7 +440,11 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
-        Config::parse(text, Path::new("/etc/amar/amar.toml"), &Overrides::default())
+        Config::parse(
+            text,
+            Path::new("/etc/amar/amar.toml"),
+            &Overrides::default(),
+        )
     }
 
     #[test]
@@ -409,7 +471,10 @@ delimiter = ";"
         .unwrap();
         assert_eq!(c.server.pg_listen.port(), 7000);
         assert_eq!(c.server.data_dir, PathBuf::from("/etc/amar/data"));
-        assert_eq!(c.server.users_file, PathBuf::from("/etc/amar/data/users.toml"));
+        assert_eq!(
+            c.server.users_file,
+            PathBuf::from("/etc/amar/data/users.toml")
+        );
         assert_eq!(c.sources.len(), 2);
         match &c.sources[0].kind {
             SourceKind::Sqlite(o) => assert_eq!(o.path, PathBuf::from("/etc/amar/insurance.db")),
@@ -429,12 +494,36 @@ delimiter = ";"
         let cases = [
             ("[server]\npg_lisen = \"x\"\n", ":2", "pg_lisen"),
             ("[server]\npg_listen = \"localhost\"\n", ":2", "`pg_listen`"),
-            ("[[source]]\nname = \"a\"\nkind = \"oracle\"\npath = \"x\"\n", ":3", "unknown kind \"oracle\""),
-            ("[[source]]\nname = \"a\"\nkind = \"sqlite\"\nurl = \"x\"\npath = \"y\"\n", ":4", "`url`: not used by kind \"sqlite\""),
-            ("[[source]]\nname = \"a\"\nkind = \"files\"\npath = \"p\"\nformat = \"xls\"\n", ":5", "unknown format \"xls\""),
-            ("[[source]]\nname = \"Bad-Name\"\nkind = \"files\"\npath = \"p\"\n", ":2", "`name`"),
-            ("[[source]]\nname = \"a\"\nkind = \"files\"\n", ":3", "needs `path`"),
-            ("[[source]]\nname = \"a\"\nkind = \"files\"\npath = \"p\"\n[[source]]\nname = \"a\"\nkind = \"files\"\npath = \"q\"\n", ":6", "already the name"),
+            (
+                "[[source]]\nname = \"a\"\nkind = \"oracle\"\npath = \"x\"\n",
+                ":3",
+                "unknown kind \"oracle\"",
+            ),
+            (
+                "[[source]]\nname = \"a\"\nkind = \"sqlite\"\nurl = \"x\"\npath = \"y\"\n",
+                ":4",
+                "`url`: not used by kind \"sqlite\"",
+            ),
+            (
+                "[[source]]\nname = \"a\"\nkind = \"files\"\npath = \"p\"\nformat = \"xls\"\n",
+                ":5",
+                "unknown format \"xls\"",
+            ),
+            (
+                "[[source]]\nname = \"Bad-Name\"\nkind = \"files\"\npath = \"p\"\n",
+                ":2",
+                "`name`",
+            ),
+            (
+                "[[source]]\nname = \"a\"\nkind = \"files\"\n",
+                ":3",
+                "needs `path`",
+            ),
+            (
+                "[[source]]\nname = \"a\"\nkind = \"files\"\npath = \"p\"\n[[source]]\nname = \"a\"\nkind = \"files\"\npath = \"q\"\n",
+                ":6",
+                "already the name",
+            ),
             ("[[source]]\nname = \"a\"\n", "amar.toml", "kind"),
             ("not toml [", ":1", ""),
         ];
@@ -453,7 +542,12 @@ delimiter = ";"
             data_dir: Some(PathBuf::from("/tmp/d")),
             ..Overrides::default()
         };
-        let c = Config::parse("[server]\npg_listen = \"127.0.0.1:7000\"\n", Path::new("a.toml"), &overrides).unwrap();
+        let c = Config::parse(
+            "[server]\npg_listen = \"127.0.0.1:7000\"\n",
+            Path::new("a.toml"),
+            &overrides,
+        )
+        .unwrap();
         assert_eq!(c.server.pg_listen.port(), 0);
         assert_eq!(c.server.data_dir, PathBuf::from("/tmp/d"));
     }
@@ -462,8 +556,15 @@ delimiter = ";"
     fn env_expansion() {
         // SAFETY: this test is the only user of this variable name.
         unsafe { std::env::set_var("AMAR_TEST_SECRET_X", "s3cret") };
-        assert_eq!(expand_env("postgres://u:${AMAR_TEST_SECRET_X}@h/db").unwrap(), "postgres://u:s3cret@h/db");
-        assert!(expand_env("${AMAR_TEST_UNSET_Y}").unwrap_err().contains("AMAR_TEST_UNSET_Y"));
+        assert_eq!(
+            expand_env("postgres://u:${AMAR_TEST_SECRET_X}@h/db").unwrap(),
+            "postgres://u:s3cret@h/db"
+        );
+        assert!(
+            expand_env("${AMAR_TEST_UNSET_Y}")
+                .unwrap_err()
+                .contains("AMAR_TEST_UNSET_Y")
+        );
         assert!(expand_env("${OPEN").is_err());
     }
 }

@@ -1,1 +1,10 @@
+//! Amar's end-to-end tests, one binary: every module talks to a server started
+//! in-process on port 0, through a real client.
 
+mod support;
+
+mod auth;
+mod config;
+mod pgwire_errors;
+mod pgwire_protocol;
+mod pgwire_types;

@@ -22,74 +22,74 @@ struct Translator<'a> {
 }
 
 impl Translator<'_> {
-fn sql(&self, expr: &Expr) -> Option<String> {
-    let to_sql = |e: &Expr| self.sql(e);
-    let operand = |e: &Expr| self.operand(e);
-    match expr {
-        Expr::Column(c) if (self.pushable)(&c.name) => Some(quote_ident(&c.name)),
-        Expr::Literal(value, _) => literal(value),
-        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-            let op = match op {
-                Operator::Eq => "=",
-                Operator::NotEq => "<>",
-                Operator::Lt => "<",
-                Operator::LtEq => "<=",
-                Operator::Gt => ">",
-                Operator::GtEq => ">=",
-                Operator::And => "AND",
-                Operator::Or => "OR",
-                _ => return None,
-            };
-            if matches!(op, "AND" | "OR") {
-                Some(format!("({} {op} {})", to_sql(left)?, to_sql(right)?))
-            } else {
-                // A comparison must involve a column; two literals are folded by
-                // DataFusion already.
-                Some(format!("({} {op} {})", operand(left)?, operand(right)?))
+    fn sql(&self, expr: &Expr) -> Option<String> {
+        let to_sql = |e: &Expr| self.sql(e);
+        let operand = |e: &Expr| self.operand(e);
+        match expr {
+            Expr::Column(c) if (self.pushable)(&c.name) => Some(quote_ident(&c.name)),
+            Expr::Literal(value, _) => literal(value),
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                let op = match op {
+                    Operator::Eq => "=",
+                    Operator::NotEq => "<>",
+                    Operator::Lt => "<",
+                    Operator::LtEq => "<=",
+                    Operator::Gt => ">",
+                    Operator::GtEq => ">=",
+                    Operator::And => "AND",
+                    Operator::Or => "OR",
+                    _ => return None,
+                };
+                if matches!(op, "AND" | "OR") {
+                    Some(format!("({} {op} {})", to_sql(left)?, to_sql(right)?))
+                } else {
+                    // A comparison must involve a column; two literals are folded by
+                    // DataFusion already.
+                    Some(format!("({} {op} {})", operand(left)?, operand(right)?))
+                }
             }
-        }
-        Expr::Not(inner) => Some(format!("(NOT {})", to_sql(inner)?)),
-        Expr::IsNull(inner) => Some(format!("({} IS NULL)", operand(inner)?)),
-        Expr::IsNotNull(inner) => Some(format!("({} IS NOT NULL)", operand(inner)?)),
-        Expr::Between(Between {
-            expr,
-            negated,
-            low,
-            high,
-        }) => Some(format!(
-            "({} {}BETWEEN {} AND {})",
-            operand(expr)?,
-            if *negated { "NOT " } else { "" },
-            operand(low)?,
-            operand(high)?
-        )),
-        Expr::InList(list) => {
-            if list.list.is_empty() {
-                return None;
+            Expr::Not(inner) => Some(format!("(NOT {})", to_sql(inner)?)),
+            Expr::IsNull(inner) => Some(format!("({} IS NULL)", operand(inner)?)),
+            Expr::IsNotNull(inner) => Some(format!("({} IS NOT NULL)", operand(inner)?)),
+            Expr::Between(Between {
+                expr,
+                negated,
+                low,
+                high,
+            }) => Some(format!(
+                "({} {}BETWEEN {} AND {})",
+                operand(expr)?,
+                if *negated { "NOT " } else { "" },
+                operand(low)?,
+                operand(high)?
+            )),
+            Expr::InList(list) => {
+                if list.list.is_empty() {
+                    return None;
+                }
+                let items = list
+                    .list
+                    .iter()
+                    .map(|e| self.operand(e))
+                    .collect::<Option<Vec<_>>>()?;
+                Some(format!(
+                    "({} {}IN ({}))",
+                    operand(&list.expr)?,
+                    if list.negated { "NOT " } else { "" },
+                    items.join(", ")
+                ))
             }
-            let items = list
-                .list
-                .iter()
-                .map(|e| self.operand(e))
-                .collect::<Option<Vec<_>>>()?;
-            Some(format!(
-                "({} {}IN ({}))",
-                operand(&list.expr)?,
-                if list.negated { "NOT " } else { "" },
-                items.join(", ")
-            ))
+            _ => None,
         }
-        _ => None,
     }
-}
 
-/// A column or a literal; nothing computed.
-fn operand(&self, expr: &Expr) -> Option<String> {
-    match expr {
-        Expr::Column(_) | Expr::Literal(_, _) => self.sql(expr),
-        _ => None,
+    /// A column or a literal; nothing computed.
+    fn operand(&self, expr: &Expr) -> Option<String> {
+        match expr {
+            Expr::Column(_) | Expr::Literal(_, _) => self.sql(expr),
+            _ => None,
+        }
     }
-}
 }
 
 fn literal(value: &ScalarValue) -> Option<String> {
@@ -108,9 +108,9 @@ fn literal(value: &ScalarValue) -> Option<String> {
         ScalarValue::Float64(Some(v)) if v.is_finite() => format!("{v:?}"),
         ScalarValue::Float32(Some(v)) if v.is_finite() => format!("{v:?}"),
         ScalarValue::Decimal128(Some(_), _, _) => value.to_string(),
-        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
-            quote_string(s)
-        }
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => quote_string(s),
         ScalarValue::Date32(Some(days)) => {
             let date = chrono::DateTime::from_timestamp(*days as i64 * 86_400, 0)?.date_naive();
             quote_string(&date.format("%Y-%m-%d").to_string())
@@ -143,7 +143,9 @@ mod tests {
 
     #[test]
     fn translates_what_sqlite_evaluates_identically() {
-        let e = col("province_code").eq(lit(23i64)).and(col("wage").gt(lit(1000i64)));
+        let e = col("province_code")
+            .eq(lit(23i64))
+            .and(col("wage").gt(lit(1000i64)));
         assert_eq!(
             to_sql(&e).unwrap(),
             "((\"province_code\" = 23) AND (\"wage\" > 1000))"

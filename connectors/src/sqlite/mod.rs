@@ -98,7 +98,10 @@ impl SqliteSource {
                 if !tables.iter().any(|t| &t.name == w) {
                     return Err(ConnectorError::Other {
                         source_name: self.name.clone(),
-                        message: format!("table \"{w}\" is listed in `tables` but is not in {}", self.options.path.display()),
+                        message: format!(
+                            "table \"{w}\" is listed in `tables` but is not in {}",
+                            self.options.path.display()
+                        ),
                     });
                 }
             }
@@ -106,9 +109,17 @@ impl SqliteSource {
         Ok(tables)
     }
 
-    fn describe_table(&self, conn: &Connection, table: &str, object_type: &str) -> Result<SourceTable> {
+    fn describe_table(
+        &self,
+        conn: &Connection,
+        table: &str,
+        object_type: &str,
+    ) -> Result<SourceTable> {
         let mut stmt = conn
-            .prepare(&format!("PRAGMA table_info({})", filter::quote_ident(table)))
+            .prepare(&format!(
+                "PRAGMA table_info({})",
+                filter::quote_ident(table)
+            ))
             .map_err(|e| self.sqlite_error(e))?;
         // (name, declared type, not null, primary-key position)
         let columns: Vec<(String, String, bool, i64)> = stmt
@@ -127,7 +138,8 @@ impl SqliteSource {
             .map(|(name, declared, not_null, pk)| {
                 // SQLite lets primary-key columns hold NULL unless declared NOT NULL, but
                 // an INTEGER PRIMARY KEY is the rowid and never NULL.
-                let nullable = !(*not_null || (*pk > 0 && declared.eq_ignore_ascii_case("INTEGER")));
+                let nullable =
+                    !(*not_null || (*pk > 0 && declared.eq_ignore_ascii_case("INTEGER")));
                 Field::new(name, types::arrow_type(declared), nullable)
             })
             .collect();
@@ -167,7 +179,9 @@ impl SqliteSource {
 pub(crate) fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
     )?;
     conn.pragma_update(None, "query_only", true)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;

@@ -180,7 +180,13 @@ pub struct SqliteScanExec {
 }
 
 impl SqliteScanExec {
-    fn new(source_name: String, path: PathBuf, table: String, sql: String, schema: SchemaRef) -> Self {
+    fn new(
+        source_name: String,
+        path: PathBuf,
+        table: String,
+        sql: String,
+        schema: SchemaRef,
+    ) -> Self {
         let properties = PlanProperties::new(
             EquivalenceProperties::new(schema.clone()),
             Partitioning::UnknownPartitioning(1),
@@ -202,9 +208,15 @@ impl DisplayAs for SqliteScanExec {
     fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         match t {
             DisplayFormatType::Default | DisplayFormatType::Verbose => {
-                write!(f, "SqliteScanExec: source={}, sql={}", self.source_name, self.sql)
+                write!(
+                    f,
+                    "SqliteScanExec: source={}, sql={}",
+                    self.source_name, self.sql
+                )
             }
-            DisplayFormatType::TreeRender => write!(f, "source={}\nsql={}", self.source_name, self.sql),
+            DisplayFormatType::TreeRender => {
+                write!(f, "source={}\nsql={}", self.source_name, self.sql)
+            }
         }
     }
 }
@@ -247,7 +259,11 @@ impl ExecutionPlan for SqliteScanExec {
         )
     }
 
-    fn execute(&self, partition: usize, _context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
         if partition != 0 {
             return Err(DataFusionError::Internal(format!(
                 "SqliteScanExec has one partition, asked for {partition}"
@@ -334,7 +350,12 @@ impl ScanJob {
 
     fn finish(&self, builders: &mut [ColumnBuilder], rows: usize) -> Result<RecordBatch> {
         let columns = builders.iter_mut().map(|b| b.finish()).collect();
-        let options = datafusion::arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows));
-        Ok(RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)?)
+        let options =
+            datafusion::arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows));
+        Ok(RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            columns,
+            &options,
+        )?)
     }
 }

@@ -104,11 +104,9 @@ impl ColumnBuilder {
             DataType::Int64 => Self::Int64(Int64Builder::with_capacity(capacity)),
             DataType::Float32 => Self::Float32(Float32Builder::with_capacity(capacity)),
             DataType::Float64 => Self::Float64(Float64Builder::with_capacity(capacity)),
-            DataType::Decimal128(p, s) => Self::Decimal(
-                Decimal128Builder::with_capacity(capacity),
-                *p,
-                *s,
-            ),
+            DataType::Decimal128(p, s) => {
+                Self::Decimal(Decimal128Builder::with_capacity(capacity), *p, *s)
+            }
             DataType::Boolean => Self::Boolean(BooleanBuilder::with_capacity(capacity)),
             DataType::Date32 => Self::Date(Date32Builder::with_capacity(capacity)),
             DataType::Timestamp(_, _) => {
@@ -141,7 +139,8 @@ impl ColumnBuilder {
             Self::Timestamp(b) => b.append_value(timestamp(value)?),
             Self::Utf8(b) => match value {
                 ValueRef::Text(t) => b.append_value(
-                    std::str::from_utf8(t).map_err(|_| "the text is not valid UTF-8".to_string())?,
+                    std::str::from_utf8(t)
+                        .map_err(|_| "the text is not valid UTF-8".to_string())?,
                 ),
                 ValueRef::Integer(i) => b.append_value(i.to_string()),
                 ValueRef::Real(f) => b.append_value(f.to_string()),
@@ -314,7 +313,9 @@ fn parse_decimal_with(text: &str, scale: i8, round: bool) -> Option<i128> {
     if int_part.is_empty() && frac_part.is_empty() {
         return None;
     }
-    if !int_part.chars().all(|c| c.is_ascii_digit()) || !frac_part.chars().all(|c| c.is_ascii_digit()) {
+    if !int_part.chars().all(|c| c.is_ascii_digit())
+        || !frac_part.chars().all(|c| c.is_ascii_digit())
+    {
         return None;
     }
     let scale = scale.max(0) as usize;
@@ -328,7 +329,9 @@ fn parse_decimal_with(text: &str, scale: i8, round: bool) -> Option<i128> {
     }
     let mut value: i128 = 0;
     for c in int_part.chars().chain(kept.chars()) {
-        value = value.checked_mul(10)?.checked_add((c as u8 - b'0') as i128)?;
+        value = value
+            .checked_mul(10)?
+            .checked_add((c as u8 - b'0') as i128)?;
     }
     for _ in kept.len()..scale {
         value = value.checked_mul(10)?;
@@ -343,9 +346,7 @@ const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
 
 fn date(value: ValueRef<'_>) -> Result<i32, String> {
     match value {
-        ValueRef::Integer(days) => {
-            i32::try_from(days).map_err(|_| out_of_range(value, "date"))
-        }
+        ValueRef::Integer(days) => i32::try_from(days).map_err(|_| out_of_range(value, "date")),
         ValueRef::Text(_) => {
             let t = text(value).unwrap_or("");
             // Accept a date, or a timestamp whose time part is midnight-agnostic.
@@ -369,17 +370,27 @@ fn timestamp(value: ValueRef<'_>) -> Result<i64, String> {
         ValueRef::Real(secs) => Ok((secs * 1e6).round() as i64),
         ValueRef::Text(_) => {
             let t = text(value).unwrap_or("");
-            let parsed = ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"]
-                .iter()
-                .find_map(|f| chrono::NaiveDateTime::parse_from_str(t, f).ok())
-                .or_else(|| {
-                    chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
-                        .ok()
-                        .and_then(|d| d.and_hms_opt(0, 0, 0))
-                });
+            let parsed = [
+                "%Y-%m-%d %H:%M:%S%.f",
+                "%Y-%m-%dT%H:%M:%S%.f",
+                "%Y-%m-%d %H:%M",
+                "%Y-%m-%dT%H:%M",
+            ]
+            .iter()
+            .find_map(|f| chrono::NaiveDateTime::parse_from_str(t, f).ok())
+            .or_else(|| {
+                chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+                    .ok()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+            });
             parsed
                 .map(|ts| ts.and_utc().timestamp_micros())
-                .ok_or_else(|| format!("{} is not a timestamp (YYYY-MM-DD HH:MM:SS)", describe(value)))
+                .ok_or_else(|| {
+                    format!(
+                        "{} is not a timestamp (YYYY-MM-DD HH:MM:SS)",
+                        describe(value)
+                    )
+                })
         }
         other => Err(format!("{} is not a timestamp", describe(other))),
     }
@@ -418,7 +429,10 @@ mod tests {
         assert_eq!(parse_decimal("1.234", 2), None, "digits would be lost");
         assert_eq!(parse_decimal("abc", 2), None);
         assert_eq!(parse_decimal("", 2), None);
-        assert!(decimal(ValueRef::Integer(1000), 3, 0).is_err(), "over precision");
+        assert!(
+            decimal(ValueRef::Integer(1000), 3, 0).is_err(),
+            "over precision"
+        );
         assert_eq!(decimal(ValueRef::Real(1.005), 10, 2), Ok(101));
     }
 

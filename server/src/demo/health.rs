@@ -5,7 +5,9 @@ use std::io::BufWriter;
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Date32Builder, Int16Builder, Int64Builder, RecordBatch, StringBuilder};
+use datafusion::arrow::array::{
+    ArrayRef, Date32Builder, Int16Builder, Int64Builder, RecordBatch, StringBuilder,
+};
 use datafusion::arrow::csv::WriterBuilder;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 
@@ -36,7 +38,11 @@ pub fn write(dir: &Path, world: &World, scale: f64, seed: u64) -> anyhow::Result
         let p = rng.weighted(&weights);
         let k = rng.pick(&names::PROVIDER_KINDS);
         id.append_value(3_000 + i as i64);
-        name.append_value(format!("{k} {} {}", rng.pick(&names::EMPLOYER_WORDS), PROVINCES[p].center_fa));
+        name.append_value(format!(
+            "{k} {} {}",
+            rng.pick(&names::EMPLOYER_WORDS),
+            PROVINCES[p].center_fa
+        ));
         kind.append_value(k);
         province.append_value(PROVINCES[p].code);
         provider_province.push(p);
@@ -53,7 +59,11 @@ pub fn write(dir: &Path, world: &World, scale: f64, seed: u64) -> anyhow::Result
     w.write(&RecordBatch::try_new(schema, columns)?)?;
     let mut rows = provider_count as u64;
     let providers_of: Vec<Vec<usize>> = (0..PROVINCES.len())
-        .map(|p| (0..provider_count).filter(|i| provider_province[*i] == p).collect())
+        .map(|p| {
+            (0..provider_count)
+                .filter(|i| provider_province[*i] == p)
+                .collect()
+        })
         .collect();
 
     let schema = Arc::new(Schema::new(vec![
@@ -114,7 +124,8 @@ pub fn write(dir: &Path, world: &World, scale: f64, seed: u64) -> anyhow::Result
             date.append_value((day - epoch).num_days() as i32);
             amount.append_value(value);
             match st {
-                0 => approved.append_value((value as f64 * (0.7 + 0.3 * rng.unit())) as i64 / 1000 * 1000),
+                0 => approved
+                    .append_value((value as f64 * (0.7 + 0.3 * rng.unit())) as i64 / 1000 * 1000),
                 1 => approved.append_value(0),
                 _ => approved.append_null(),
             }

@@ -80,7 +80,12 @@ pub fn write(path: &Path, world: &World, seed: u64) -> rusqlite::Result<u64> {
         }
         let mut st = tx.prepare("INSERT INTO branches VALUES (?, ?, ?, ?)")?;
         for b in &world.branches {
-            st.execute(params![b.code, PROVINCES[b.province].code, b.name_fa, b.opened.to_string()])?;
+            st.execute(params![
+                b.code,
+                PROVINCES[b.province].code,
+                b.name_fa,
+                b.opened.to_string()
+            ])?;
             rows += 1;
         }
         let mut st = tx.prepare("INSERT INTO economic_sectors VALUES (?, ?, ?)")?;
@@ -103,7 +108,8 @@ pub fn write(path: &Path, world: &World, seed: u64) -> rusqlite::Result<u64> {
             rows += 1;
         }
         let periods = periods();
-        let mut st = tx.prepare("INSERT INTO insured_persons VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")?;
+        let mut st =
+            tx.prepare("INSERT INTO insured_persons VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")?;
         for p in &world.persons {
             let employer = &world.employers[p.employer];
             let branch = &world.branches[employer.branch];
@@ -133,18 +139,31 @@ pub fn write(path: &Path, world: &World, seed: u64) -> rusqlite::Result<u64> {
     Ok(rows)
 }
 
-fn write_contributions(tx: &rusqlite::Transaction<'_>, world: &World, seed: u64) -> rusqlite::Result<u64> {
+fn write_contributions(
+    tx: &rusqlite::Transaction<'_>,
+    world: &World,
+    seed: u64,
+) -> rusqlite::Result<u64> {
     let mut rng = Rng::new(seed);
     let periods = periods();
-    let mut st = tx.prepare("INSERT INTO contributions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")?;
+    let mut st =
+        tx.prepare("INSERT INTO contributions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")?;
     let mut id = 1i64;
     // Month by month, as contributions arrive.
     for (m, (jalali, start)) in periods.iter().enumerate() {
         let min_wage = minimum_wage(jalali.year);
-        for p in world.persons.iter().filter(|p| p.months.0 <= m && m < p.months.1) {
+        for p in world
+            .persons
+            .iter()
+            .filter(|p| p.months.0 <= m && m < p.months.1)
+        {
             let employer = &world.employers[p.employer];
             let branch = &world.branches[employer.branch];
-            let days: i64 = if rng.chance(0.9) { 30 } else { 10 + rng.below(20) as i64 };
+            let days: i64 = if rng.chance(0.9) {
+                30
+            } else {
+                10 + rng.below(20) as i64
+            };
             let monthly = (min_wage as f64 * p.wage_factor).max(min_wage as f64);
             let mut wage = ((monthly * days as f64 / 30.0) / 1000.0).round() as i64 * 1000;
             // Planted for the validation rule "no full month below the minimum wage":
@@ -154,9 +173,15 @@ fn write_contributions(tx: &rusqlite::Transaction<'_>, world: &World, seed: u64)
             }
             let due = (wage as f64 * CONTRIBUTION_RATE).round() as i64;
             let (paid, paid_at) = if rng.chance(0.92) {
-                (due, Some(*start + chrono::Duration::days(30 + rng.below(25) as i64)))
+                (
+                    due,
+                    Some(*start + chrono::Duration::days(30 + rng.below(25) as i64)),
+                )
             } else if rng.chance(0.4) {
-                (due / 2, Some(*start + chrono::Duration::days(40 + rng.below(40) as i64)))
+                (
+                    due / 2,
+                    Some(*start + chrono::Duration::days(40 + rng.below(40) as i64)),
+                )
             } else {
                 (0, None)
             };

@@ -141,7 +141,9 @@ fn generate(dir: &Path, scale: f64) -> anyhow::Result<u64> {
         let insurance = s.spawn(|| insurance::write(&dir.join("insurance.db"), &world, 11));
         let pension = pension::write(&dir.join("pension"), &world, scale, 12);
         let health = health::write(&dir.join("health"), &world, scale, 13);
-        let insurance = insurance.join().map_err(|_| anyhow::anyhow!("the insurance writer panicked"));
+        let insurance = insurance
+            .join()
+            .map_err(|_| anyhow::anyhow!("the insurance writer panicked"));
         (insurance, (pension, health))
     });
     Ok(a?? + b? + c?)

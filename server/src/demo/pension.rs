@@ -29,7 +29,11 @@ fn writer(path: &Path, schema: SchemaRef) -> anyhow::Result<ArrowWriter<File>> {
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
         .set_max_row_group_row_count(Some(128 * 1024))
         .build();
-    Ok(ArrowWriter::try_new(File::create(path)?, schema, Some(props))?)
+    Ok(ArrowWriter::try_new(
+        File::create(path)?,
+        schema,
+        Some(props),
+    )?)
 }
 
 struct Pensioner {
@@ -77,12 +81,14 @@ pub fn write(dir: &Path, world: &World, scale: f64, seed: u64) -> anyhow::Result
     let date = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
     for i in 0..count {
         let p = rng.weighted(&weights);
-        let branches: Vec<&world::Branch> = world.branches.iter().filter(|b| b.province == p).collect();
+        let branches: Vec<&world::Branch> =
+            world.branches.iter().filter(|b| b.province == p).collect();
         let b = rng.pick(&branches);
         let female = rng.chance(0.22);
         let t = rng.weighted(&type_weights);
         let retired_on = random_date(&mut rng, date(1995, 1, 1), date(2024, 3, 1));
-        let base_pension = ((world::minimum_wage(1403) as f64 * (0.9 + rng.lognormal(0.35) * 0.5)) / 1000.0)
+        let base_pension = ((world::minimum_wage(1403) as f64 * (0.9 + rng.lognormal(0.35) * 0.5))
+            / 1000.0)
             .round() as i64
             * 1000;
         id.append_value(2_000_000 + i as i64);
@@ -94,7 +100,11 @@ pub fn write(dir: &Path, world: &World, scale: f64, seed: u64) -> anyhow::Result
         });
         last.append_value(rng.pick(&names::LAST_NAMES));
         gender.append_value(if female { "F" } else { "M" });
-        birth.append_value(days(random_date(&mut rng, date(1935, 1, 1), date(1975, 1, 1))));
+        birth.append_value(days(random_date(
+            &mut rng,
+            date(1935, 1, 1),
+            date(1975, 1, 1),
+        )));
         province.append_value(PROVINCES[p].code);
         branch.append_value(b.code);
         ptype.append_value(names::PENSION_TYPES[t].0);
@@ -143,13 +153,23 @@ pub fn write(dir: &Path, world: &World, scale: f64, seed: u64) -> anyhow::Result
         Field::new("period", DataType::Date32, false),
         Field::new("amount", DataType::Decimal128(14, 0), false),
         Field::new("increase_rate", DataType::Float64, false),
-        Field::new("paid_at", DataType::Timestamp(TimeUnit::Microsecond, None), false),
+        Field::new(
+            "paid_at",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            false,
+        ),
     ]));
-    let months: Vec<_> = periods().into_iter().filter(|(j, _)| j.year == 1403).collect();
+    let months: Vec<_> = periods()
+        .into_iter()
+        .filter(|(j, _)| j.year == 1403)
+        .collect();
     let per_file = months.len().div_ceil(PAYMENT_FILES);
     let mut payment_id = 1i64;
     for (part, chunk) in months.chunks(per_file).enumerate() {
-        let mut w = writer(&payments_dir.join(format!("part-{part}.parquet")), schema.clone())?;
+        let mut w = writer(
+            &payments_dir.join(format!("part-{part}.parquet")),
+            schema.clone(),
+        )?;
         for (_, start) in chunk {
             let mut pid = Int64Builder::new();
             let mut pens = Int64Builder::new();
@@ -159,7 +179,11 @@ pub fn write(dir: &Path, world: &World, scale: f64, seed: u64) -> anyhow::Result
             let mut amount = Decimal128Builder::new();
             let mut rate = Float64Builder::new();
             let mut paid_at = TimestampMicrosecondBuilder::new();
-            let mut emit = |pensioner_id: i64, province: usize, branch_code: i32, value: i64, rng: &mut Rng| {
+            let mut emit = |pensioner_id: i64,
+                            province: usize,
+                            branch_code: i32,
+                            value: i64,
+                            rng: &mut Rng| {
                 pid.append_value(payment_id);
                 payment_id += 1;
                 pens.append_value(pensioner_id);
@@ -171,7 +195,11 @@ pub fn write(dir: &Path, world: &World, scale: f64, seed: u64) -> anyhow::Result
                 let day = *start + chrono::Duration::days(24 + rng.below(5) as i64);
                 let secs = 6 * 3600 + rng.below(3600) as i64;
                 paid_at.append_value(
-                    day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp_micros() + secs * 1_000_000,
+                    day.and_hms_opt(0, 0, 0)
+                        .unwrap_or_default()
+                        .and_utc()
+                        .timestamp_micros()
+                        + secs * 1_000_000,
                 );
             };
             for p in pensioners.iter().filter(|p| p.retired_on < *start) {

@@ -70,7 +70,11 @@ pub struct World {
 /// A ten-digit Iranian national id with a valid check digit.
 pub fn national_id(rng: &mut Rng) -> String {
     let digits: Vec<u32> = (0..9).map(|_| rng.below(10) as u32).collect();
-    let sum: u32 = digits.iter().enumerate().map(|(i, d)| d * (10 - i as u32)).sum();
+    let sum: u32 = digits
+        .iter()
+        .enumerate()
+        .map(|(i, d)| d * (10 - i as u32))
+        .sum();
     let r = sum % 11;
     let check = if r < 2 { r } else { 11 - r };
     digits
@@ -86,7 +90,11 @@ pub fn national_id_is_valid(id: &str) -> bool {
     if digits.len() != 10 || id.len() != 10 {
         return false;
     }
-    let sum: u32 = digits[..9].iter().enumerate().map(|(i, d)| d * (10 - i as u32)).sum();
+    let sum: u32 = digits[..9]
+        .iter()
+        .enumerate()
+        .map(|(i, d)| d * (10 - i as u32))
+        .sum();
     let r = sum % 11;
     digits[9] == if r < 2 { r } else { 11 - r }
 }
@@ -113,13 +121,21 @@ impl World {
                 branches.push(Branch {
                     code: province.code as i32 * 100 + n as i32,
                     province: p,
-                    name_fa: format!("شعبه {} {}", names::persian_digits(n as u64), province.center_fa),
+                    name_fa: format!(
+                        "شعبه {} {}",
+                        names::persian_digits(n as u64),
+                        province.center_fa
+                    ),
                     opened: random_date(&mut rng, date(1975, 1, 1), date(2020, 1, 1)),
                 });
             }
         }
         let branches_of: Vec<Vec<usize>> = (0..PROVINCES.len())
-            .map(|p| (0..branches.len()).filter(|b| branches[*b].province == p).collect())
+            .map(|p| {
+                (0..branches.len())
+                    .filter(|b| branches[*b].province == p)
+                    .collect()
+            })
             .collect();
 
         let sector_weights: Vec<f64> = names::SECTORS.iter().map(|s| s.3).collect();

@@ -13,10 +13,17 @@ use super::error::SqlError;
 /// What a statement asks of the session.
 #[derive(Debug, Clone)]
 pub enum Command {
-    Set { name: String, value: String },
-    Reset { name: String },
+    Set {
+        name: String,
+        value: String,
+    },
+    Reset {
+        name: String,
+    },
     ResetAll,
-    Show { name: String },
+    Show {
+        name: String,
+    },
     ShowAll,
     Begin,
     Commit,
@@ -25,8 +32,13 @@ pub enum Command {
     /// server. Carries the command tag.
     NoOp(&'static str),
     DiscardAll,
-    Deallocate { name: Option<String> },
-    Copy { query: Box<Statement>, format: CopyFormat },
+    Deallocate {
+        name: Option<String>,
+    },
+    Copy {
+        query: Box<Statement>,
+        format: CopyFormat,
+    },
     Query(Box<Statement>),
 }
 
@@ -96,7 +108,11 @@ impl Command {
                 },
             },
             Statement::ShowVariable { variable } => {
-                let name = variable.iter().map(|i| i.value.clone()).collect::<Vec<_>>().join(" ");
+                let name = variable
+                    .iter()
+                    .map(|i| i.value.clone())
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 if name.eq_ignore_ascii_case("all") {
                     Command::ShowAll
                 } else {
@@ -105,8 +121,12 @@ impl Command {
             }
             Statement::StartTransaction { .. } => Command::Begin,
             Statement::Commit { .. } => Command::Commit,
-            Statement::Rollback { savepoint: None, .. } => Command::Rollback,
-            Statement::Rollback { savepoint: Some(_), .. } => Command::NoOp("ROLLBACK"),
+            Statement::Rollback {
+                savepoint: None, ..
+            } => Command::Rollback,
+            Statement::Rollback {
+                savepoint: Some(_), ..
+            } => Command::NoOp("ROLLBACK"),
             Statement::Savepoint { .. } => Command::NoOp("SAVEPOINT"),
             Statement::ReleaseSavepoint { .. } => Command::NoOp("RELEASE"),
             Statement::Discard { object_type } => match object_type {
@@ -132,11 +152,18 @@ impl Command {
                 }
                 let query = match source {
                     CopySource::Query(q) => Statement::Query(q),
-                    CopySource::Table { table_name, columns } => {
+                    CopySource::Table {
+                        table_name,
+                        columns,
+                    } => {
                         let cols = if columns.is_empty() {
                             "*".to_string()
                         } else {
-                            columns.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+                            columns
+                                .iter()
+                                .map(|c| c.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         };
                         let sql = format!("SELECT {cols} FROM {table_name}");
                         let mut parsed = datafusion::sql::sqlparser::parser::Parser::parse_sql(
@@ -160,7 +187,10 @@ impl Command {
     }
 }
 
-fn copy_format(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> Result<CopyFormat, SqlError> {
+fn copy_format(
+    options: &[CopyOption],
+    legacy: &[CopyLegacyOption],
+) -> Result<CopyFormat, SqlError> {
     let mut format = CopyFormat {
         csv: false,
         header: false,
@@ -184,7 +214,9 @@ fn copy_format(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> Result<Co
             CopyOption::Delimiter(d) => delimiter = Some(*d),
             CopyOption::Null(n) => null = Some(n.clone()),
             other => {
-                return Err(SqlError::not_supported(format!("COPY option {other} is not supported")));
+                return Err(SqlError::not_supported(format!(
+                    "COPY option {other} is not supported"
+                )));
             }
         }
     }
@@ -194,10 +226,14 @@ fn copy_format(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> Result<Co
             CopyLegacyOption::Header => format.header = true,
             CopyLegacyOption::Delimiter(d) => delimiter = Some(*d),
             CopyLegacyOption::Binary => {
-                return Err(SqlError::not_supported("COPY BINARY is not supported; use text or csv"));
+                return Err(SqlError::not_supported(
+                    "COPY BINARY is not supported; use text or csv",
+                ));
             }
             other => {
-                return Err(SqlError::not_supported(format!("COPY option {other} is not supported")));
+                return Err(SqlError::not_supported(format!(
+                    "COPY option {other} is not supported"
+                )));
             }
         }
     }
@@ -208,7 +244,9 @@ fn copy_format(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> Result<Co
         format.delimiter = delimiter.unwrap_or('\t');
         format.null = null.unwrap_or_else(|| "\\N".to_string());
         if format.header {
-            return Err(SqlError::not_supported("COPY HEADER is available only in CSV mode"));
+            return Err(SqlError::not_supported(
+                "COPY HEADER is available only in CSV mode",
+            ));
         }
     }
     Ok(format)

@@ -165,7 +165,9 @@ impl SqlError {
             DataFusionError::Execution(m) if m.contains("not found") && m.contains("table") => {
                 code::UNDEFINED_TABLE
             }
-            DataFusionError::Execution(m) if m.contains("placeholder") || m.contains("parameter") => {
+            DataFusionError::Execution(m)
+                if m.contains("placeholder") || m.contains("parameter") =>
+            {
                 code::UNDEFINED_PARAMETER
             }
             DataFusionError::Execution(_) => code::DATA_EXCEPTION,
@@ -180,7 +182,10 @@ impl SqlError {
         // clients act on.
         if let Some(name) = quoted_after(m, "table '").filter(|_| m.contains("not found")) {
             let name = name.strip_prefix("amar.").unwrap_or(&name).to_string();
-            return Self::new(code::UNDEFINED_TABLE, format!("relation \"{name}\" does not exist"));
+            return Self::new(
+                code::UNDEFINED_TABLE,
+                format!("relation \"{name}\" does not exist"),
+            );
         }
         if m.contains("Invalid function") || m.contains("not found") && m.contains("function") {
             return Self::new(code::UNDEFINED_FUNCTION, message);
@@ -216,7 +221,9 @@ impl SqlError {
     fn from_arrow(e: &ArrowError) -> Self {
         let message = clean(&e.to_string());
         let code = match e {
-            ArrowError::DivideByZero => return Self::new(code::DIVISION_BY_ZERO, "division by zero"),
+            ArrowError::DivideByZero => {
+                return Self::new(code::DIVISION_BY_ZERO, "division by zero");
+            }
             ArrowError::CastError(m) | ArrowError::ParseError(m) => {
                 if m.contains("overflow") || m.contains("too large") || m.contains("out of range") {
                     code::NUMERIC_VALUE_OUT_OF_RANGE
@@ -271,8 +278,11 @@ impl SqlError {
         const UNAUTHENTICATED: i32 = 16;
         const CANCELLED: i32 = 1;
         match self.code {
-            code::UNDEFINED_TABLE | code::UNDEFINED_COLUMN | code::UNDEFINED_FUNCTION
-            | code::UNDEFINED_SCHEMA | code::UNDEFINED_OBJECT => NOT_FOUND,
+            code::UNDEFINED_TABLE
+            | code::UNDEFINED_COLUMN
+            | code::UNDEFINED_FUNCTION
+            | code::UNDEFINED_SCHEMA
+            | code::UNDEFINED_OBJECT => NOT_FOUND,
             code::INSUFFICIENT_PRIVILEGE => PERMISSION_DENIED,
             code::INVALID_PASSWORD | code::INVALID_AUTHORIZATION => UNAUTHENTICATED,
             code::FEATURE_NOT_SUPPORTED => UNIMPLEMENTED,
@@ -280,7 +290,9 @@ impl SqlError {
                 RESOURCE_EXHAUSTED
             }
             code::QUERY_CANCELED => CANCELLED,
-            code::READ_ONLY_SQL_TRANSACTION | code::IN_FAILED_SQL_TRANSACTION => FAILED_PRECONDITION,
+            code::READ_ONLY_SQL_TRANSACTION | code::IN_FAILED_SQL_TRANSACTION => {
+                FAILED_PRECONDITION
+            }
             c if c.starts_with("08") => UNAVAILABLE,
             c if c.starts_with("XX") => INTERNAL,
             _ => INVALID_ARGUMENT,

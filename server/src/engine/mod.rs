@@ -66,7 +66,10 @@ pub struct Peer {
 impl Engine {
     /// Opens every source and assembles the engine. A source that cannot be opened
     /// stops the start, naming the source and the reason.
-    pub async fn open(sources: &[SourceConfig], users: UserDirectory) -> anyhow::Result<Arc<Engine>> {
+    pub async fn open(
+        sources: &[SourceConfig],
+        users: UserDirectory,
+    ) -> anyhow::Result<Arc<Engine>> {
         let mut opened = Vec::with_capacity(sources.len());
         for config in sources {
             opened.push(open_source(config).await?);
@@ -117,7 +120,12 @@ impl Engine {
     }
 
     /// A new session for an authenticated user.
-    pub fn session(self: &Arc<Self>, user: User, peer: Peer, startup: &[(String, String)]) -> Session {
+    pub fn session(
+        self: &Arc<Self>,
+        user: User,
+        peer: Peer,
+        startup: &[(String, String)],
+    ) -> Session {
         let id = self.next_session.fetch_add(1, Ordering::Relaxed);
         let state = SessionStateBuilder::new_from_existing(self.state.clone())
             .with_session_id(format!("amar-{id}"))
@@ -185,13 +193,15 @@ impl Session {
         if sql.len() > MAX_SQL_BYTES {
             return Err(SqlError::new(
                 code::PROGRAM_LIMIT_EXCEEDED,
-                format!("statement is too long ({} bytes; the limit is {MAX_SQL_BYTES})", sql.len()),
+                format!(
+                    "statement is too long ({} bytes; the limit is {MAX_SQL_BYTES})",
+                    sql.len()
+                ),
             ));
         }
-        self.engine
-            .parser
-            .parse(sql)
-            .map_err(|e| SqlError::from_datafusion(&datafusion::error::DataFusionError::SQL(Box::new(e), None)))
+        self.engine.parser.parse(sql).map_err(|e| {
+            SqlError::from_datafusion(&datafusion::error::DataFusionError::SQL(Box::new(e), None))
+        })
     }
 
     /// The one planning function: a statement to a logical plan this user may run.
@@ -225,11 +235,17 @@ impl Session {
 
     /// A copy of the current settings.
     pub fn settings(&self) -> Settings {
-        self.settings.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Changes settings and applies the ones the engine honours.
-    pub fn update_settings<T>(&self, f: impl FnOnce(&mut Settings) -> Result<T, SqlError>) -> Result<T, SqlError> {
+    pub fn update_settings<T>(
+        &self,
+        f: impl FnOnce(&mut Settings) -> Result<T, SqlError>,
+    ) -> Result<T, SqlError> {
         let result = {
             let mut settings = self.settings.lock().unwrap_or_else(|e| e.into_inner());
             let mut next = settings.clone();

@@ -34,7 +34,12 @@ pub fn postgres_names(statement: &Statement, fields: usize) -> Vec<Option<String
     let wildcards = select
         .projection
         .iter()
-        .filter(|i| matches!(i, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)))
+        .filter(|i| {
+            matches!(
+                i,
+                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+            )
+        })
         .count();
     let explicit = select.projection.len() - wildcards;
     // One wildcard expands to whatever is left; with more we cannot tell the split.
@@ -46,7 +51,9 @@ pub fn postgres_names(statement: &Statement, fields: usize) -> Vec<Option<String
     let mut names = Vec::with_capacity(fields);
     for item in &select.projection {
         match item {
-            SelectItem::UnnamedExpr(expr) => names.push(Some(column_name(expr).unwrap_or_else(|| "?column?".into()))),
+            SelectItem::UnnamedExpr(expr) => {
+                names.push(Some(column_name(expr).unwrap_or_else(|| "?column?".into())))
+            }
             SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
                 names.extend(std::iter::repeat_n(None, expansion));
             }
@@ -75,8 +82,19 @@ fn column_name(expr: &Expr) -> Option<String> {
     Some(match expr {
         Expr::Identifier(i) => i.value.clone(),
         Expr::CompoundIdentifier(parts) => parts.last()?.value.clone(),
-        Expr::Function(f) => f.name.0.last()?.to_string().trim_matches('"').to_ascii_lowercase(),
-        Expr::Cast { expr, data_type, kind, .. } => {
+        Expr::Function(f) => f
+            .name
+            .0
+            .last()?
+            .to_string()
+            .trim_matches('"')
+            .to_ascii_lowercase(),
+        Expr::Cast {
+            expr,
+            data_type,
+            kind,
+            ..
+        } => {
             return column_name(expr).or_else(|| match kind {
                 CastKind::Cast | CastKind::DoubleColon | CastKind::TryCast | CastKind::SafeCast => {
                     Some(type_name(data_type))
@@ -134,9 +152,15 @@ pub fn output_schema(schema: &Schema, names: &[Option<String>], time_zone: &str)
         .iter()
         .enumerate()
         .map(|(i, f)| {
-            let name = names.get(i).cloned().flatten().unwrap_or_else(|| f.name().clone());
+            let name = names
+                .get(i)
+                .cloned()
+                .flatten()
+                .unwrap_or_else(|| f.name().clone());
             let data_type = match f.data_type() {
-                DataType::Timestamp(unit, Some(_)) => DataType::Timestamp(*unit, Some(time_zone.into())),
+                DataType::Timestamp(unit, Some(_)) => {
+                    DataType::Timestamp(*unit, Some(time_zone.into()))
+                }
                 other => other.clone(),
             };
             Field::new(name, data_type, f.is_nullable()).with_metadata(f.metadata().clone())
@@ -178,7 +202,9 @@ mod tests {
     use datafusion::sql::sqlparser::parser::Parser;
 
     fn names(sql: &str, fields: usize) -> Vec<Option<String>> {
-        let statement = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap().remove(0);
+        let statement = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .unwrap()
+            .remove(0);
         postgres_names(&statement, fields)
     }
 
@@ -189,11 +215,28 @@ mod tests {
     #[test]
     fn names_follow_postgres() {
         assert_eq!(
-            names("SELECT count(*), sum(t.wage), 1 + 2, x::date, '1'::int, a AS b, CASE WHEN true THEN 1 END FROM t", 7),
-            vec![s("count"), s("sum"), s("?column?"), s("x"), s("int4"), None, s("case")]
+            names(
+                "SELECT count(*), sum(t.wage), 1 + 2, x::date, '1'::int, a AS b, CASE WHEN true THEN 1 END FROM t",
+                7
+            ),
+            vec![
+                s("count"),
+                s("sum"),
+                s("?column?"),
+                s("x"),
+                s("int4"),
+                None,
+                s("case")
+            ]
         );
-        assert_eq!(names("SELECT *, count(*) OVER () FROM t", 4), vec![None, None, None, s("count")]);
-        assert_eq!(names("SELECT a FROM t UNION SELECT max(b) FROM u", 1), vec![s("a")]);
+        assert_eq!(
+            names("SELECT *, count(*) OVER () FROM t", 4),
+            vec![None, None, None, s("count")]
+        );
+        assert_eq!(
+            names("SELECT a FROM t UNION SELECT max(b) FROM u", 1),
+            vec![s("a")]
+        );
         assert_eq!(names("SELECT t.*, u.* FROM t, u", 5), vec![None; 5]);
         assert_eq!(names("SELECT (SELECT max(x) FROM t)", 1), vec![s("max")]);
         assert_eq!(names("EXPLAIN SELECT 1", 2), vec![None, None]);

@@ -35,46 +35,182 @@ pub const REPORTED: &[&str] = &[
 /// Every parameter Amar accepts, with its default and a description for `SHOW ALL`.
 /// Names compare case-insensitively, as in PostgreSQL.
 const KNOWN: &[(&str, &str, &str)] = &[
-    ("application_name", "", "Sets the application name to be reported in statistics and logs."),
+    (
+        "application_name",
+        "",
+        "Sets the application name to be reported in statistics and logs.",
+    ),
     ("bytea_output", "hex", "Sets the output format for bytea."),
-    ("client_encoding", "UTF8", "Sets the client's character set encoding."),
-    ("client_min_messages", "notice", "Sets the message levels that are sent to the client."),
-    ("DateStyle", "ISO, MDY", "Sets the display format for date and time values."),
-    ("default_transaction_isolation", "read committed", "Sets the transaction isolation level of each new transaction."),
-    ("default_transaction_read_only", "on", "Sets the default read-only status of new transactions."),
-    ("extra_float_digits", "1", "Sets the number of digits displayed for floating-point values."),
-    ("idle_in_transaction_session_timeout", "0", "Sets the maximum allowed idle time between queries, when in a transaction."),
-    ("in_hot_standby", "off", "Shows whether hot standby is currently active."),
-    ("integer_datetimes", "on", "Shows whether datetimes are integer based."),
-    ("IntervalStyle", "postgres", "Sets the display format for interval values."),
-    ("is_superuser", "off", "Shows whether the current user is a superuser."),
+    (
+        "client_encoding",
+        "UTF8",
+        "Sets the client's character set encoding.",
+    ),
+    (
+        "client_min_messages",
+        "notice",
+        "Sets the message levels that are sent to the client.",
+    ),
+    (
+        "DateStyle",
+        "ISO, MDY",
+        "Sets the display format for date and time values.",
+    ),
+    (
+        "default_transaction_isolation",
+        "read committed",
+        "Sets the transaction isolation level of each new transaction.",
+    ),
+    (
+        "default_transaction_read_only",
+        "on",
+        "Sets the default read-only status of new transactions.",
+    ),
+    (
+        "extra_float_digits",
+        "1",
+        "Sets the number of digits displayed for floating-point values.",
+    ),
+    (
+        "idle_in_transaction_session_timeout",
+        "0",
+        "Sets the maximum allowed idle time between queries, when in a transaction.",
+    ),
+    (
+        "in_hot_standby",
+        "off",
+        "Shows whether hot standby is currently active.",
+    ),
+    (
+        "integer_datetimes",
+        "on",
+        "Shows whether datetimes are integer based.",
+    ),
+    (
+        "IntervalStyle",
+        "postgres",
+        "Sets the display format for interval values.",
+    ),
+    (
+        "is_superuser",
+        "off",
+        "Shows whether the current user is a superuser.",
+    ),
     ("jit", "off", "Allow JIT compilation."),
     ("lc_collate", "C.UTF-8", "Shows the collation order locale."),
-    ("lc_ctype", "C.UTF-8", "Shows the character classification and case conversion locale."),
-    ("lc_messages", "C.UTF-8", "Sets the language in which messages are displayed."),
-    ("lc_monetary", "C.UTF-8", "Sets the locale for formatting monetary amounts."),
-    ("lc_numeric", "C.UTF-8", "Sets the locale for formatting numbers."),
-    ("lc_time", "C.UTF-8", "Sets the locale for formatting date and time values."),
-    ("lock_timeout", "0", "Sets the maximum allowed duration of any wait for a lock."),
-    ("max_identifier_length", "63", "Shows the maximum identifier length."),
-    ("max_index_keys", "32", "Shows the maximum number of index keys."),
+    (
+        "lc_ctype",
+        "C.UTF-8",
+        "Shows the character classification and case conversion locale.",
+    ),
+    (
+        "lc_messages",
+        "C.UTF-8",
+        "Sets the language in which messages are displayed.",
+    ),
+    (
+        "lc_monetary",
+        "C.UTF-8",
+        "Sets the locale for formatting monetary amounts.",
+    ),
+    (
+        "lc_numeric",
+        "C.UTF-8",
+        "Sets the locale for formatting numbers.",
+    ),
+    (
+        "lc_time",
+        "C.UTF-8",
+        "Sets the locale for formatting date and time values.",
+    ),
+    (
+        "lock_timeout",
+        "0",
+        "Sets the maximum allowed duration of any wait for a lock.",
+    ),
+    (
+        "max_identifier_length",
+        "63",
+        "Shows the maximum identifier length.",
+    ),
+    (
+        "max_index_keys",
+        "32",
+        "Shows the maximum number of index keys.",
+    ),
     ("row_security", "on", "Enable row security."),
-    ("search_path", "\"$user\", public", "Sets the schema search order for names that are not schema-qualified."),
-    ("server_encoding", "UTF8", "Shows the server (database) character set encoding."),
-    ("server_version", SERVER_VERSION, "Shows the server version."),
-    ("server_version_num", SERVER_VERSION_NUM, "Shows the server version as an integer."),
+    (
+        "search_path",
+        "\"$user\", public",
+        "Sets the schema search order for names that are not schema-qualified.",
+    ),
+    (
+        "server_encoding",
+        "UTF8",
+        "Shows the server (database) character set encoding.",
+    ),
+    (
+        "server_version",
+        SERVER_VERSION,
+        "Shows the server version.",
+    ),
+    (
+        "server_version_num",
+        SERVER_VERSION_NUM,
+        "Shows the server version as an integer.",
+    ),
     ("session_authorization", "", "Sets the session user name."),
-    ("standard_conforming_strings", "on", "Causes '...' strings to treat backslashes literally."),
-    ("statement_timeout", "0", "Sets the maximum allowed duration of any statement."),
-    ("synchronous_commit", "on", "Sets the current transaction's synchronization level."),
-    ("TimeZone", "Asia/Tehran", "Sets the time zone for displaying and interpreting time stamps."),
-    ("transaction_isolation", "read committed", "Sets the current transaction's isolation level."),
-    ("transaction_read_only", "on", "Sets the current transaction's read-only status."),
+    (
+        "standard_conforming_strings",
+        "on",
+        "Causes '...' strings to treat backslashes literally.",
+    ),
+    (
+        "statement_timeout",
+        "0",
+        "Sets the maximum allowed duration of any statement.",
+    ),
+    (
+        "synchronous_commit",
+        "on",
+        "Sets the current transaction's synchronization level.",
+    ),
+    (
+        "TimeZone",
+        "Asia/Tehran",
+        "Sets the time zone for displaying and interpreting time stamps.",
+    ),
+    (
+        "transaction_isolation",
+        "read committed",
+        "Sets the current transaction's isolation level.",
+    ),
+    (
+        "transaction_read_only",
+        "on",
+        "Sets the current transaction's read-only status.",
+    ),
     ("geqo", "on", "Enables genetic query optimization."),
-    ("join_collapse_limit", "8", "Sets the FROM-list size beyond which JOIN constructs are not flattened."),
-    ("work_mem", "4MB", "Sets the maximum memory to be used for query workspaces."),
-    ("enable_seqscan", "on", "Enables the planner's use of sequential-scan plans."),
-    ("password_encryption", "scram-sha-256", "Chooses the algorithm for encrypting passwords."),
+    (
+        "join_collapse_limit",
+        "8",
+        "Sets the FROM-list size beyond which JOIN constructs are not flattened.",
+    ),
+    (
+        "work_mem",
+        "4MB",
+        "Sets the maximum memory to be used for query workspaces.",
+    ),
+    (
+        "enable_seqscan",
+        "on",
+        "Enables the planner's use of sequential-scan plans.",
+    ),
+    (
+        "password_encryption",
+        "scram-sha-256",
+        "Chooses the algorithm for encrypting passwords.",
+    ),
 ];
 
 /// The settings of one session.
@@ -106,7 +242,10 @@ impl Settings {
             .map(|(n, v, _)| (n.to_string(), v.to_string()))
             .collect();
         values.insert("session_authorization".into(), user.to_string());
-        values.insert("is_superuser".into(), if superuser { "on" } else { "off" }.into());
+        values.insert(
+            "is_superuser".into(),
+            if superuser { "on" } else { "off" }.into(),
+        );
         let mut settings = Settings { values };
         for (k, v) in startup {
             // Startup options are applied like SET; ones we cannot honour are ignored
@@ -124,7 +263,8 @@ impl Settings {
         let Some(name) = canonical(name) else {
             if name.contains('.') {
                 // Custom placeholder variables (`myapp.x`) are allowed, as in PostgreSQL.
-                self.values.insert(name.to_ascii_lowercase(), value.to_string());
+                self.values
+                    .insert(name.to_ascii_lowercase(), value.to_string());
                 return Ok("custom");
             }
             return Err(SqlError::new(
@@ -175,9 +315,17 @@ impl Settings {
                 parse_duration(value)?;
                 value.to_string()
             }
-            "server_version" | "server_version_num" | "server_encoding" | "integer_datetimes"
-            | "in_hot_standby" | "is_superuser" | "max_identifier_length" | "max_index_keys"
-            | "lc_collate" | "lc_ctype" | "session_authorization" => {
+            "server_version"
+            | "server_version_num"
+            | "server_encoding"
+            | "integer_datetimes"
+            | "in_hot_standby"
+            | "is_superuser"
+            | "max_identifier_length"
+            | "max_index_keys"
+            | "lc_collate"
+            | "lc_ctype"
+            | "session_authorization" => {
                 return Err(SqlError::new(
                     "55P02",
                     format!("parameter \"{name}\" cannot be changed"),
@@ -198,7 +346,8 @@ impl Settings {
             )
         })?;
         if let Some((_, default, _)) = KNOWN.iter().find(|(n, _, _)| *n == canonical) {
-            self.values.insert(canonical.to_string(), default.to_string());
+            self.values
+                .insert(canonical.to_string(), default.to_string());
         }
         Ok(canonical)
     }
@@ -232,7 +381,13 @@ impl Settings {
     pub fn all(&self) -> Vec<(String, String, String)> {
         KNOWN
             .iter()
-            .map(|(n, _, d)| (n.to_string(), self.values.get(*n).cloned().unwrap_or_default(), d.to_string()))
+            .map(|(n, _, d)| {
+                (
+                    n.to_string(),
+                    self.values.get(*n).cloned().unwrap_or_default(),
+                    d.to_string(),
+                )
+            })
             .collect()
     }
 
@@ -240,12 +395,20 @@ impl Settings {
     pub fn reported(&self) -> Vec<(String, String)> {
         REPORTED
             .iter()
-            .map(|n| (n.to_string(), self.values.get(*n).cloned().unwrap_or_default()))
+            .map(|n| {
+                (
+                    n.to_string(),
+                    self.values.get(*n).cloned().unwrap_or_default(),
+                )
+            })
             .collect()
     }
 
     pub fn time_zone(&self) -> String {
-        self.values.get("TimeZone").cloned().unwrap_or_else(|| "UTC".into())
+        self.values
+            .get("TimeZone")
+            .cloned()
+            .unwrap_or_else(|| "UTC".into())
     }
 
     /// The schemas of `search_path`, in order, without `$user` and `pg_catalog`.
@@ -310,7 +473,8 @@ fn normalize_time_zone(v: &str) -> Result<String, SqlError> {
     if v.eq_ignore_ascii_case("local") || v.eq_ignore_ascii_case("default") {
         return Ok("Asia/Tehran".into());
     }
-    if v.eq_ignore_ascii_case("utc") || v.eq_ignore_ascii_case("gmt") || v.eq_ignore_ascii_case("z") {
+    if v.eq_ignore_ascii_case("utc") || v.eq_ignore_ascii_case("gmt") || v.eq_ignore_ascii_case("z")
+    {
         return Ok("UTC".into());
     }
     if v.parse::<chrono_tz::Tz>().is_ok() {
@@ -362,8 +526,14 @@ mod tests {
     #[test]
     fn what_cannot_be_honoured_is_refused() {
         let mut s = Settings::new("u", false, &[]);
-        assert_eq!(s.set("no_such_thing", "1").unwrap_err().code, code::UNDEFINED_OBJECT);
-        assert_eq!(s.set("client_encoding", "LATIN1").unwrap_err().code, code::FEATURE_NOT_SUPPORTED);
+        assert_eq!(
+            s.set("no_such_thing", "1").unwrap_err().code,
+            code::UNDEFINED_OBJECT
+        );
+        assert_eq!(
+            s.set("client_encoding", "LATIN1").unwrap_err().code,
+            code::FEATURE_NOT_SUPPORTED
+        );
         assert!(s.set("client_encoding", "utf-8").is_ok());
         assert!(s.set("DateStyle", "German").is_err());
         assert!(s.set("TimeZone", "Mars/Olympus").is_err());

@@ -49,7 +49,9 @@ impl Stream for TimeLimited {
                 "canceling statement due to statement timeout ({} ms)",
                 self.limit.as_millis()
             );
-            return Poll::Ready(Some(Err(SqlError::new(code::QUERY_CANCELED, message).into_datafusion())));
+            return Poll::Ready(Some(Err(
+                SqlError::new(code::QUERY_CANCELED, message).into_datafusion()
+            )));
         }
         Poll::Pending
     }

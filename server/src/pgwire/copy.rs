@@ -1,11 +1,11 @@
 //! `COPY (SELECT …) TO STDOUT` in PostgreSQL's text and CSV formats, streamed.
 //!
-//! Values are rendered by the same text encoder as query results (arrow-pg), then
+//! Values are rendered by the same text encoder as query results (`encode`), then
 //! escaped for the COPY format, so a value looks the same in `SELECT` and `COPY`.
 
 use std::sync::Arc;
 
-use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
+use arrow_pg::datatypes::arrow_schema_to_pg_fields;
 use bytes::{Buf, BytesMut};
 use futures::{StreamExt, stream};
 use pgwire::api::portal::Format;
@@ -15,6 +15,7 @@ use pgwire::messages::copy::CopyData;
 use pgwire::messages::data::DataRow;
 use pgwire::types::format::FormatOptions;
 
+use super::encode::encode_batch;
 use super::errors::to_pgwire;
 use super::query::stream_error;
 use crate::engine::{CopyFormat, Planned, Session};
@@ -26,10 +27,18 @@ pub async fn copy_out(
     options: Arc<FormatOptions>,
 ) -> PgWireResult<CopyResponse> {
     let schema = planned.output.clone();
-    let fields = Arc::new(arrow_schema_to_pg_fields(&schema, &Format::UnifiedText, Some(options))?);
+    let fields = Arc::new(arrow_schema_to_pg_fields(
+        &schema,
+        &Format::UnifiedText,
+        Some(options),
+    )?);
     let columns = fields.len();
     let header = (format.csv && format.header).then(|| {
-        let names: Vec<Vec<u8>> = schema.fields().iter().map(|f| f.name().as_bytes().to_vec()).collect();
+        let names: Vec<Vec<u8>> = schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_bytes().to_vec())
+            .collect();
         let mut line = vec![];
         for (i, name) in names.iter().enumerate() {
             if i > 0 {
@@ -45,7 +54,8 @@ pub async fn copy_out(
     let rows = batches
         .map(move |batch| {
             let lines: Vec<PgWireResult<CopyData>> = match batch {
-                Ok(batch) => encode_recordbatch(fields.clone(), batch)
+                Ok(batch) => encode_batch(&fields, &batch)
+                    .into_iter()
                     .map(|row| row.map(|row| CopyData::new(line(row, &format).into())))
                     .collect(),
                 Err(e) => vec![Err(stream_error(&e))],
@@ -65,7 +75,11 @@ fn line(row: DataRow, format: &CopyFormat) -> Vec<u8> {
         if i > 0 {
             out.push(format.delimiter as u8);
         }
-        let len = if data.remaining() >= 4 { data.get_i32() } else { -1 };
+        let len = if data.remaining() >= 4 {
+            data.get_i32()
+        } else {
+            -1
+        };
         let value = if len < 0 {
             None
         } else {

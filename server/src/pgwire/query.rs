@@ -3,7 +3,7 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch, into_pg_type};
+use arrow_pg::datatypes::{arrow_schema_to_pg_fields, into_pg_type};
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::common::ParamValues;
@@ -22,6 +22,7 @@ use pgwire::messages::response::TransactionStatus;
 use pgwire::messages::startup::ParameterStatus;
 use pgwire::types::format::FormatOptions;
 
+use super::encode::encode_batch;
 use super::errors::{to_info, to_pgwire};
 use super::{SessionHandle, copy};
 use crate::engine::settings::REPORTED;
@@ -58,16 +59,27 @@ fn session_of<C: ClientInfo + ?Sized>(client: &C) -> PgWireResult<Arc<Session>> 
         .session_extensions()
         .get::<SessionHandle>()
         .map(|h| h.0.clone())
-        .ok_or_else(|| to_pgwire(SqlError::new(code::INVALID_AUTHORIZATION, "not authenticated")))
+        .ok_or_else(|| {
+            to_pgwire(SqlError::new(
+                code::INVALID_AUTHORIZATION,
+                "not authenticated",
+            ))
+        })
 }
 
 /// How a session's settings shape text output.
 fn format_options(session: &Session) -> Arc<FormatOptions> {
     let settings = session.settings();
     let mut options = FormatOptions::default();
-    options.date_style = settings.get("DateStyle").unwrap_or_else(|_| "ISO, MDY".into());
-    options.interval_style = settings.get("IntervalStyle").unwrap_or_else(|_| "postgres".into());
-    options.bytea_output = settings.get("bytea_output").unwrap_or_else(|_| "hex".into());
+    options.date_style = settings
+        .get("DateStyle")
+        .unwrap_or_else(|_| "ISO, MDY".into());
+    options.interval_style = settings
+        .get("IntervalStyle")
+        .unwrap_or_else(|_| "postgres".into());
+    options.bytea_output = settings
+        .get("bytea_output")
+        .unwrap_or_else(|_| "hex".into());
     options.time_zone = settings.time_zone();
     options.extra_float_digits = settings
         .get("extra_float_digits")
@@ -85,35 +97,51 @@ fn check_formats(format: &Format, columns: usize) -> PgWireResult<()> {
     {
         return Err(to_pgwire(SqlError::new(
             code::PROTOCOL_VIOLATION,
-            format!("bind message has {} result formats but query has {columns} columns", codes.len()),
+            format!(
+                "bind message has {} result formats but query has {columns} columns",
+                codes.len()
+            ),
         )));
     }
     if let Format::Individual(codes) = format
         && codes.iter().any(|c| *c != 0 && *c != 1)
     {
-        return Err(to_pgwire(SqlError::new(code::PROTOCOL_VIOLATION, "unsupported format code")));
+        return Err(to_pgwire(SqlError::new(
+            code::PROTOCOL_VIOLATION,
+            "unsupported format code",
+        )));
     }
     Ok(())
 }
 
-fn fields_for(schema: &Schema, format: &Format, options: Option<Arc<FormatOptions>>) -> PgWireResult<Vec<FieldInfo>> {
+fn fields_for(
+    schema: &Schema,
+    format: &Format,
+    options: Option<Arc<FormatOptions>>,
+) -> PgWireResult<Vec<FieldInfo>> {
     check_formats(format, schema.fields().len())?;
     arrow_schema_to_pg_fields(schema, format, options).map_err(|e| {
-        to_pgwire(SqlError::not_supported(format!("a result column has a type the wire protocol cannot carry: {e}")))
+        to_pgwire(SqlError::not_supported(format!(
+            "a result column has a type the wire protocol cannot carry: {e}"
+        )))
     })
 }
 
 /// Runs a plan and streams it as rows in the given formats.
-async fn run_query(session: &Session, planned: Planned, format: &Format) -> PgWireResult<QueryResponse> {
+async fn run_query(
+    session: &Session,
+    planned: Planned,
+    format: &Format,
+) -> PgWireResult<QueryResponse> {
     let options = format_options(session);
     let fields = Arc::new(fields_for(&planned.output, format, Some(options))?);
     let batches = session.execute(planned).await.map_err(to_pgwire)?;
     let row_fields = fields.clone();
     let rows = batches
         .map(move |batch| {
-            let rows: Box<dyn Iterator<Item = PgWireResult<pgwire::messages::data::DataRow>> + Send> = match batch {
-                Ok(batch) => encode_recordbatch(row_fields.clone(), batch),
-                Err(e) => Box::new(std::iter::once(Err(stream_error(&e)))),
+            let rows = match batch {
+                Ok(batch) => encode_batch(&row_fields, &batch),
+                Err(e) => vec![Err(stream_error(&e))],
             };
             stream::iter(rows)
         })
@@ -123,7 +151,13 @@ async fn run_query(session: &Session, planned: Planned, format: &Format) -> PgWi
 
 /// The one-row answer of `SHOW name`.
 fn show_response(name: &str, value: &str) -> PgWireResult<QueryResponse> {
-    let fields = Arc::new(vec![FieldInfo::new(name.to_string(), None, None, Type::TEXT, FieldFormat::Text)]);
+    let fields = Arc::new(vec![FieldInfo::new(
+        name.to_string(),
+        None,
+        None,
+        Type::TEXT,
+        FieldFormat::Text,
+    )]);
     let mut encoder = DataRowEncoder::new(fields.clone());
     encoder.encode_field(&Some(value))?;
     let row = encoder.take_row();
@@ -165,7 +199,9 @@ where
         Command::Query(statement) => {
             let plan = session.plan(&statement).await.map_err(to_pgwire)?;
             let plan = bind(plan, params)?;
-            Ok(Response::Query(run_query(session, plan, &Format::UnifiedText).await?))
+            Ok(Response::Query(
+                run_query(session, plan, &Format::UnifiedText).await?,
+            ))
         }
         Command::Set { name, value } => {
             let canonical = session
@@ -175,16 +211,19 @@ where
             Ok(Response::Execution(Tag::new("SET")))
         }
         Command::Reset { name } => {
-            let canonical = session.update_settings(|s| s.reset(&name)).map_err(to_pgwire)?;
+            let canonical = session
+                .update_settings(|s| s.reset(&name))
+                .map_err(to_pgwire)?;
             report(client, session, canonical).await?;
             Ok(Response::Execution(Tag::new("RESET")))
         }
         Command::ResetAll => {
-            session.update_settings(|s| {
-                s.reset_all();
-                Ok(())
-            })
-            .map_err(to_pgwire)?;
+            session
+                .update_settings(|s| {
+                    s.reset_all();
+                    Ok(())
+                })
+                .map_err(to_pgwire)?;
             Ok(Response::Execution(Tag::new("RESET")))
         }
         Command::DiscardAll => {
@@ -194,17 +233,22 @@ where
                     "DISCARD ALL cannot run inside a transaction block",
                 )));
             }
-            session.update_settings(|s| {
-                s.reset_all();
-                Ok(())
-            })
-            .map_err(to_pgwire)?;
+            session
+                .update_settings(|s| {
+                    s.reset_all();
+                    Ok(())
+                })
+                .map_err(to_pgwire)?;
             Ok(Response::Execution(Tag::new("DISCARD ALL")))
         }
         Command::Show { name } => {
             let value = session.settings().get(&name).map_err(to_pgwire)?;
             let column = name.to_ascii_lowercase().replace(' ', "_");
-            let column = if column == "time_zone" { "TimeZone".to_string() } else { column };
+            let column = if column == "time_zone" {
+                "TimeZone".to_string()
+            } else {
+                column
+            };
             Ok(Response::Query(show_response(&column, &value)?))
         }
         Command::ShowAll => Ok(Response::Query(show_all_response(session)?)),
@@ -216,7 +260,11 @@ where
             Ok(Response::TransactionStart(Tag::new("BEGIN")))
         }
         Command::Commit => Ok(Response::TransactionEnd(Tag::new(
-            if status == TransactionStatus::Error { "ROLLBACK" } else { "COMMIT" },
+            if status == TransactionStatus::Error {
+                "ROLLBACK"
+            } else {
+                "COMMIT"
+            },
         ))),
         Command::Rollback => Ok(Response::TransactionEnd(Tag::new("ROLLBACK"))),
         Command::NoOp(tag) => Ok(Response::Execution(Tag::new(tag))),
@@ -240,7 +288,10 @@ where
     if REPORTED.contains(&name) {
         let value = session.settings().get(name).map_err(to_pgwire)?;
         client
-            .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(name.to_string(), value)))
+            .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                name.to_string(),
+                value,
+            )))
             .await?;
     }
     Ok(())
@@ -255,7 +306,8 @@ fn bind(planned: Planned, params: Option<&ParamValues>) -> PgWireResult<Planned>
 
 /// In a failed transaction block only ROLLBACK (or COMMIT, which rolls back) runs.
 fn check_not_failed(status: TransactionStatus, command: &Command) -> PgWireResult<()> {
-    if status == TransactionStatus::Error && !matches!(command, Command::Rollback | Command::Commit) {
+    if status == TransactionStatus::Error && !matches!(command, Command::Rollback | Command::Commit)
+    {
         return Err(to_pgwire(SqlError::new(
             code::IN_FAILED_SQL_TRANSACTION,
             "current transaction is aborted, commands ignored until end of transaction block",
@@ -316,7 +368,12 @@ pub struct Parser;
 impl QueryParser for Parser {
     type Statement = Prepared;
 
-    async fn parse_sql<C>(&self, client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<Prepared>>
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        _types: &[Option<Type>],
+    ) -> PgWireResult<Option<Prepared>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
@@ -350,7 +407,11 @@ impl QueryParser for Parser {
         }
     }
 
-    fn get_result_schema(&self, stmt: &Prepared, column_format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+    fn get_result_schema(
+        &self,
+        stmt: &Prepared,
+        column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
         let format = column_format.cloned().unwrap_or_default();
         match &stmt.kind {
             PreparedKind::Query(planned) => fields_for(&planned.output, &format, None),
@@ -371,10 +432,19 @@ impl QueryParser for Parser {
 }
 
 /// The types of `$1…$n`, in order; `None` where DataFusion could not infer one.
+/// A placeholder DataFusion leaves untyped but that the SQL casts (`$1::bigint`)
+/// takes the cast's type, as PostgreSQL infers it.
 fn parameter_types(plan: &LogicalPlan) -> PgWireResult<Vec<Option<DataType>>> {
-    let types = plan
+    let mut types = plan
         .get_parameter_types()
         .map_err(|e| to_pgwire(SqlError::from_datafusion(&e)))?;
+    if types.values().any(Option::is_none) {
+        for (id, data_type) in placeholder_casts(plan) {
+            if let Some(slot @ None) = types.get_mut(&id) {
+                *slot = Some(data_type);
+            }
+        }
+    }
     let count = types
         .keys()
         .filter_map(|k| k.trim_start_matches('$').parse::<usize>().ok())
@@ -383,6 +453,30 @@ fn parameter_types(plan: &LogicalPlan) -> PgWireResult<Vec<Option<DataType>>> {
     Ok((1..=count)
         .map(|i| types.get(&format!("${i}")).cloned().flatten())
         .collect())
+}
+
+/// `$n` placeholders under a cast, with the cast's type.
+fn placeholder_casts(plan: &LogicalPlan) -> Vec<(String, DataType)> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::logical_expr::{Cast, Expr, TryCast};
+    let mut found = vec![];
+    let _ = plan.apply_with_subqueries(|node| {
+        for expr in node.expressions() {
+            let _ = expr.apply(|e| {
+                match e {
+                    Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) => {
+                        if let Expr::Placeholder(p) = expr.as_ref() {
+                            found.push((p.id.clone(), field.data_type().clone()));
+                        }
+                    }
+                    _ => {}
+                }
+                Ok(TreeNodeRecursion::Continue)
+            });
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
 }
 
 #[async_trait]
@@ -394,7 +488,12 @@ impl ExtendedQueryHandler for QueryHandler {
         self.parser.clone()
     }
 
-    async fn do_query<C>(&self, client: &mut C, portal: &Portal<Prepared>, _max_rows: usize) -> PgWireResult<Response>
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Prepared>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = Prepared>,
@@ -407,7 +506,9 @@ impl ExtendedQueryHandler for QueryHandler {
                 check_not_failed(client.transaction_status(), &Command::NoOp(""))?;
                 let params = decode_parameters(portal, &planned.plan)?;
                 let planned = bind((**planned).clone(), Some(&params))?;
-                Ok(Response::Query(run_query(&session, planned, &portal.result_column_format).await?))
+                Ok(Response::Query(
+                    run_query(&session, planned, &portal.result_column_format).await?,
+                ))
             }
             PreparedKind::Command(command) => {
                 check_not_failed(client.transaction_status(), command)?;

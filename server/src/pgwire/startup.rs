@@ -15,7 +15,9 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use futures::{Sink, SinkExt};
-use pgwire::api::auth::{StartupHandler, protocol_negotiation, save_startup_parameters_to_metadata};
+use pgwire::api::auth::{
+    StartupHandler, protocol_negotiation, save_startup_parameters_to_metadata,
+};
 use pgwire::api::{
     ClientInfo, ConnectionHandle, ConnectionManager, METADATA_APPLICATION_NAME, METADATA_USER,
     PgWireConnectionState,
@@ -25,8 +27,8 @@ use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
 use pgwire::messages::startup::{Authentication, BackendKeyData, ParameterStatus};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
-use crate::engine::{Engine, Peer, code};
 use super::SessionHandle;
+use crate::engine::{Engine, Peer, code};
 
 /// Where a connection's authentication stands.
 enum AuthState {
@@ -54,7 +56,11 @@ pub struct ScramStartup {
 }
 
 impl ScramStartup {
-    pub fn new(engine: Arc<Engine>, connections: Arc<ConnectionManager>, mock_secret: Arc<[u8; 32]>) -> Self {
+    pub fn new(
+        engine: Arc<Engine>,
+        connections: Arc<ConnectionManager>,
+        mock_secret: Arc<[u8; 32]>,
+    ) -> Self {
         Self {
             engine,
             connections,
@@ -80,7 +86,10 @@ fn auth_failed(user: &str) -> PgWireError {
 }
 
 fn protocol_error(message: &str) -> PgWireError {
-    fatal(code::PROTOCOL_VIOLATION, format!("malformed SCRAM message: {message}"))
+    fatal(
+        code::PROTOCOL_VIOLATION,
+        format!("malformed SCRAM message: {message}"),
+    )
 }
 
 /// `client-first-message` = gs2-header client-first-message-bare.
@@ -88,8 +97,12 @@ fn parse_client_first(data: &[u8]) -> Result<(String, String, String), PgWireErr
     let text = std::str::from_utf8(data).map_err(|_| protocol_error("not UTF-8"))?;
     let mut parts = text.splitn(3, ',');
     let cbind = parts.next().unwrap_or_default();
-    let authzid = parts.next().ok_or_else(|| protocol_error("no gs2 header"))?;
-    let bare = parts.next().ok_or_else(|| protocol_error("no client-first-message-bare"))?;
+    let authzid = parts
+        .next()
+        .ok_or_else(|| protocol_error("no gs2 header"))?;
+    let bare = parts
+        .next()
+        .ok_or_else(|| protocol_error("no client-first-message-bare"))?;
     match cbind {
         "n" | "y" => {}
         c if c.starts_with("p=") => {
@@ -108,12 +121,20 @@ fn parse_client_first(data: &[u8]) -> Result<(String, String, String), PgWireErr
         .find_map(|attr| attr.strip_prefix("r="))
         .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_graphic() && c != ','))
         .ok_or_else(|| protocol_error("no client nonce"))?;
-    Ok((format!("{cbind},{authzid},"), bare.to_string(), nonce.to_string()))
+    Ok((
+        format!("{cbind},{authzid},"),
+        bare.to_string(),
+        nonce.to_string(),
+    ))
 }
 
 #[async_trait]
 impl StartupHandler for ScramStartup {
-    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
@@ -123,8 +144,15 @@ impl StartupHandler for ScramStartup {
             PgWireFrontendMessage::Startup(ref startup) => {
                 protocol_negotiation(client, startup).await?;
                 save_startup_parameters_to_metadata(client, startup);
-                if client.metadata().get(METADATA_USER).is_none_or(|u| u.is_empty()) {
-                    return Err(fatal(code::INVALID_AUTHORIZATION, "no PostgreSQL user name specified in startup packet"));
+                if client
+                    .metadata()
+                    .get(METADATA_USER)
+                    .is_none_or(|u| u.is_empty())
+                {
+                    return Err(fatal(
+                        code::INVALID_AUTHORIZATION,
+                        "no PostgreSQL user name specified in startup packet",
+                    ));
                 }
                 if let Some(db) = client.metadata().get("database")
                     && !db.is_empty()
@@ -132,19 +160,29 @@ impl StartupHandler for ScramStartup {
                 {
                     return Err(fatal(
                         "3D000",
-                        format!("database \"{db}\" does not exist (Amar serves one database, \"{}\")", amar_catalog::DATABASE),
+                        format!(
+                            "database \"{db}\" does not exist (Amar serves one database, \"{}\")",
+                            amar_catalog::DATABASE
+                        ),
                     ));
                 }
                 client.set_state(PgWireConnectionState::AuthenticationInProgress);
                 client
-                    .send(PgWireBackendMessage::Authentication(Authentication::SASL(vec![
-                        "SCRAM-SHA-256".to_string(),
-                    ])))
+                    .send(PgWireBackendMessage::Authentication(Authentication::SASL(
+                        vec!["SCRAM-SHA-256".to_string()],
+                    )))
                     .await?;
             }
             PgWireFrontendMessage::PasswordMessageFamily(msg) => {
-                let user = client.metadata().get(METADATA_USER).cloned().unwrap_or_default();
-                let state = std::mem::replace(&mut *self.state.lock().unwrap_or_else(|e| e.into_inner()), AuthState::Done);
+                let user = client
+                    .metadata()
+                    .get(METADATA_USER)
+                    .cloned()
+                    .unwrap_or_default();
+                let state = std::mem::replace(
+                    &mut *self.state.lock().unwrap_or_else(|e| e.into_inner()),
+                    AuthState::Done,
+                );
                 match state {
                     AuthState::Initial => {
                         let initial = msg.into_sasl_initial_response()?;
@@ -154,8 +192,11 @@ impl StartupHandler for ScramStartup {
                                 format!("unsupported SASL mechanism \"{}\"", initial.auth_method),
                             ));
                         }
-                        let data = initial.data.ok_or_else(|| protocol_error("empty client-first-message"))?;
-                        let (gs2_header, client_first_bare, client_nonce) = parse_client_first(&data)?;
+                        let data = initial
+                            .data
+                            .ok_or_else(|| protocol_error("empty client-first-message"))?;
+                        let (gs2_header, client_first_bare, client_nonce) =
+                            parse_client_first(&data)?;
                         let entry = self.engine.users().lookup(&user);
                         let (verifier, allowed) = match entry {
                             Some(u) if !u.disabled => (u.verifier.clone(), true),
@@ -173,19 +214,22 @@ impl StartupHandler for ScramStartup {
                             verifier.iterations()
                         );
                         client
-                            .send(PgWireBackendMessage::Authentication(Authentication::SASLContinue(
-                                server_first.clone().into_bytes().into(),
-                            )))
+                            .send(PgWireBackendMessage::Authentication(
+                                Authentication::SASLContinue(
+                                    server_first.clone().into_bytes().into(),
+                                ),
+                            ))
                             .await?;
-                        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = AuthState::ServerFirstSent {
-                            user,
-                            verifier,
-                            allowed,
-                            gs2_header,
-                            client_first_bare,
-                            server_first,
-                            nonce,
-                        };
+                        *self.state.lock().unwrap_or_else(|e| e.into_inner()) =
+                            AuthState::ServerFirstSent {
+                                user,
+                                verifier,
+                                allowed,
+                                gs2_header,
+                                client_first_bare,
+                                server_first,
+                                nonce,
+                            };
                     }
                     AuthState::ServerFirstSent {
                         user,
@@ -197,7 +241,8 @@ impl StartupHandler for ScramStartup {
                         nonce,
                     } => {
                         let response = msg.into_sasl_response()?;
-                        let text = std::str::from_utf8(&response.data).map_err(|_| protocol_error("not UTF-8"))?;
+                        let text = std::str::from_utf8(&response.data)
+                            .map_err(|_| protocol_error("not UTF-8"))?;
                         let (without_proof, proof) = text
                             .rsplit_once(",p=")
                             .ok_or_else(|| protocol_error("no proof in client-final-message"))?;
@@ -216,22 +261,33 @@ impl StartupHandler for ScramStartup {
                         if final_nonce != Some(nonce.as_str()) {
                             return Err(protocol_error("nonce does not match"));
                         }
-                        let proof = B64.decode(proof).map_err(|_| protocol_error("proof is not base64"))?;
-                        let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
-                        if !verifier.verify_client_proof(auth_message.as_bytes(), &proof) || !allowed {
+                        let proof = B64
+                            .decode(proof)
+                            .map_err(|_| protocol_error("proof is not base64"))?;
+                        let auth_message =
+                            format!("{client_first_bare},{server_first},{without_proof}");
+                        if !verifier.verify_client_proof(auth_message.as_bytes(), &proof)
+                            || !allowed
+                        {
                             tracing::warn!(user = %user, addr = %client.socket_addr(), "authentication failed");
                             return Err(auth_failed(&user));
                         }
-                        let signature = B64.encode(verifier.server_signature(auth_message.as_bytes()));
+                        let signature =
+                            B64.encode(verifier.server_signature(auth_message.as_bytes()));
                         client
-                            .feed(PgWireBackendMessage::Authentication(Authentication::SASLFinal(
-                                format!("v={signature}").into_bytes().into(),
-                            )))
+                            .feed(PgWireBackendMessage::Authentication(
+                                Authentication::SASLFinal(
+                                    format!("v={signature}").into_bytes().into(),
+                                ),
+                            ))
                             .await?;
                         self.finish(client, &user).await?;
                     }
                     AuthState::Done => {
-                        return Err(fatal(code::PROTOCOL_VIOLATION, "unexpected authentication message"));
+                        return Err(fatal(
+                            code::PROTOCOL_VIOLATION,
+                            "unexpected authentication message",
+                        ));
                     }
                 }
             }
@@ -270,25 +326,40 @@ impl ScramStartup {
         let session = self.engine.session(account, peer, &startup);
         let pid = session.id as i32 & 0x7fff_ffff;
         let secret: [u8; 4] = rand::random();
-        client.set_pid_and_secret_key(pid, pgwire::messages::startup::SecretKey::I32(i32::from_be_bytes(secret)));
+        client.set_pid_and_secret_key(
+            pid,
+            pgwire::messages::startup::SecretKey::I32(i32::from_be_bytes(secret)),
+        );
         let (pid, key) = client.pid_and_secret_key();
         let (handle, guard) = self.connections.register(pid, key.clone());
-        client.session_extensions().insert::<Arc<ConnectionHandle>>(handle);
+        client
+            .session_extensions()
+            .insert::<Arc<ConnectionHandle>>(handle);
         client.session_extensions().insert(guard);
 
-        client.feed(PgWireBackendMessage::Authentication(Authentication::Ok)).await?;
+        client
+            .feed(PgWireBackendMessage::Authentication(Authentication::Ok))
+            .await?;
         for (name, value) in session.settings().reported() {
             client
-                .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(name, value)))
+                .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                    name, value,
+                )))
                 .await?;
         }
         client
-            .feed(PgWireBackendMessage::BackendKeyData(BackendKeyData::new(pid, key)))
+            .feed(PgWireBackendMessage::BackendKeyData(BackendKeyData::new(
+                pid, key,
+            )))
             .await?;
         tracing::info!(user = %session.user.name, addr = %client.socket_addr(), session = session.id, "pgwire session started");
-        client.session_extensions().insert(SessionHandle(Arc::new(session)));
         client
-            .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(TransactionStatus::Idle)))
+            .session_extensions()
+            .insert(SessionHandle(Arc::new(session)));
+        client
+            .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
+                TransactionStatus::Idle,
+            )))
             .await?;
         client.set_state(PgWireConnectionState::ReadyForQuery);
         Ok(())
