@@ -15,6 +15,7 @@ pub mod error;
 pub mod output;
 pub mod roles;
 pub mod settings;
+pub mod sql;
 mod timeout;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,7 +33,6 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
-use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 
 pub use command::{Command, CopyFormat};
 pub use error::{SqlError, code};
@@ -43,7 +43,7 @@ pub struct Engine {
     state: SessionState,
     catalog: Arc<AmarCatalog>,
     users: Arc<UserDirectory>,
-    parser: PostgresCompatibilityParser,
+    rewriter: sql::Rewriter,
     next_session: AtomicU64,
     started: Instant,
 }
@@ -95,13 +95,13 @@ impl Engine {
             roles::UserRoles::new(users.clone()),
         )
         .map_err(|e| anyhow::anyhow!("setting up pg_catalog: {e}"))?;
-        amar_catalog::pg::install(&ctx, catalog.clone())?;
+        amar_catalog::pg::install(&ctx, catalog.clone()).await?;
 
         Ok(Arc::new(Engine {
             state: ctx.state(),
             catalog,
             users,
-            parser: PostgresCompatibilityParser::new(),
+            rewriter: sql::Rewriter::new(),
             next_session: AtomicU64::new(1),
             started: Instant::now(),
         }))
@@ -187,8 +187,7 @@ impl Session {
         &self.engine
     }
 
-    /// Parses SQL as PostgreSQL clients write it (with the rewrites that map
-    /// PostgreSQL-only syntax onto DataFusion's).
+    /// Parses SQL as PostgreSQL clients write it.
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>, SqlError> {
         if sql.len() > MAX_SQL_BYTES {
             return Err(SqlError::new(
@@ -199,17 +198,16 @@ impl Session {
                 ),
             ));
         }
-        self.engine.parser.parse(sql).map_err(|e| {
-            SqlError::from_datafusion(&datafusion::error::DataFusionError::SQL(Box::new(e), None))
-        })
+        sql::parse(sql)
     }
 
     /// The one planning function: a statement to a logical plan this user may run.
     /// Statements that would change data or definitions are refused (25006).
     pub async fn plan(&self, statement: &Statement) -> Result<Planned, SqlError> {
         let state = self.ctx.state();
+        let rewritten = self.engine.rewriter.rewrite(statement);
         let plan = state
-            .statement_to_plan(DfStatement::Statement(Box::new(statement.clone())))
+            .statement_to_plan(DfStatement::Statement(Box::new(rewritten)))
             .await?;
         SQLOptions::new()
             .with_allow_ddl(false)

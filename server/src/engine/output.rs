@@ -16,10 +16,10 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::Result;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::sql::sqlparser::ast::{
-    CastKind, DataType as SqlType, Expr, Query, Select, SelectItem, SetExpr, Statement,
-};
+use datafusion::sql::sqlparser::ast::{SelectItem, Statement};
 use futures::StreamExt;
+
+use super::sql::{column_name, first_select};
 
 /// PostgreSQL's output names for a statement's columns, one per output field, where
 /// they can be worked out; `None` keeps DataFusion's name.
@@ -62,87 +62,6 @@ pub fn postgres_names(statement: &Statement, fields: usize) -> Vec<Option<String
     }
     names.resize(fields, None);
     names
-}
-
-/// The SELECT whose item list names a query's columns (the leftmost one of a UNION).
-fn first_select(query: &Query) -> Option<&Select> {
-    let mut body = query.body.as_ref();
-    loop {
-        match body {
-            SetExpr::Select(select) => return Some(select),
-            SetExpr::Query(q) => body = q.body.as_ref(),
-            SetExpr::SetOperation { left, .. } => body = left.as_ref(),
-            _ => return None,
-        }
-    }
-}
-
-/// PostgreSQL's FigureColname: the name an expression gives its column, if any.
-fn column_name(expr: &Expr) -> Option<String> {
-    Some(match expr {
-        Expr::Identifier(i) => i.value.clone(),
-        Expr::CompoundIdentifier(parts) => parts.last()?.value.clone(),
-        Expr::Function(f) => f
-            .name
-            .0
-            .last()?
-            .to_string()
-            .trim_matches('"')
-            .to_ascii_lowercase(),
-        Expr::Cast {
-            expr,
-            data_type,
-            kind,
-            ..
-        } => {
-            return column_name(expr).or_else(|| match kind {
-                CastKind::Cast | CastKind::DoubleColon | CastKind::TryCast | CastKind::SafeCast => {
-                    Some(type_name(data_type))
-                }
-            });
-        }
-        Expr::Nested(inner) => return column_name(inner),
-        Expr::Case { .. } => "case".into(),
-        Expr::Array(_) => "array".into(),
-        Expr::Exists { .. } => "exists".into(),
-        Expr::Subquery(q) => {
-            let select = first_select(q)?;
-            return match select.projection.first()? {
-                SelectItem::UnnamedExpr(e) => column_name(e),
-                SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
-                _ => None,
-            };
-        }
-        Expr::Extract { .. } => "extract".into(),
-        Expr::Substring { .. } => "substring".into(),
-        Expr::Trim { .. } => "btrim".into(),
-        Expr::Position { .. } => "position".into(),
-        Expr::Overlay { .. } => "overlay".into(),
-        Expr::Ceil { .. } => "ceil".into(),
-        Expr::Floor { .. } => "floor".into(),
-        _ => return None,
-    })
-}
-
-/// PostgreSQL's internal name of a type, as it names a cast column.
-fn type_name(t: &SqlType) -> String {
-    let text = t.to_string().to_ascii_lowercase();
-    let base = text.split('(').next().unwrap_or(&text).trim().to_string();
-    match base.as_str() {
-        "int" | "integer" | "int4" => "int4",
-        "bigint" | "int8" => "int8",
-        "smallint" | "int2" => "int2",
-        "real" | "float4" => "float4",
-        "double precision" | "float8" | "double" | "float" => "float8",
-        "boolean" | "bool" => "bool",
-        "character varying" | "varchar" => "varchar",
-        "character" | "char" => "bpchar",
-        "decimal" | "numeric" => "numeric",
-        "timestamp with time zone" | "timestamptz" => "timestamptz",
-        "timestamp without time zone" | "timestamp" => "timestamp",
-        other => return other.to_string(),
-    }
-    .to_string()
 }
 
 /// The schema clients see: PostgreSQL names, zoned timestamps in `time_zone`.

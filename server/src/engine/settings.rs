@@ -225,6 +225,8 @@ fn canonical(name: &str) -> Option<&'static str> {
     let lower = match lower.as_str() {
         "time zone" | "timezone" => "timezone",
         "names" => "client_encoding",
+        "transaction isolation level" => "transaction_isolation",
+        "session authorization" => "session_authorization",
         other => other,
     }
     .to_string();
@@ -359,6 +361,13 @@ impl Settings {
                 self.values.insert(name.to_string(), default.to_string());
             }
         }
+    }
+
+    /// The name `SHOW name` labels its column with (PostgreSQL's spelling).
+    pub fn display_name(name: &str) -> String {
+        canonical(name)
+            .map(str::to_string)
+            .unwrap_or_else(|| name.to_ascii_lowercase())
     }
 
     /// `SHOW name`.

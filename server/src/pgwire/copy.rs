@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use arrow_pg::datatypes::arrow_schema_to_pg_fields;
 use bytes::{Buf, BytesMut};
 use futures::{StreamExt, stream};
 use pgwire::api::portal::Format;
@@ -17,7 +16,7 @@ use pgwire::types::format::FormatOptions;
 
 use super::encode::encode_batch;
 use super::errors::to_pgwire;
-use super::query::stream_error;
+use super::query::{fields_for, stream_error};
 use crate::engine::{CopyFormat, Planned, Session};
 
 pub async fn copy_out(
@@ -27,11 +26,7 @@ pub async fn copy_out(
     options: Arc<FormatOptions>,
 ) -> PgWireResult<CopyResponse> {
     let schema = planned.output.clone();
-    let fields = Arc::new(arrow_schema_to_pg_fields(
-        &schema,
-        &Format::UnifiedText,
-        Some(options),
-    )?);
+    let fields = Arc::new(fields_for(&schema, &Format::UnifiedText, Some(options))?);
     let columns = fields.len();
     let header = (format.csv && format.header).then(|| {
         let names: Vec<Vec<u8>> = schema

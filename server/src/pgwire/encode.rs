@@ -78,7 +78,8 @@ impl<'a> Column<'a> {
         match array.data_type() {
             DataType::Boolean => Column::Bool(array.as_boolean()),
             DataType::Int16 => Column::Int16(array.as_primitive()),
-            DataType::Int32 if field.metadata().is_empty() => Column::Int32(array.as_primitive()),
+            // Also pg_catalog's oid columns (tagged with an oid-alias kind): sent as oid.
+            DataType::Int32 => Column::Int32(array.as_primitive()),
             DataType::Int64 => Column::Int64(array.as_primitive()),
             DataType::Float32 => Column::Float32(array.as_primitive()),
             DataType::Float64 => Column::Float64(array.as_primitive()),

@@ -26,7 +26,7 @@ use super::encode::encode_batch;
 use super::errors::{to_info, to_pgwire};
 use super::{SessionHandle, copy};
 use crate::engine::settings::REPORTED;
-use crate::engine::{Command, Planned, Session, SqlError, code};
+use crate::engine::{Command, Planned, Session, Settings, SqlError, code};
 
 /// A statement kept for the extended protocol (Parse → Bind → Execute).
 #[derive(Debug, Clone)]
@@ -114,17 +114,55 @@ fn check_formats(format: &Format, columns: usize) -> PgWireResult<()> {
     Ok(())
 }
 
-fn fields_for(
+/// The RowDescription of a result schema.
+///
+/// pg_catalog columns such as `pg_class.relnamespace` are plain `oid` in PostgreSQL;
+/// datafusion-pg-catalog tags them `regnamespace`, `regclass`… so that name
+/// comparisons resolve, and arrow-pg would report that tag as the column's type.
+/// Drivers read reg* columns as text (psycopg gives `'16394'`, not `16394`), which
+/// breaks their joins on OIDs, so they go out as `oid`, their PostgreSQL type.
+pub fn fields_for(
     schema: &Schema,
     format: &Format,
     options: Option<Arc<FormatOptions>>,
 ) -> PgWireResult<Vec<FieldInfo>> {
     check_formats(format, schema.fields().len())?;
-    arrow_schema_to_pg_fields(schema, format, options).map_err(|e| {
+    let fields = arrow_schema_to_pg_fields(schema, format, options).map_err(|e| {
         to_pgwire(SqlError::not_supported(format!(
             "a result column has a type the wire protocol cannot carry: {e}"
         )))
-    })
+    })?;
+    Ok(fields
+        .into_iter()
+        .map(|f| {
+            let is_reg = matches!(
+                *f.datatype(),
+                Type::REGCLASS
+                    | Type::REGNAMESPACE
+                    | Type::REGTYPE
+                    | Type::REGPROC
+                    | Type::REGROLE
+                    | Type::REGPROCEDURE
+                    | Type::REGOPER
+                    | Type::REGOPERATOR
+                    | Type::REGCONFIG
+                    | Type::REGDICTIONARY
+                    | Type::REGCOLLATION
+            );
+            if is_reg {
+                FieldInfo::new(
+                    f.name().to_string(),
+                    f.table_id(),
+                    f.column_id(),
+                    Type::OID,
+                    f.format(),
+                )
+                .with_format_options(f.format_options().clone())
+            } else {
+                f
+            }
+        })
+        .collect())
 }
 
 /// Runs a plan and streams it as rows in the given formats.
@@ -416,7 +454,7 @@ impl QueryParser for Parser {
         match &stmt.kind {
             PreparedKind::Query(planned) => fields_for(&planned.output, &format, None),
             PreparedKind::Command(Command::Show { name }) => Ok(vec![FieldInfo::new(
-                name.to_ascii_lowercase(),
+                Settings::display_name(name),
                 None,
                 None,
                 Type::TEXT,

@@ -1,0 +1,355 @@
+//! PostgreSQL catalog functions our users' tools call and datafusion-pg-catalog lacks:
+//! `col_description`, `obj_description`, `shobj_description`, `pg_get_indexdef`,
+//! `pg_get_constraintdef` (for our primary keys), `to_regtype`, `version()`.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int32Builder, StringBuilder};
+use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::error::Result;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
+    Volatility,
+};
+
+use super::directory::OidDirectory;
+
+/// Looks up a row's answer from the OID directory.
+type Lookup = fn(&OidDirectory, &[ArrayRef], usize) -> Option<String>;
+
+/// A text-valued catalog function answered from the directory.
+struct DirectoryFunction {
+    name: &'static str,
+    signature: Signature,
+    directory: Arc<OidDirectory>,
+    lookup: Lookup,
+}
+
+impl std::fmt::Debug for DirectoryFunction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectoryFunction")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl PartialEq for DirectoryFunction {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for DirectoryFunction {}
+
+impl Hash for DirectoryFunction {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for DirectoryFunction {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let n = args.number_rows;
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let mut out = StringBuilder::with_capacity(n, n * 16);
+        for row in 0..n {
+            out.append_option((self.lookup)(&self.directory, &arrays, row));
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+fn int_arg(arrays: &[ArrayRef], i: usize, row: usize) -> Option<i64> {
+    let a = arrays.get(i)?;
+    if a.is_null(row) {
+        return None;
+    }
+    match a.data_type() {
+        DataType::Int64 => Some(a.as_primitive::<Int64Type>().value(row)),
+        _ => None,
+    }
+}
+
+fn str_arg(arrays: &[ArrayRef], i: usize, row: usize) -> Option<String> {
+    let a = arrays.get(i)?;
+    if a.is_null(row) {
+        return None;
+    }
+    match a.data_type() {
+        DataType::Utf8 => Some(a.as_string::<i32>().value(row).to_string()),
+        DataType::Utf8View => Some(a.as_string_view().value(row).to_string()),
+        DataType::LargeUtf8 => Some(a.as_string::<i64>().value(row).to_string()),
+        _ => None,
+    }
+}
+
+fn col_description(dir: &OidDirectory, args: &[ArrayRef], row: usize) -> Option<String> {
+    let table = dir.table(int_arg(args, 0, row)? as i32)?;
+    let attnum = int_arg(args, 1, row)? as i16;
+    table
+        .column_comments
+        .iter()
+        .find(|(a, _)| *a == attnum)
+        .map(|(_, c)| c.clone())
+}
+
+fn obj_description(dir: &OidDirectory, args: &[ArrayRef], row: usize) -> Option<String> {
+    let oid = int_arg(args, 0, row)? as i32;
+    // With a catalog name, only pg_class objects have comments here.
+    if args.len() > 1 && str_arg(args, 1, row).is_some_and(|c| c != "pg_class") {
+        return None;
+    }
+    dir.table(oid)?.comment.clone()
+}
+
+fn no_description(_: &OidDirectory, _: &[ArrayRef], _: usize) -> Option<String> {
+    None
+}
+
+fn pg_get_indexdef(dir: &OidDirectory, args: &[ArrayRef], row: usize) -> Option<String> {
+    let table = dir.by_index(int_arg(args, 0, row)? as i32)?;
+    match int_arg(args, 1, row).unwrap_or(0) {
+        0 => Some(table.index_definition()),
+        k => table
+            .primary_key
+            .get(k as usize - 1)
+            .map(|(_, c)| super::directory::quote_ident(c)),
+    }
+}
+
+fn pg_get_constraintdef(dir: &OidDirectory, args: &[ArrayRef], row: usize) -> Option<String> {
+    Some(
+        dir.by_constraint(int_arg(args, 0, row)? as i32)?
+            .constraint_definition(),
+    )
+}
+
+fn signature(shapes: Vec<Vec<DataType>>) -> Signature {
+    Signature::one_of(
+        shapes.into_iter().map(TypeSignature::Exact).collect(),
+        Volatility::Stable,
+    )
+}
+
+/// The directory-backed functions.
+pub fn directory_functions(directory: Arc<OidDirectory>) -> Vec<ScalarUDF> {
+    use DataType::{Boolean, Int64, Utf8};
+    let make = |name: &'static str, shapes: Vec<Vec<DataType>>, lookup: Lookup| {
+        ScalarUDF::new_from_impl(DirectoryFunction {
+            name,
+            signature: signature(shapes),
+            directory: directory.clone(),
+            lookup,
+        })
+    };
+    vec![
+        make("col_description", vec![vec![Int64, Int64]], col_description),
+        make(
+            "obj_description",
+            vec![vec![Int64], vec![Int64, Utf8]],
+            obj_description,
+        ),
+        make("shobj_description", vec![vec![Int64, Utf8]], no_description),
+        make(
+            "pg_get_indexdef",
+            vec![vec![Int64], vec![Int64, Int64, Boolean]],
+            pg_get_indexdef,
+        ),
+        make(
+            "pg_get_constraintdef",
+            vec![vec![Int64], vec![Int64, Boolean]],
+            pg_get_constraintdef,
+        ),
+    ]
+}
+
+/// A function of one OID (given as a number or as quoted text, as psql writes it)
+/// whose answer does not depend on it.
+#[derive(Debug)]
+pub struct Constant {
+    name: &'static str,
+    signature: Signature,
+    value: bool,
+}
+
+impl Constant {
+    pub fn boolean(name: &'static str, value: bool) -> Self {
+        use DataType::{Int32, Int64, Utf8};
+        Self {
+            name,
+            signature: signature(vec![vec![Int32], vec![Int64], vec![Utf8]]),
+            value,
+        }
+    }
+}
+
+impl PartialEq for Constant {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.value == other.value
+    }
+}
+
+impl Eq for Constant {}
+
+impl Hash for Constant {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+        self.value.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for Constant {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        Ok(ColumnarValue::Scalar(
+            datafusion::scalar::ScalarValue::Boolean(Some(self.value)),
+        ))
+    }
+}
+
+/// `to_regtype(text)`: a type's OID from its name, or NULL.
+#[derive(Debug)]
+struct ToRegtype {
+    signature: Signature,
+    types: HashMap<String, i32>,
+}
+
+impl PartialEq for ToRegtype {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for ToRegtype {}
+
+impl Hash for ToRegtype {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        "to_regtype".hash(state);
+    }
+}
+
+/// SQL spellings of built-in types, to their `pg_type.typname`.
+const TYPE_ALIASES: &[(&str, &str)] = &[
+    ("integer", "int4"),
+    ("int", "int4"),
+    ("smallint", "int2"),
+    ("bigint", "int8"),
+    ("real", "float4"),
+    ("double precision", "float8"),
+    ("boolean", "bool"),
+    ("character varying", "varchar"),
+    ("character", "bpchar"),
+    ("decimal", "numeric"),
+    ("timestamp without time zone", "timestamp"),
+    ("timestamp with time zone", "timestamptz"),
+    ("time without time zone", "time"),
+    ("time with time zone", "timetz"),
+];
+
+impl ToRegtype {
+    fn resolve(&self, name: &str) -> Option<i32> {
+        let mut name = name.trim().to_ascii_lowercase();
+        if let Some(rest) = name.strip_prefix("pg_catalog.") {
+            name = rest.to_string();
+        }
+        name = name.trim_matches('"').to_string();
+        // Drop a type modifier: varchar(20) is varchar.
+        if let Some((base, _)) = name.split_once('(') {
+            name = base.trim().to_string();
+        }
+        let array = name.ends_with("[]");
+        let base = name.trim_end_matches("[]").trim();
+        let base = TYPE_ALIASES
+            .iter()
+            .find(|(alias, _)| *alias == base)
+            .map(|(_, t)| *t)
+            .unwrap_or(base);
+        let key = if array {
+            format!("_{base}")
+        } else {
+            base.to_string()
+        };
+        self.types.get(&key).copied()
+    }
+}
+
+impl ScalarUDFImpl for ToRegtype {
+    fn name(&self) -> &str {
+        "to_regtype"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int32)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let n = args.number_rows;
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let mut out = Int32Builder::with_capacity(n);
+        for row in 0..n {
+            out.append_option(str_arg(&arrays, 0, row).and_then(|name| self.resolve(&name)));
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+/// `to_regtype` over the given `typname → oid` table.
+pub fn to_regtype(types: HashMap<String, i32>) -> ScalarUDF {
+    ScalarUDF::new_from_impl(ToRegtype {
+        signature: Signature::exact(vec![DataType::Utf8], Volatility::Stable),
+        types,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_names_resolve_as_postgres_spells_them() {
+        let t = ToRegtype {
+            signature: Signature::exact(vec![DataType::Utf8], Volatility::Stable),
+            types: HashMap::from([
+                ("int4".to_string(), 23),
+                ("_int4".to_string(), 1007),
+                ("varchar".to_string(), 1043),
+                ("timestamptz".to_string(), 1184),
+            ]),
+        };
+        assert_eq!(t.resolve("integer"), Some(23));
+        assert_eq!(t.resolve("pg_catalog.int4"), Some(23));
+        assert_eq!(t.resolve("int4[]"), Some(1007));
+        assert_eq!(t.resolve("character varying(20)"), Some(1043));
+        assert_eq!(t.resolve("timestamp with time zone"), Some(1184));
+        assert_eq!(t.resolve("hstore"), None);
+    }
+}

@@ -1,0 +1,393 @@
+//! SQL as PostgreSQL clients write it, made plannable by DataFusion.
+//!
+//! Statements are parsed with the PostgreSQL dialect and then rewritten with
+//! datafusion-pg-catalog's rules (`'x'::regclass`, `= ANY(array)`, `OPERATOR(…)`,
+//! unqualified `pg_class`…) plus one of our own: every unnamed SELECT item gets its
+//! PostgreSQL name as an alias, made unique, because DataFusion refuses two projected
+//! columns with one name where PostgreSQL allows them.
+//!
+//! One rule of that crate replaces correlated subqueries in a SELECT list by NULL so
+//! that tools' catalog queries plan. That would silently change answers over real
+//! data, so we apply it only to statements that read nothing but `pg_catalog` and
+//! `information_schema`; a user's query either gets its true answer or an error.
+
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use datafusion::sql::sqlparser::ast::{
+    CastKind, DataType as SqlType, Expr, Ident, ObjectName, Query, Select, SelectItem, SetExpr,
+    Statement, VisitMut, VisitorMut, visit_relations,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion_pg_catalog::sql::rules::{
+    AliasDuplicatedProjectionRewrite, CurrentUserVariableToSessionUserFunctionCall,
+    FixArrayLiteral, PrependUnqualifiedPgTableName, RemoveSubqueryFromProjection,
+    ResolveUnqualifiedIdentifier, RewriteArrayAnyAllOperation, RewritePgCatalogOperator,
+    RewriteRegCastToSubquery, SqlStatementRewriteRule, StripCallableQualifier, StripCollate,
+};
+
+use super::error::{SqlError, code};
+
+/// How deeply expressions may nest before the parser refuses (PostgreSQL's
+/// `max_stack_depth` plays this role).
+const RECURSION_LIMIT: usize = 200;
+
+/// Parses SQL text into statements, without rewriting.
+pub fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
+    Parser::new(&PostgreSqlDialect {})
+        .with_recursion_limit(RECURSION_LIMIT)
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_statements())
+        .map_err(|e| match e {
+            ParserError::RecursionLimitExceeded => SqlError::new(
+                code::PROGRAM_LIMIT_EXCEEDED,
+                "statement is too deeply nested",
+            ),
+            other => SqlError::from_datafusion(&datafusion::error::DataFusionError::SQL(
+                Box::new(other),
+                None,
+            )),
+        })
+}
+
+/// Rewrites parsed statements into what DataFusion plans.
+pub struct Rewriter {
+    rules: Vec<Arc<dyn SqlStatementRewriteRule>>,
+    catalog_only: Vec<Arc<dyn SqlStatementRewriteRule>>,
+}
+
+impl Default for Rewriter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Rewriter {
+    pub fn new() -> Self {
+        Self {
+            rules: vec![
+                Arc::new(AliasDuplicatedProjectionRewrite),
+                Arc::new(ResolveUnqualifiedIdentifier),
+                Arc::new(RewriteArrayAnyAllOperation),
+                Arc::new(PrependUnqualifiedPgTableName),
+                Arc::new(StripCallableQualifier),
+                Arc::new(FixArrayLiteral),
+                Arc::new(CurrentUserVariableToSessionUserFunctionCall),
+                Arc::new(StripCollate),
+                Arc::new(RewritePgCatalogOperator),
+                Arc::new(RewriteRegCastToSubquery::new()),
+            ],
+            catalog_only: vec![Arc::new(RemoveSubqueryFromProjection)],
+        }
+    }
+
+    pub fn rewrite(&self, statement: &Statement) -> Statement {
+        let catalog_only = reads_only_system_catalogs(statement);
+        let mut s = statement.clone();
+        for rule in &self.rules {
+            s = rule.rewrite(s);
+        }
+        if catalog_only {
+            for rule in &self.catalog_only {
+                s = rule.rewrite(s);
+            }
+        }
+        let _ = s.visit(&mut PgFunctions { catalog_only });
+        let _ = s.visit(&mut UniqueNames);
+        s
+    }
+}
+
+/// PostgreSQL functions DataFusion lacks, written in terms of ones it has.
+struct PgFunctions {
+    catalog_only: bool,
+}
+
+fn parse_expr(sql: &str) -> Option<Expr> {
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(sql)
+        .ok()?
+        .parse_expr()
+        .ok()
+}
+
+fn plain_args(f: &datafusion::sql::sqlparser::ast::Function) -> Option<Vec<String>> {
+    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
+        return None;
+    }
+    list.args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+impl VisitorMut for PgFunctions {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        use datafusion::sql::sqlparser::ast::FunctionArguments;
+        let Expr::Function(f) = expr else {
+            return ControlFlow::Continue(());
+        };
+        let name = f
+            .name
+            .0
+            .last()
+            .map(|p| p.to_string().trim_matches('"').to_ascii_lowercase())
+            .unwrap_or_default();
+        let replacement = match name.as_str() {
+            // The subscripts of dimension 1, as a set: 1 … array_length(a, 1).
+            "generate_subscripts" => plain_args(f).and_then(|args| match args.as_slice() {
+                [array, dim] => parse_expr(&format!(
+                    "unnest(generate_series(1, array_length({array}, {dim})))"
+                )),
+                _ => None,
+            }),
+            // ARRAY(subquery) has no DataFusion form; tools use it only in catalog
+            // queries over objects Amar does not have (policies, publications).
+            "array" if self.catalog_only && matches!(f.args, FunctionArguments::Subquery(_)) => {
+                Some(Expr::value(datafusion::sql::sqlparser::ast::Value::Null))
+            }
+            _ => None,
+        };
+        if let Some(r) = replacement {
+            *expr = r;
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        // In catalog queries, a scalar subquery inside CASE reads objects Amar does
+        // not have (publication columns, policy roles) and is usually correlated in
+        // ways DataFusion cannot plan: PostgreSQL would find no rows, so NULL.
+        if self.catalog_only
+            && let Expr::Case {
+                conditions,
+                else_result,
+                ..
+            } = expr
+        {
+            let null = || Expr::value(datafusion::sql::sqlparser::ast::Value::Null);
+            for when in conditions.iter_mut() {
+                if matches!(when.result, Expr::Subquery(_)) {
+                    when.result = null();
+                }
+            }
+            if let Some(e) = else_result
+                && matches!(e.as_ref(), Expr::Subquery(_))
+            {
+                **e = null();
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// True when every table the statement names is in pg_catalog or information_schema.
+fn reads_only_system_catalogs(statement: &Statement) -> bool {
+    let mut any = false;
+    let mut only_system = true;
+    let _ = visit_relations(statement, |name: &ObjectName| {
+        any = true;
+        let parts: Vec<String> = name
+            .0
+            .iter()
+            .map(|p| p.to_string().trim_matches('"').to_ascii_lowercase())
+            .collect();
+        let system = match parts.as_slice() {
+            [table] => table.starts_with("pg_"),
+            [.., schema, _] => schema == "pg_catalog" || schema == "information_schema",
+            [] => false,
+        };
+        if !system {
+            only_system = false;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    any && only_system
+}
+
+/// Aliases unnamed SELECT items with their PostgreSQL names, unique within the list.
+struct UniqueNames;
+
+impl VisitorMut for UniqueNames {
+    type Break = ();
+
+    fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        let mut taken: HashSet<String> = select
+            .projection
+            .iter()
+            .filter_map(|item| match item {
+                SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+                _ => None,
+            })
+            .collect();
+        for item in select.projection.iter_mut() {
+            let SelectItem::UnnamedExpr(expr) = item else {
+                continue;
+            };
+            let is_column = matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
+            let name = column_name(expr).unwrap_or_else(|| "?column?".to_string());
+            if is_column && taken.insert(name.clone()) {
+                // A plain column keeps DataFusion's own (qualified) name.
+                continue;
+            }
+            let mut unique = name.clone();
+            let mut n = 2;
+            while !taken.insert(unique.clone()) {
+                unique = format!("{name}_{n}");
+                n += 1;
+            }
+            let expr = std::mem::replace(
+                expr,
+                Expr::value(datafusion::sql::sqlparser::ast::Value::Null),
+            );
+            *item = SelectItem::ExprWithAlias {
+                expr,
+                alias: Ident::with_quote('"', unique),
+            };
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The SELECT whose item list names a query's columns (the leftmost one of a UNION).
+pub fn first_select(query: &Query) -> Option<&Select> {
+    let mut body = query.body.as_ref();
+    loop {
+        match body {
+            SetExpr::Select(select) => return Some(select),
+            SetExpr::Query(q) => body = q.body.as_ref(),
+            SetExpr::SetOperation { left, .. } => body = left.as_ref(),
+            _ => return None,
+        }
+    }
+}
+
+/// PostgreSQL's FigureColname: the name an expression gives its column, if any.
+pub fn column_name(expr: &Expr) -> Option<String> {
+    figure(expr).map(|(name, _)| name)
+}
+
+/// The name and its strength: 2 for a real name (column, function), 1 for a type
+/// name from a cast, which an outer cast's type overrides (`'x'::regtype::oid` is
+/// named `oid`).
+fn figure(expr: &Expr) -> Option<(String, u8)> {
+    let strong = |s: &str| Some((s.to_string(), 2));
+    match expr {
+        Expr::Identifier(i) => strong(&i.value),
+        Expr::CompoundIdentifier(parts) => strong(&parts.last()?.value),
+        Expr::Function(f) => strong(
+            &f.name
+                .0
+                .last()?
+                .to_string()
+                .trim_matches('"')
+                .to_ascii_lowercase(),
+        ),
+        Expr::Cast {
+            expr,
+            data_type,
+            kind,
+            ..
+        } => {
+            let inner = figure(expr);
+            match (inner, kind) {
+                (Some((name, 2)), _) => Some((name, 2)),
+                (
+                    _,
+                    CastKind::Cast | CastKind::DoubleColon | CastKind::TryCast | CastKind::SafeCast,
+                ) => Some((type_name(data_type), 1)),
+            }
+        }
+        Expr::Nested(inner) => figure(inner),
+        Expr::Case { .. } => strong("case"),
+        Expr::Array(_) => strong("array"),
+        Expr::Exists { .. } => strong("exists"),
+        Expr::Subquery(q) => {
+            let select = first_select(q)?;
+            match select.projection.first()? {
+                SelectItem::UnnamedExpr(e) => figure(e),
+                SelectItem::ExprWithAlias { alias, .. } => strong(&alias.value),
+                _ => None,
+            }
+        }
+        Expr::Extract { .. } => strong("extract"),
+        Expr::Substring { .. } => strong("substring"),
+        Expr::Trim { .. } => strong("btrim"),
+        Expr::Position { .. } => strong("position"),
+        Expr::Overlay { .. } => strong("overlay"),
+        Expr::Ceil { .. } => strong("ceil"),
+        Expr::Floor { .. } => strong("floor"),
+        _ => None,
+    }
+}
+
+/// PostgreSQL's internal name of a type, as it names a cast column.
+fn type_name(t: &SqlType) -> String {
+    let text = t.to_string().to_ascii_lowercase();
+    let base = text.split('(').next().unwrap_or(&text).trim().to_string();
+    match base.as_str() {
+        "int" | "integer" | "int4" => "int4",
+        "bigint" | "int8" => "int8",
+        "smallint" | "int2" => "int2",
+        "real" | "float4" => "float4",
+        "double precision" | "float8" | "double" | "float" => "float8",
+        "boolean" | "bool" => "bool",
+        "character varying" | "varchar" => "varchar",
+        "character" | "char" => "bpchar",
+        "decimal" | "numeric" => "numeric",
+        "timestamp with time zone" | "timestamptz" => "timestamptz",
+        "timestamp without time zone" | "timestamp" => "timestamp",
+        other => return other.to_string(),
+    }
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewrite(sql: &str) -> String {
+        Rewriter::new()
+            .rewrite(&parse(sql).unwrap().remove(0))
+            .to_string()
+    }
+
+    #[test]
+    fn unnamed_items_get_unique_postgres_names() {
+        assert_eq!(
+            rewrite("SELECT count(a), count(b), a, a, 1 + 1 FROM t"),
+            "SELECT count(a) AS \"count\", count(b) AS \"count_2\", a, a AS \"a_2\", 1 + 1 AS \"?column?\" FROM t"
+        );
+        assert_eq!(
+            rewrite("SELECT '1'::regtype::oid"),
+            rewrite("SELECT '1'::regtype::oid AS \"oid\"")
+        );
+    }
+
+    #[test]
+    fn correlated_subqueries_over_data_are_left_alone() {
+        let user = rewrite("SELECT (SELECT max(x) FROM u WHERE u.k = t.k) FROM t");
+        assert!(user.contains("SELECT max(x) AS \"max\" FROM u"), "{user}");
+        let catalog = rewrite(
+            "SELECT (SELECT n.nspname FROM pg_namespace n WHERE n.oid = c.relnamespace) FROM pg_class c",
+        );
+        assert!(!catalog.contains("nspname FROM"), "{catalog}");
+    }
+
+    #[test]
+    fn nesting_too_deep_is_a_clear_error() {
+        let sql = format!("SELECT {}1{}", "(".repeat(5000), ")".repeat(5000));
+        assert_eq!(parse(&sql).unwrap_err().code, code::PROGRAM_LIMIT_EXCEEDED);
+    }
+}
