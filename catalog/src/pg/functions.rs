@@ -353,3 +353,89 @@ mod tests {
         assert_eq!(t.resolve("hstore"), None);
     }
 }
+
+/// `information_schema._pg_expandarray(anyarray)`: PostgreSQL returns a set of
+/// `(x, n)` records, the elements and their 1-based positions. Here it returns them
+/// as a list of structs, and the SQL rewriter wraps each call in `unnest`, so
+/// `(information_schema._pg_expandarray(i.indkey)).n` (pgjdbc's getPrimaryKeys) plans.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct ExpandArray {
+    signature: Signature,
+}
+
+impl Default for ExpandArray {
+    fn default() -> Self {
+        Self {
+            signature: Signature::any(1, Volatility::Immutable),
+        }
+    }
+}
+
+fn expanded_type(list: &DataType) -> Result<DataType> {
+    let element = match list {
+        DataType::List(f) | DataType::LargeList(f) => f.data_type().clone(),
+        other => {
+            return Err(datafusion::error::DataFusionError::Plan(format!(
+                "_pg_expandarray expects an array, got {other}"
+            )));
+        }
+    };
+    let fields = datafusion::arrow::datatypes::Fields::from(vec![
+        datafusion::arrow::datatypes::Field::new("x", element, true),
+        datafusion::arrow::datatypes::Field::new("n", DataType::Int32, false),
+    ]);
+    Ok(DataType::List(Arc::new(
+        datafusion::arrow::datatypes::Field::new_list_field(DataType::Struct(fields), true),
+    )))
+}
+
+impl ScalarUDFImpl for ExpandArray {
+    fn name(&self) -> &str {
+        "_pg_expandarray"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        expanded_type(&arg_types[0])
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        use datafusion::arrow::array::{Int32Array, ListArray, StructArray};
+        use datafusion::arrow::buffer::OffsetBuffer;
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let list = arrays[0].as_list::<i32>();
+        let DataType::List(item) = expanded_type(list.data_type())? else {
+            unreachable!("expanded_type returns a list");
+        };
+        let DataType::Struct(fields) = item.data_type().clone() else {
+            unreachable!("the list holds structs");
+        };
+        let offsets = list.offsets();
+        let mut positions = Vec::with_capacity(list.values().len());
+        for w in offsets.windows(2) {
+            positions.extend(1..=(w[1] - w[0]));
+        }
+        // The struct covers every value of the list array, so slice-aligned offsets
+        // stay valid.
+        let first = offsets[0] as usize;
+        let last = offsets[offsets.len() - 1] as usize;
+        let values = list.values().slice(first, last - first);
+        let structs = StructArray::try_new(
+            fields,
+            vec![values, Arc::new(Int32Array::from(positions))],
+            None,
+        )?;
+        let rebased = OffsetBuffer::new(
+            offsets
+                .iter()
+                .map(|o| o - offsets[0])
+                .collect::<Vec<_>>()
+                .into(),
+        );
+        let out = ListArray::try_new(item, rebased, Arc::new(structs), list.nulls().cloned())?;
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}

@@ -9,6 +9,7 @@
 
 mod directory;
 mod functions;
+mod information_schema;
 mod tables;
 
 use std::collections::HashMap;
@@ -162,10 +163,14 @@ pub async fn install(ctx: &SessionContext, catalog: Arc<AmarCatalog>) -> Result<
             Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))),
         ));
     }
+    ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(
+        functions::ExpandArray::default(),
+    ));
     // Amar publishes nothing by logical replication; psql asks with the OID quoted.
     ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(
         functions::Constant::boolean("pg_relation_is_publishable", false),
     ));
+    information_schema::install(ctx).await?;
     let version = version_string();
     ctx.register_udf(create_udf(
         "version",

@@ -79,7 +79,8 @@ impl<T: CatalogRows> TableProvider for Computed<T> {
     }
 
     fn table_type(&self) -> TableType {
-        TableType::View
+        // PostgreSQL's catalogs are tables, not views.
+        TableType::Base
     }
 
     async fn scan(

@@ -80,7 +80,7 @@ impl Engine {
         let mut config = SessionConfig::new()
             .with_default_catalog_and_schema(amar_catalog::DATABASE, amar_catalog::DEFAULT_SCHEMA)
             .with_create_default_catalog_and_schema(false)
-            .with_information_schema(true);
+            .with_information_schema(false);
         config.options_mut().sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
         config.options_mut().execution.time_zone = Some("Asia/Tehran".to_string());
         let state = SessionStateBuilder::new()
@@ -95,6 +95,7 @@ impl Engine {
             roles::UserRoles::new(users.clone()),
         )
         .map_err(|e| anyhow::anyhow!("setting up pg_catalog: {e}"))?;
+        // Also installs our PostgreSQL-shaped information_schema in place of DataFusion's.
         amar_catalog::pg::install(&ctx, catalog.clone()).await?;
 
         Ok(Arc::new(Engine {

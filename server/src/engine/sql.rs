@@ -134,7 +134,27 @@ impl VisitorMut for PgFunctions {
     type Break = ();
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        use datafusion::sql::sqlparser::ast::FunctionArguments;
+        use datafusion::sql::sqlparser::ast::{AccessExpr, FunctionArguments};
+        // `(composite).field`, PostgreSQL's field selection, is get_field here.
+        if let Expr::CompoundFieldAccess { root, access_chain } = expr
+            && matches!(root.as_ref(), Expr::Nested(_))
+            && let Some(fields) = access_chain
+                .iter()
+                .map(|a| match a {
+                    AccessExpr::Dot(Expr::Identifier(i)) => Some(i.value.clone()),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()
+        {
+            let mut sql = root.to_string();
+            for field in fields {
+                sql = format!("get_field({sql}, '{}')", field.replace('\'', "''"));
+            }
+            if let Some(r) = parse_expr(&sql) {
+                *expr = r;
+            }
+            return ControlFlow::Continue(());
+        }
         let Expr::Function(f) = expr else {
             return ControlFlow::Continue(());
         };
@@ -150,6 +170,11 @@ impl VisitorMut for PgFunctions {
                 [array, dim] => parse_expr(&format!(
                     "unnest(generate_series(1, array_length({array}, {dim})))"
                 )),
+                _ => None,
+            }),
+            // A set-returning function in PostgreSQL; here a list, unnested in place.
+            "_pg_expandarray" => plain_args(f).and_then(|args| match args.as_slice() {
+                [array] => parse_expr(&format!("unnest(_pg_expandarray({array}))")),
                 _ => None,
             }),
             // ARRAY(subquery) has no DataFusion form; tools use it only in catalog

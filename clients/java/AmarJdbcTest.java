@@ -1,0 +1,189 @@
+// pgjdbc against Amar, as DBeaver and Metabase use it: DatabaseMetaData (schemas,
+// tables, columns, primary keys), PreparedStatement with bound parameters, and a
+// fetch size that streams a large result through a portal.
+//
+// Run: java -cp /usr/share/java/postgresql.jar:build AmarJdbcTest HOST PORT
+// Exits 0 when every check passes; prints the failing check and exits 1 otherwise.
+
+import java.math.BigDecimal;
+import java.sql.Connection;
+import java.sql.DatabaseMetaData;
+import java.sql.Date;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.ResultSetMetaData;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.sql.Types;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Properties;
+
+public class AmarJdbcTest {
+    private static int checks = 0;
+
+    private static void check(boolean ok, String what) {
+        checks++;
+        if (!ok) {
+            throw new AssertionError("FAILED: " + what);
+        }
+        System.out.println("ok " + checks + " - " + what);
+    }
+
+    private static Connection connect(String host, String port, String user, String password) throws SQLException {
+        Properties props = new Properties();
+        props.setProperty("user", user);
+        props.setProperty("password", password);
+        return DriverManager.getConnection("jdbc:postgresql://" + host + ":" + port + "/amar", props);
+    }
+
+    public static void main(String[] args) throws Exception {
+        String host = args.length > 0 ? args[0] : "127.0.0.1";
+        String port = args.length > 1 ? args[1] : "6543";
+        try (Connection conn = connect(host, port, "admin", "admin")) {
+            metadata(conn);
+            prepared(conn);
+            fetchSize(conn);
+            errors(conn);
+        }
+        try {
+            connect(host, port, "admin", "wrong").close();
+            check(false, "a wrong password is refused");
+        } catch (SQLException e) {
+            check("28P01".equals(e.getSQLState()), "a wrong password is refused with 28P01 (got " + e.getSQLState() + ")");
+        }
+        System.out.println("all " + checks + " JDBC checks passed");
+    }
+
+    static void metadata(Connection conn) throws SQLException {
+        DatabaseMetaData md = conn.getMetaData();
+        check(md.getDatabaseProductName().equals("PostgreSQL"), "product name is PostgreSQL");
+        check(md.getDatabaseMajorVersion() >= 12, "server version parses (" + md.getDatabaseProductVersion() + ")");
+
+        List<String> schemas = new ArrayList<>();
+        try (ResultSet rs = md.getSchemas()) {
+            while (rs.next()) {
+                schemas.add(rs.getString("TABLE_SCHEM"));
+            }
+        }
+        check(schemas.contains("insurance") && schemas.contains("pension") && schemas.contains("health"),
+                "getSchemas lists the demo's departments " + schemas);
+
+        List<String> tables = new ArrayList<>();
+        try (ResultSet rs = md.getTables(null, "insurance", "%", new String[] {"TABLE"})) {
+            while (rs.next()) {
+                tables.add(rs.getString("TABLE_NAME"));
+            }
+        }
+        check(tables.contains("contributions") && tables.contains("provinces"), "getTables lists insurance tables " + tables);
+
+        List<String> columns = new ArrayList<>();
+        int wageType = 0;
+        int wagePrecision = 0;
+        int periodType = 0;
+        try (ResultSet rs = md.getColumns(null, "insurance", "contributions", "%")) {
+            while (rs.next()) {
+                String name = rs.getString("COLUMN_NAME");
+                columns.add(name);
+                if (name.equals("wage")) {
+                    wageType = rs.getInt("DATA_TYPE");
+                    wagePrecision = rs.getInt("COLUMN_SIZE");
+                }
+                if (name.equals("period")) {
+                    periodType = rs.getInt("DATA_TYPE");
+                }
+            }
+        }
+        check(columns.size() == 12 && columns.get(0).equals("id") && columns.contains("province_code"),
+                "getColumns lists contributions' columns in order " + columns);
+        check(wageType == Types.NUMERIC, "wage is NUMERIC (" + wageType + ")");
+        check(wagePrecision == 14, "wage has precision 14 (" + wagePrecision + ")");
+        check(periodType == Types.DATE, "period is DATE (" + periodType + ")");
+
+        List<String> keys = new ArrayList<>();
+        String keyName = null;
+        try (ResultSet rs = md.getPrimaryKeys(null, "insurance", "contributions")) {
+            while (rs.next()) {
+                keys.add(rs.getString("COLUMN_NAME"));
+                keyName = rs.getString("PK_NAME");
+            }
+        }
+        check(keys.size() == 1 && keys.get(0).equals("id"), "getPrimaryKeys finds contributions.id " + keys);
+        check("contributions_pkey".equals(keyName), "the key is named contributions_pkey (" + keyName + ")");
+    }
+
+    static void prepared(Connection conn) throws SQLException {
+        String sql = "SELECT count(*) AS n, sum(wage) AS wages FROM insurance.contributions WHERE province_code = ? AND period >= ?";
+        try (PreparedStatement ps = conn.prepareStatement(sql)) {
+            ps.setShort(1, (short) 23);
+            ps.setDate(2, Date.valueOf("2024-03-20"));
+            try (ResultSet rs = ps.executeQuery()) {
+                check(rs.next(), "the prepared aggregate returns a row");
+                long n = rs.getLong("n");
+                BigDecimal wages = rs.getBigDecimal("wages");
+                check(n > 0 && wages.signum() > 0, "Tehran has contributions since 1403 (" + n + ")");
+                ResultSetMetaData meta = rs.getMetaData();
+                check(meta.getColumnName(1).equals("n") && meta.getColumnType(1) == Types.BIGINT, "count is a bigint named n");
+            }
+            // Re-execute with other values: pgjdbc switches to a server-side prepared
+            // statement after a few runs.
+            for (int i = 0; i < 6; i++) {
+                ps.setShort(1, (short) (i + 1));
+                ps.setDate(2, Date.valueOf("2023-03-21"));
+                try (ResultSet rs = ps.executeQuery()) {
+                    check(rs.next() && rs.getLong(1) > 0, "re-executed with province " + (i + 1));
+                }
+            }
+        }
+        try (PreparedStatement ps = conn.prepareStatement("SELECT name_fa FROM insurance.provinces WHERE name_en = ?")) {
+            ps.setString(1, "Tehran");
+            try (ResultSet rs = ps.executeQuery()) {
+                check(rs.next() && rs.getString(1).equals("تهران"), "Persian text comes back intact");
+            }
+        }
+    }
+
+    static void fetchSize(Connection conn) throws SQLException {
+        conn.setAutoCommit(false);
+        long total;
+        try (Statement st = conn.createStatement()) {
+            try (ResultSet rs = st.executeQuery("SELECT count(*) FROM insurance.contributions")) {
+                rs.next();
+                total = rs.getLong(1);
+            }
+        }
+        try (Statement st = conn.createStatement()) {
+            st.setFetchSize(1000);
+            long rows = 0;
+            long lastId = -1;
+            boolean ordered = true;
+            try (ResultSet rs = st.executeQuery("SELECT id, wage FROM insurance.contributions ORDER BY id")) {
+                while (rs.next()) {
+                    long id = rs.getLong(1);
+                    if (id <= lastId) {
+                        ordered = false;
+                    }
+                    lastId = id;
+                    rows++;
+                }
+            }
+            check(rows == total, "fetch size 1000 streams every row (" + rows + " of " + total + ")");
+            check(ordered, "rows stay in order across fetches");
+        }
+        conn.commit();
+        conn.setAutoCommit(true);
+    }
+
+    static void errors(Connection conn) throws SQLException {
+        try (Statement st = conn.createStatement()) {
+            st.executeQuery("SELECT * FROM insurance.nothing_here");
+            check(false, "a missing table is an error");
+        } catch (SQLException e) {
+            check("42P01".equals(e.getSQLState()), "a missing table is 42P01 (" + e.getSQLState() + ")");
+        }
+        try (Statement st = conn.createStatement(); ResultSet rs = st.executeQuery("SELECT 1")) {
+            check(rs.next() && rs.getInt(1) == 1, "the connection works after an error");
+        }
+    }
+}
