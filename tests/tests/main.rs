@@ -8,3 +8,4 @@ mod config;
 mod pgwire_errors;
 mod pgwire_protocol;
 mod pgwire_types;
+mod psql;

@@ -439,3 +439,84 @@ impl ScalarUDFImpl for ExpandArray {
         Ok(ColumnarValue::Array(Arc::new(out)))
     }
 }
+
+/// `format_type(oid, typmod)`: the crate's, except that `numeric` with a type modifier
+/// prints as PostgreSQL prints it, `numeric(14,0)` — SQLAlchemy and Metabase read
+/// precision and scale from this text, and `numeric(14)` gives them neither.
+#[derive(Debug)]
+pub struct FormatType {
+    inner: Arc<ScalarUDF>,
+}
+
+impl FormatType {
+    pub fn new(inner: Arc<ScalarUDF>) -> Self {
+        Self { inner }
+    }
+}
+
+impl PartialEq for FormatType {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for FormatType {}
+
+impl Hash for FormatType {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        "format_type".hash(state);
+    }
+}
+
+const NUMERIC_OID: i64 = 1700;
+
+impl ScalarUDFImpl for FormatType {
+    fn name(&self) -> &str {
+        "format_type"
+    }
+
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        self.inner.coerce_types(arg_types)
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.inner.return_type(arg_types)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let n = args.number_rows;
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let as_i64 = |a: &ArrayRef| datafusion::arrow::compute::cast(a, &DataType::Int64);
+        let oids = as_i64(&arrays[0])?;
+        let oids = oids.as_primitive::<Int64Type>();
+        let mods = match arrays.get(1) {
+            Some(a) => Some(as_i64(a)?),
+            None => None,
+        };
+        let answer = self.inner.invoke_with_args(args)?;
+        let answer = answer.into_array(n)?;
+        let answer = datafusion::arrow::compute::cast(&answer, &DataType::Utf8)?;
+        let answer = answer.as_string::<i32>();
+        let mut out = StringBuilder::with_capacity(n, n * 16);
+        for row in 0..n {
+            let typmod = mods
+                .as_ref()
+                .map(|m| m.as_primitive::<Int64Type>())
+                .filter(|m| !m.is_null(row))
+                .map(|m| m.value(row));
+            match typmod {
+                Some(m) if !oids.is_null(row) && oids.value(row) == NUMERIC_OID && m >= 4 => {
+                    let m = m - 4;
+                    out.append_value(format!("numeric({},{})", (m >> 16) & 0xffff, m & 0xffff));
+                }
+                _ if answer.is_null(row) => out.append_null(),
+                _ => out.append_value(answer.value(row)),
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}

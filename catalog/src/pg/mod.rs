@@ -166,6 +166,11 @@ pub async fn install(ctx: &SessionContext, catalog: Arc<AmarCatalog>) -> Result<
     ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(
         functions::ExpandArray::default(),
     ));
+    if let Some(inner) = ctx.state().scalar_functions().get("format_type").cloned() {
+        ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(
+            functions::FormatType::new(inner),
+        ));
+    }
     // Amar publishes nothing by logical replication; psql asks with the OID quoted.
     ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(
         functions::Constant::boolean("pg_relation_is_publishable", false),

@@ -180,7 +180,7 @@ impl World {
                 id: 1_000_000 + i as i64,
                 national_id: national_id(&mut rng),
                 first_name,
-                last_name: *rng.pick(&names::LAST_NAMES),
+                last_name: names::LAST_NAMES[rng.below(names::LAST_NAMES.len() as u64) as usize],
                 female,
                 birth_date: random_date(&mut rng, date(1960, 1, 1), date(2005, 1, 1)),
                 employer: rng.below(employers.len() as u64) as usize,

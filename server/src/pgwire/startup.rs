@@ -34,17 +34,20 @@ use crate::engine::{Engine, Peer, code};
 enum AuthState {
     Initial,
     /// Server-first sent; waiting for the client's proof.
-    ServerFirstSent {
-        user: String,
-        verifier: ScramVerifier,
-        /// The user may log in (exists and is enabled); false means the mock exchange.
-        allowed: bool,
-        gs2_header: String,
-        client_first_bare: String,
-        server_first: String,
-        nonce: String,
-    },
+    ServerFirstSent(Box<Exchange>),
     Done,
+}
+
+/// What the server remembers between its first message and the client's proof.
+struct Exchange {
+    user: String,
+    verifier: ScramVerifier,
+    /// The user may log in (exists and is enabled); false means the mock exchange.
+    allowed: bool,
+    gs2_header: String,
+    client_first_bare: String,
+    server_first: String,
+    nonce: String,
 }
 
 pub struct ScramStartup {
@@ -221,7 +224,7 @@ impl StartupHandler for ScramStartup {
                             ))
                             .await?;
                         *self.state.lock().unwrap_or_else(|e| e.into_inner()) =
-                            AuthState::ServerFirstSent {
+                            AuthState::ServerFirstSent(Box::new(Exchange {
                                 user,
                                 verifier,
                                 allowed,
@@ -229,17 +232,18 @@ impl StartupHandler for ScramStartup {
                                 client_first_bare,
                                 server_first,
                                 nonce,
-                            };
+                            }));
                     }
-                    AuthState::ServerFirstSent {
-                        user,
-                        verifier,
-                        allowed,
-                        gs2_header,
-                        client_first_bare,
-                        server_first,
-                        nonce,
-                    } => {
+                    AuthState::ServerFirstSent(exchange) => {
+                        let Exchange {
+                            user,
+                            verifier,
+                            allowed,
+                            gs2_header,
+                            client_first_bare,
+                            server_first,
+                            nonce,
+                        } = *exchange;
                         let response = msg.into_sasl_response()?;
                         let text = std::str::from_utf8(&response.data)
                             .map_err(|_| protocol_error("not UTF-8"))?;

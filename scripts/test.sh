@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The whole test suite, as on a fresh machine:
+#   1. installs what the client tests need (clients/install.sh),
+#   2. runs every Rust test (unit, end-to-end through tokio-postgres, psql, .slt),
+#   3. starts `amar serve` on its demo and runs the real clients against it:
+#      psycopg, SQLAlchemy and pandas (pytest), and pgjdbc.
+# Set AMAR_REQUIRE_SERVICES=1 to fail, not skip, when PostgreSQL or MariaDB is away.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+./clients/install.sh
+
+cargo test --workspace --no-fail-fast
+
+# A server on a small demo for the client tests; the OS picks the port.
+data="$(mktemp -d)"
+log="$data/amar.log"
+./target/debug/amar serve --data-dir "$data" --demo-scale 0.05 \
+    --pg-listen 127.0.0.1:0 --flight-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 >"$log" 2>&1 &
+server=$!
+cleanup() {
+    kill "$server" 2>/dev/null || true
+    wait "$server" 2>/dev/null || true
+    rm -rf "$data"
+}
+trap cleanup EXIT
+
+port=""
+for _ in $(seq 1 600); do
+    port="$(sed -n 's/.*psql:.*@127\.0\.0\.1:\([0-9]*\)\/amar.*/\1/p' "$log" | head -n 1)"
+    [ -n "$port" ] && break
+    if ! kill -0 "$server" 2>/dev/null; then
+        echo "amar serve exited:"; cat "$log"; exit 1
+    fi
+    sleep 0.1
+done
+[ -n "$port" ] || { echo "amar serve did not start:"; cat "$log"; exit 1; }
+echo "client tests against amar serve on 127.0.0.1:$port"
+
+AMAR_PG_HOST=127.0.0.1 AMAR_PG_PORT="$port" "$root/.venv/bin/python" -m pytest -q clients/python/tests
+
+mkdir -p clients/java/build
+javac -d clients/java/build -cp /usr/share/java/postgresql.jar clients/java/AmarJdbcTest.java
+java -cp /usr/share/java/postgresql.jar:clients/java/build AmarJdbcTest 127.0.0.1 "$port"
+
+echo "all tests passed"
