@@ -5,6 +5,7 @@ mod support;
 
 mod auth;
 mod config;
+mod metabase;
 mod pgwire_errors;
 mod pgwire_protocol;
 mod pgwire_types;

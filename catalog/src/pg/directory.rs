@@ -98,6 +98,8 @@ pub fn quote_ident(name: &str) -> String {
 
 #[derive(Debug, Default)]
 struct Maps {
+    /// Every relation pg_class lists, by (schema, name).
+    relations: HashMap<(String, String), i32>,
     tables: HashMap<i32, Arc<TableInfo>>,
     by_index: HashMap<i32, Arc<TableInfo>>,
     by_constraint: HashMap<i32, Arc<TableInfo>>,
@@ -139,6 +141,11 @@ impl OidDirectory {
             .map(|(oid, names, _)| (oid, names))
             .collect();
         let mut maps = Maps::default();
+        for (oid, name, ns) in &classes {
+            if let Some(schema) = ns.and_then(|ns| namespace_names.get(&ns)) {
+                maps.relations.insert((schema.clone(), name.clone()), *oid);
+            }
+        }
         for source in self.catalog.sources() {
             let schema = source.source().name().to_string();
             for table in source.entries() {
@@ -215,6 +222,21 @@ impl OidDirectory {
         let mut tables: Vec<_> = maps.tables.values().cloned().collect();
         tables.sort_by_key(|t| t.oid);
         tables
+    }
+
+    /// The OID of `schema.name`, as `'schema.name'::regclass` finds it; an
+    /// unqualified name is looked up in pg_catalog, then public.
+    pub fn relation(&self, schema: Option<&str>, name: &str) -> Option<i32> {
+        let maps = self.maps.read().unwrap_or_else(|e| e.into_inner());
+        let lookup = |s: &str| {
+            maps.relations
+                .get(&(s.to_string(), name.to_string()))
+                .copied()
+        };
+        match schema {
+            Some(s) => lookup(s),
+            None => lookup("pg_catalog").or_else(|| lookup(crate::DEFAULT_SCHEMA)),
+        }
     }
 
     pub fn table(&self, oid: i32) -> Option<Arc<TableInfo>> {

@@ -10,6 +10,7 @@
 mod directory;
 mod functions;
 mod information_schema;
+mod privileges;
 mod tables;
 
 use std::collections::HashMap;
@@ -171,6 +172,11 @@ pub async fn install(ctx: &SessionContext, catalog: Arc<AmarCatalog>) -> Result<
             functions::FormatType::new(inner),
         ));
     }
+    for f in privileges::privilege_functions() {
+        ctx.register_udf(f);
+    }
+    ctx.register_udf(privileges::format_function());
+    ctx.register_udf(privileges::to_regclass(directory.clone()));
     // Amar publishes nothing by logical replication; psql asks with the OID quoted.
     ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(
         functions::Constant::boolean("pg_relation_is_publishable", false),

@@ -100,6 +100,37 @@ impl Rewriter {
     }
 }
 
+/// Whether an expression evidently yields text (a name being cast to regclass).
+fn produces_text(expr: &Expr) -> bool {
+    use datafusion::sql::sqlparser::ast::BinaryOperator;
+    match expr {
+        Expr::Function(f) => {
+            let name = f.name.to_string().to_ascii_lowercase();
+            [
+                "format",
+                "concat",
+                "quote_ident",
+                "lower",
+                "upper",
+                "replace",
+                "trim",
+            ]
+            .iter()
+            .any(|n| name.ends_with(n))
+        }
+        Expr::BinaryOp {
+            op: BinaryOperator::StringConcat,
+            ..
+        } => true,
+        Expr::Cast { data_type, .. } => {
+            let t = data_type.to_string().to_ascii_lowercase();
+            t == "text" || t.starts_with("varchar") || t.starts_with("character varying")
+        }
+        Expr::Nested(inner) => produces_text(inner),
+        _ => false,
+    }
+}
+
 /// PostgreSQL functions DataFusion lacks, written in terms of ones it has.
 struct PgFunctions {
     catalog_only: bool,
@@ -153,6 +184,20 @@ impl VisitorMut for PgFunctions {
             if let Some(r) = parse_expr(&sql) {
                 *expr = r;
             }
+            return ControlFlow::Continue(());
+        }
+        // `CAST(<text> AS regclass)` resolves the name (Metabase builds it with
+        // format('%I.%I', …)); the crate rewrites only literal names.
+        if let Expr::Cast {
+            expr: inner,
+            data_type,
+            ..
+        } = expr
+            && data_type.to_string().eq_ignore_ascii_case("regclass")
+            && produces_text(inner)
+            && let Some(r) = parse_expr(&format!("to_regclass({inner})"))
+        {
+            *expr = r;
             return ControlFlow::Continue(());
         }
         let Expr::Function(f) = expr else {
