@@ -6,6 +6,7 @@ mod support;
 mod auth;
 mod config;
 mod metabase;
+mod npgsql;
 mod pgwire_errors;
 mod pgwire_protocol;
 mod pgwire_types;

@@ -48,6 +48,8 @@ pub fn version_string() -> String {
 #[derive(Debug)]
 pub struct PgCatalog {
     context: Context,
+    /// pg_type is static: one converted copy serves every query.
+    pg_type: std::sync::OnceLock<Arc<Computed<tables::PgType>>>,
 }
 
 #[async_trait]
@@ -113,6 +115,18 @@ impl SchemaProvider for PgCatalog {
                 schema: inner_schema("pg_description").await?,
                 context,
             })),
+            "pg_type" => {
+                let schema = tables::PgType::table_schema(&inner_schema("pg_type").await?);
+                self.pg_type
+                    .get_or_init(|| {
+                        Arc::new(Computed(tables::PgType {
+                            schema,
+                            context,
+                            cache: tokio::sync::OnceCell::new(),
+                        }))
+                    })
+                    .clone()
+            }
             "pg_constraint" => Arc::new(Computed(PgConstraint {
                 schema: PgConstraint::table_schema(),
                 context,
@@ -144,7 +158,13 @@ pub async fn install(ctx: &SessionContext, catalog: Arc<AmarCatalog>) -> Result<
         inner: inner.clone(),
         directory: directory.clone(),
     };
-    database.register_schema("pg_catalog", Arc::new(PgCatalog { context }))?;
+    database.register_schema(
+        "pg_catalog",
+        Arc::new(PgCatalog {
+            context,
+            pg_type: std::sync::OnceLock::new(),
+        }),
+    )?;
 
     // Assign every table its OID now, so OIDs do not depend on which client asks first.
     let state = ctx.state();

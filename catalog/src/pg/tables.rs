@@ -601,3 +601,104 @@ impl CatalogRows for PgIndex {
         )
     }
 }
+
+/// The regproc columns of `pg_type`.
+const TYPE_PROCS: &[&str] = &[
+    "typsubscript",
+    "typinput",
+    "typoutput",
+    "typreceive",
+    "typsend",
+    "typmodin",
+    "typmodout",
+    "typanalyze",
+];
+
+/// `pg_type` with its regproc columns as OIDs.
+///
+/// The crate stores `typreceive` and its kind as function names, so drivers that
+/// join them to `pg_proc.oid` (Npgsql's type loading, which Power BI runs) fail to
+/// cast `'boolrecv'` to a number. PostgreSQL stores OIDs there; so do we. The
+/// table is static, so it is converted once.
+#[derive(Debug)]
+pub struct PgType {
+    pub context: Context,
+    pub schema: SchemaRef,
+    pub cache: tokio::sync::OnceCell<RecordBatch>,
+}
+
+impl PgType {
+    pub fn table_schema(inner: &SchemaRef) -> SchemaRef {
+        let fields: Vec<Field> = inner
+            .fields()
+            .iter()
+            .map(|f| {
+                if TYPE_PROCS.contains(&f.name().as_str()) {
+                    oid_field(f.name(), kind::REGPROC, false)
+                } else {
+                    f.as_ref().clone()
+                }
+            })
+            .collect();
+        Arc::new(Schema::new_with_metadata(fields, inner.metadata().clone()))
+    }
+}
+
+#[async_trait]
+impl CatalogRows for PgType {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    async fn rows(&self, state: &dyn Session) -> Result<RecordBatch> {
+        let batch = self
+            .cache
+            .get_or_try_init(|| async {
+                let (proc_schema, procs) = self.context.inner_rows(state, "pg_proc").await?;
+                let proc_oids = procs
+                    .column(proc_schema.index_of("oid")?)
+                    .as_primitive::<Int32Type>();
+                let proc_names = datafusion::arrow::compute::cast(
+                    procs.column(proc_schema.index_of("proname")?),
+                    &DataType::Utf8,
+                )?;
+                let proc_names = proc_names.as_string::<i32>();
+                let mut by_name: HashMap<String, i32> = HashMap::new();
+                for i in 0..procs.num_rows() {
+                    if !proc_names.is_null(i) {
+                        let oid = proc_oids.value(i);
+                        by_name
+                            .entry(proc_names.value(i).to_string())
+                            .and_modify(|o| *o = (*o).min(oid))
+                            .or_insert(oid);
+                    }
+                }
+                let (schema, batch) = self.context.inner_rows(state, "pg_type").await?;
+                let mut columns = batch.columns().to_vec();
+                for name in TYPE_PROCS {
+                    let Ok(index) = schema.index_of(name) else {
+                        continue;
+                    };
+                    let names = datafusion::arrow::compute::cast(&columns[index], &DataType::Utf8)?;
+                    let names = names.as_string::<i32>();
+                    let oids: Int32Array = (0..batch.num_rows())
+                        .map(|i| {
+                            let name = if names.is_null(i) {
+                                "-"
+                            } else {
+                                names.value(i)
+                            };
+                            Some(by_name.get(name).copied().unwrap_or(0))
+                        })
+                        .collect();
+                    columns[index] = Arc::new(oids);
+                }
+                Ok::<_, datafusion::error::DataFusionError>(RecordBatch::try_new(
+                    self.schema.clone(),
+                    columns,
+                )?)
+            })
+            .await?;
+        Ok(batch.clone())
+    }
+}
