@@ -38,7 +38,8 @@ done
 [ -n "$port" ] || { echo "amar serve did not start:"; cat "$log"; exit 1; }
 echo "client tests against amar serve on 127.0.0.1:$port"
 
-AMAR_PG_HOST=127.0.0.1 AMAR_PG_PORT="$port" "$root/.venv/bin/python" -m pytest -q clients/python/tests
+AMAR_PG_HOST=127.0.0.1 AMAR_PG_PORT="$port" AMAR_PID="$server" \
+    "$root/.venv/bin/python" -m pytest -q -s clients/python/tests
 
 mkdir -p clients/java/build
 javac -d clients/java/build -cp /usr/share/java/postgresql.jar clients/java/AmarJdbcTest.java

@@ -10,14 +10,22 @@ use datafusion::common::ParamValues;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::sqlparser::ast::Statement;
 use futures::{Sink, SinkExt, StreamExt, stream};
+use pgwire::api::copy::send_copy_out_response;
+use pgwire::api::portal::PortalExecutionState;
 use pgwire::api::portal::{Format, Portal};
-use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::query::{
+    ExtendedQueryHandler, SimpleQueryHandler, send_execution_response, send_partial_query_response,
+};
 use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::stmt::QueryParser;
+use pgwire::api::store::Entry;
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, Type};
+use pgwire::api::{ConnectionHandle, DEFAULT_NAME, PgWireConnectionState};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::extendedquery::Execute;
+use pgwire::messages::response::EmptyQueryResponse;
 use pgwire::messages::response::TransactionStatus;
 use pgwire::messages::startup::ParameterStatus;
 use pgwire::types::format::FormatOptions;
@@ -526,6 +534,81 @@ impl ExtendedQueryHandler for QueryHandler {
         self.parser.clone()
     }
 
+    /// Execute, with results streamed.
+    ///
+    /// pgwire's default collects a portal's rows into memory before sending them
+    /// when the client asks for all of them (`max_rows` 0, what psycopg, JDBC without
+    /// a fetch size and most drivers send), so a 10-million-row result would be
+    /// held whole. Here those rows go to the socket as they are produced; a client
+    /// that asks for a bounded number still gets PortalSuspended after each batch.
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        let max_rows = message.max_rows.max(0) as usize;
+        let portal_name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        let portal = match client.portal_store().get_portal(portal_name) {
+            Some(Entry::Value(portal)) => portal,
+            // Everything else (empty portals, unknown names) as pgwire does it.
+            _ => return self._on_execute(client, message).await,
+        };
+        let initial = matches!(*portal.state().lock().await, PortalExecutionState::Initial);
+        let response = if initial {
+            client.set_state(PgWireConnectionState::QueryInProgress);
+            let cancel = match client.session_extensions().get::<Arc<ConnectionHandle>>() {
+                Some(handle) => Some(handle.start_query().await),
+                None => None,
+            };
+            let run = ExtendedQueryHandler::do_query(self, client, portal.as_ref(), max_rows);
+            let response = match cancel {
+                Some(cancel) => match futures::future::select(Box::pin(run), cancel).await {
+                    futures::future::Either::Left((result, _)) => result,
+                    futures::future::Either::Right(_) => Err(PgWireError::QueryCanceled),
+                },
+                None => run.await,
+            };
+            client.set_state(PgWireConnectionState::ReadyForQuery);
+            match response? {
+                Response::Query(results) => results,
+                // Commands, COPY, transaction control: pgwire's own path, which
+                // re-runs nothing because the portal is still Initial only for it.
+                other => {
+                    return self.send_other(client, other).await;
+                }
+            }
+        } else {
+            let state = portal.state();
+            let mut state = state.lock().await;
+            match std::mem::replace(&mut *state, PortalExecutionState::Finished) {
+                PortalExecutionState::Suspended(results) => results,
+                PortalExecutionState::Finished => {
+                    drop(state);
+                    client
+                        .send(PgWireBackendMessage::CommandComplete(
+                            Tag::new("SELECT").with_rows(0).into(),
+                        ))
+                        .await?;
+                    return Ok(());
+                }
+                PortalExecutionState::Initial => unreachable!("checked above"),
+            }
+        };
+        let mut results = response;
+        let suspended = send_partial_query_response(client, &mut results, max_rows).await?;
+        *portal.state().lock().await = if suspended {
+            PortalExecutionState::Suspended(results)
+        } else {
+            PortalExecutionState::Finished
+        };
+        Ok(())
+    }
+
     async fn do_query<C>(
         &self,
         client: &mut C,
@@ -553,6 +636,49 @@ impl ExtendedQueryHandler for QueryHandler {
                 run_command(client, &session, command.clone(), None).await
             }
         }
+    }
+}
+
+impl QueryHandler {
+    /// Sends a non-query response of an Execute the way pgwire would.
+    async fn send_other<C>(&self, client: &mut C, response: Response) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let status = client.transaction_status();
+        match response {
+            Response::EmptyQuery => {
+                client
+                    .send(PgWireBackendMessage::EmptyQueryResponse(
+                        EmptyQueryResponse::new(),
+                    ))
+                    .await?;
+            }
+            Response::Execution(tag) => send_execution_response(client, tag).await?,
+            Response::TransactionStart(tag) => {
+                send_execution_response(client, tag).await?;
+                client.set_transaction_status(status.to_in_transaction_state());
+            }
+            Response::TransactionEnd(tag) => {
+                send_execution_response(client, tag).await?;
+                client.set_transaction_status(status.to_idle_state());
+            }
+            Response::Error(e) => {
+                client
+                    .send(PgWireBackendMessage::ErrorResponse((*e).into()))
+                    .await?;
+                client.set_transaction_status(status.to_error_state());
+            }
+            Response::CopyOut(result) => send_copy_out_response(client, result).await?,
+            Response::Query(_) | Response::CopyIn(_) | Response::CopyBoth(_) => {
+                return Err(to_pgwire(SqlError::not_supported(
+                    "COPY FROM is not supported",
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
