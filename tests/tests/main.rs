@@ -11,3 +11,4 @@ mod pgwire_errors;
 mod pgwire_protocol;
 mod pgwire_types;
 mod psql;
+mod slt;

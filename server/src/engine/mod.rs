@@ -82,6 +82,9 @@ impl Engine {
             .with_create_default_catalog_and_schema(false)
             .with_information_schema(false);
         config.options_mut().sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
+        // As in PostgreSQL, 0.3 is an exact numeric, not a float: `wage * 0.3` must not
+        // round rials through binary fractions.
+        config.options_mut().sql_parser.parse_float_as_decimal = true;
         config.options_mut().execution.time_zone = Some("Asia/Tehran".to_string());
         let state = SessionStateBuilder::new()
             .with_config(config)
