@@ -27,6 +27,7 @@ use datafusion::scalar::ScalarValue;
 
 pub use directory::{OidDirectory, TableInfo, quote_ident};
 use tables::{Computed, Context, PgAttribute, PgClass, PgConstraint, PgDescription, PgIndex};
+pub use tables::{CursorCatalog, CursorRow, SessionCursors};
 
 use crate::{AmarCatalog, DATABASE};
 
@@ -55,7 +56,9 @@ pub struct PgCatalog {
 #[async_trait]
 impl SchemaProvider for PgCatalog {
     fn table_names(&self) -> Vec<String> {
-        self.context.inner.table_names()
+        let mut names = self.context.inner.table_names();
+        names.push("pg_cursors".to_string());
+        names
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
@@ -127,6 +130,9 @@ impl SchemaProvider for PgCatalog {
                     })
                     .clone()
             }
+            "pg_cursors" => Arc::new(Computed(tables::PgCursors {
+                schema: tables::PgCursors::table_schema(),
+            })),
             "pg_constraint" => Arc::new(Computed(PgConstraint {
                 schema: PgConstraint::table_schema(),
                 context,
@@ -140,7 +146,7 @@ impl SchemaProvider for PgCatalog {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.context.inner.table_exist(name)
+        name.eq_ignore_ascii_case("pg_cursors") || self.context.inner.table_exist(name)
     }
 }
 

@@ -702,3 +702,86 @@ impl CatalogRows for PgType {
         Ok(batch.clone())
     }
 }
+
+/// A session's open SQL cursors, as `pg_cursors` shows them.
+#[derive(Debug, Clone)]
+pub struct CursorRow {
+    pub name: String,
+    pub statement: String,
+    pub holdable: bool,
+    pub created: std::time::SystemTime,
+}
+
+/// Whatever holds a session's cursors.
+pub trait CursorCatalog: Send + Sync {
+    fn list(&self) -> Vec<CursorRow>;
+}
+
+/// The cursors of the session a query runs in, as a DataFusion config extension.
+#[derive(Clone)]
+pub struct SessionCursors(pub Arc<dyn CursorCatalog>);
+
+/// `pg_cursors`: the asking session's cursors (psycopg checks it before closing a
+/// server-side cursor).
+#[derive(Debug)]
+pub struct PgCursors {
+    pub schema: SchemaRef,
+}
+
+impl PgCursors {
+    pub fn table_schema() -> SchemaRef {
+        use datafusion::arrow::datatypes::TimeUnit;
+        Arc::new(Schema::new(vec![
+            Field::new("name", DataType::Utf8, false),
+            Field::new("statement", DataType::Utf8, false),
+            Field::new("is_holdable", DataType::Boolean, false),
+            Field::new("is_binary", DataType::Boolean, false),
+            Field::new("is_scrollable", DataType::Boolean, false),
+            Field::new(
+                "creation_time",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            ),
+        ]))
+    }
+}
+
+#[async_trait]
+impl CatalogRows for PgCursors {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    async fn rows(&self, state: &dyn Session) -> Result<RecordBatch> {
+        use datafusion::arrow::array::TimestampMicrosecondArray;
+        let cursors = state
+            .config()
+            .get_extension::<SessionCursors>()
+            .map(|c| c.0.list())
+            .unwrap_or_default();
+        let n = cursors.len();
+        let created: TimestampMicrosecondArray = cursors
+            .iter()
+            .map(|c| {
+                c.created
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_micros() as i64)
+                    .unwrap_or(0)
+            })
+            .collect::<Vec<_>>()
+            .into();
+        Ok(RecordBatch::try_new(
+            self.schema.clone(),
+            vec![
+                strings(cursors.iter().map(|c| c.name.clone())),
+                strings(cursors.iter().map(|c| c.statement.clone())),
+                Arc::new(BooleanArray::from(
+                    cursors.iter().map(|c| c.holdable).collect::<Vec<_>>(),
+                )),
+                bools(false, n),
+                bools(false, n),
+                Arc::new(created.with_timezone("UTC")),
+            ],
+        )?)
+    }
+}

@@ -80,3 +80,34 @@ def test_transactions_as_psycopg_opens_them(conn):
     conn.autocommit = True
     conn.execute("SELECT 1")
     assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
+def test_server_side_cursor_pages_through_a_large_result(conn):
+    total = conn.execute("SELECT count(*) FROM insurance.contributions").fetchone()[0]
+    seen = 0
+    last = -1
+    with conn.cursor(name="contributions_by_id") as cur:
+        cur.itersize = 5000
+        cur.execute("SELECT id, wage FROM insurance.contributions ORDER BY id")
+        for cid, wage in cur:
+            assert cid > last
+            last = cid
+            seen += 1
+    assert seen == total
+    conn.commit()
+
+
+def test_cursor_commands_follow_postgres(conn):
+    conn.autocommit = True
+    with pytest.raises(psycopg.errors.InvalidCursorName):
+        conn.execute("FETCH 1 FROM nowhere")
+    with pytest.raises(psycopg.errors.NoActiveSqlTransaction):
+        conn.execute("DECLARE c CURSOR FOR SELECT 1")
+    conn.execute("DECLARE h CURSOR WITH HOLD FOR SELECT code FROM insurance.provinces ORDER BY code")
+    assert conn.execute("FETCH 2 FROM h").fetchall() == [(0,), (1,)]
+    assert conn.execute("FETCH NEXT FROM h").fetchall() == [(2,)]
+    assert len(conn.execute("FETCH ALL FROM h").fetchall()) == 28
+    assert conn.execute("FETCH 5 FROM h").fetchall() == []
+    conn.execute("CLOSE h")
+    with pytest.raises(psycopg.errors.InvalidCursorName):
+        conn.execute("CLOSE h")

@@ -46,3 +46,14 @@ def test_pandas_gets_typed_columns(engine):
     df = pd.read_sql(sa.text("SELECT id, period, wage FROM insurance.contributions ORDER BY id LIMIT 100"), engine)
     assert str(df["id"].dtype) == "int64"
     assert len(df) == 100
+
+
+def test_pandas_reads_in_chunks_through_a_server_side_cursor(engine):
+    with engine.connect().execution_options(stream_results=True) as conn:
+        chunks = list(
+            pd.read_sql(sa.text("SELECT id, province_code FROM insurance.contributions ORDER BY id"), conn, chunksize=10_000)
+        )
+    total = pd.read_sql(sa.text("SELECT count(*) AS n FROM insurance.contributions"), engine)["n"][0]
+    assert sum(len(c) for c in chunks) == total
+    assert len(chunks) == -(-total // 10_000)
+    assert all(len(c) == 10_000 for c in chunks[:-1])

@@ -39,6 +39,21 @@ pub enum Command {
         query: Box<Statement>,
         format: CopyFormat,
     },
+    /// `DECLARE name CURSOR [WITH HOLD] FOR query`.
+    Declare {
+        name: String,
+        query: Box<Statement>,
+        hold: bool,
+    },
+    /// `FETCH [FORWARD] n | ALL | NEXT FROM name`; `None` fetches the rest.
+    Fetch {
+        name: String,
+        count: Option<u64>,
+    },
+    /// `CLOSE name`, or every cursor with `CLOSE ALL`.
+    Close {
+        name: Option<String>,
+    },
     Query(Box<Statement>),
 }
 
@@ -177,6 +192,69 @@ impl Command {
                 Command::Copy {
                     query: Box::new(query),
                     format: copy_format(&options, &legacy_options)?,
+                }
+            }
+            Statement::Declare { mut stmts } => {
+                let declare = match (stmts.len(), stmts.pop()) {
+                    (1, Some(d)) => d,
+                    _ => return Err(SqlError::syntax("DECLARE takes one cursor")),
+                };
+                let name = declare
+                    .names
+                    .first()
+                    .map(|n| n.value.clone())
+                    .ok_or_else(|| SqlError::syntax("DECLARE needs a cursor name"))?;
+                if declare.scroll == Some(true) {
+                    return Err(SqlError::not_supported(
+                        "SCROLL cursors are not supported; cursors scan forward",
+                    ));
+                }
+                let query = declare
+                    .for_query
+                    .ok_or_else(|| SqlError::syntax("DECLARE … CURSOR needs FOR <query>"))?;
+                Command::Declare {
+                    name,
+                    query: Box::new(Statement::Query(query)),
+                    hold: declare.hold == Some(true),
+                }
+            }
+            Statement::Fetch {
+                name, direction, ..
+            } => {
+                use datafusion::sql::sqlparser::ast::FetchDirection;
+                let count = |v: &ValueWithSpan| -> Result<u64, SqlError> {
+                    match &v.value {
+                        Value::Number(n, _) => n
+                            .parse::<u64>()
+                            .map_err(|_| SqlError::syntax(format!("invalid FETCH count {n}"))),
+                        other => Err(SqlError::syntax(format!("invalid FETCH count {other}"))),
+                    }
+                };
+                let count = match direction {
+                    FetchDirection::Next => Some(1),
+                    FetchDirection::Count { limit } => Some(count(&limit)?),
+                    FetchDirection::Forward { limit: None } => Some(1),
+                    FetchDirection::Forward { limit: Some(l) } => Some(count(&l)?),
+                    FetchDirection::All | FetchDirection::ForwardAll => None,
+                    _ => {
+                        return Err(SqlError::new(
+                            "55000",
+                            "cursor can only scan forward; declare it with SCROLL to fetch backward (not supported)",
+                        ));
+                    }
+                };
+                Command::Fetch {
+                    name: name.value,
+                    count,
+                }
+            }
+            Statement::Close { cursor } => {
+                use datafusion::sql::sqlparser::ast::CloseCursor;
+                Command::Close {
+                    name: match cursor {
+                        CloseCursor::All => None,
+                        CloseCursor::Specific { name } => Some(name.value),
+                    },
                 }
             }
             Statement::LISTEN { .. } | Statement::UNLISTEN { .. } | Statement::NOTIFY { .. } => {

@@ -11,6 +11,7 @@
 //! session stand in for the local one later.
 
 pub mod command;
+pub mod cursor;
 pub mod error;
 pub mod output;
 pub mod roles;
@@ -131,9 +132,13 @@ impl Engine {
         startup: &[(String, String)],
     ) -> Session {
         let id = self.next_session.fetch_add(1, Ordering::Relaxed);
-        let state = SessionStateBuilder::new_from_existing(self.state.clone())
+        let cursors = cursor::registry();
+        let mut state = SessionStateBuilder::new_from_existing(self.state.clone())
             .with_session_id(format!("amar-{id}"))
             .build();
+        state
+            .config_mut()
+            .set_extension(Arc::new(amar_catalog::pg::SessionCursors(cursors.clone())));
         let settings = Settings::new(&user.name, user.is_admin(), startup);
         let session = Session {
             id,
@@ -141,6 +146,7 @@ impl Engine {
             peer,
             ctx: SessionContext::new_with_state(state),
             settings: Mutex::new(settings),
+            cursors,
             engine: self.clone(),
         };
         session.apply_settings();
@@ -174,6 +180,7 @@ pub struct Session {
     pub peer: Peer,
     ctx: SessionContext,
     settings: Mutex<Settings>,
+    cursors: Arc<cursor::Cursors>,
     engine: Arc<Engine>,
 }
 
@@ -189,6 +196,11 @@ impl std::fmt::Debug for Session {
 impl Session {
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
+    }
+
+    /// The session's SQL cursors (`DECLARE … CURSOR`).
+    pub fn cursors(&self) -> &cursor::Cursors {
+        &self.cursors
     }
 
     /// Parses SQL as PostgreSQL clients write it.

@@ -13,9 +13,11 @@ use futures::{Sink, SinkExt, StreamExt, stream};
 use pgwire::api::copy::send_copy_out_response;
 use pgwire::api::portal::PortalExecutionState;
 use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::send_describe_response;
 use pgwire::api::query::{
     ExtendedQueryHandler, SimpleQueryHandler, send_execution_response, send_partial_query_response,
 };
+use pgwire::api::results::DescribePortalResponse;
 use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::Entry;
@@ -24,7 +26,7 @@ use pgwire::api::{ClientInfo, ClientPortalStore, Type};
 use pgwire::api::{ConnectionHandle, DEFAULT_NAME, PgWireConnectionState};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
-use pgwire::messages::extendedquery::Execute;
+use pgwire::messages::extendedquery::{Describe, Execute, TARGET_TYPE_BYTE_PORTAL};
 use pgwire::messages::response::EmptyQueryResponse;
 use pgwire::messages::response::TransactionStatus;
 use pgwire::messages::startup::ParameterStatus;
@@ -46,8 +48,9 @@ pub struct Prepared {
 enum PreparedKind {
     /// A query, planned once with its `$n` placeholders.
     Query(Box<Planned>),
-    /// A session command (SET, SHOW, BEGIN…) or COPY.
-    Command(Command),
+    /// A session command (SET, SHOW, BEGIN…), COPY or a cursor command; for FETCH,
+    /// the cursor's result schema as it was at Parse (Describe needs it).
+    Command(Command, Option<datafusion::arrow::datatypes::SchemaRef>),
 }
 
 pub struct QueryHandler {
@@ -233,7 +236,7 @@ async fn run_command<C>(
     client: &mut C,
     session: &Session,
     command: Command,
-    params: Option<&ParamValues>,
+    format: &Format,
 ) -> PgWireResult<Response>
 where
     C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -244,10 +247,7 @@ where
     match command {
         Command::Query(statement) => {
             let plan = session.plan(&statement).await.map_err(to_pgwire)?;
-            let plan = bind(plan, params)?;
-            Ok(Response::Query(
-                run_query(session, plan, &Format::UnifiedText).await?,
-            ))
+            Ok(Response::Query(run_query(session, plan, format).await?))
         }
         Command::Set { name, value } => {
             let canonical = session
@@ -305,21 +305,65 @@ where
             }
             Ok(Response::TransactionStart(Tag::new("BEGIN")))
         }
-        Command::Commit => Ok(Response::TransactionEnd(Tag::new(
-            if status == TransactionStatus::Error {
-                "ROLLBACK"
-            } else {
-                "COMMIT"
-            },
-        ))),
-        Command::Rollback => Ok(Response::TransactionEnd(Tag::new("ROLLBACK"))),
+        Command::Commit => {
+            session.cursors().end_transaction().await;
+            Ok(Response::TransactionEnd(Tag::new(
+                if status == TransactionStatus::Error {
+                    "ROLLBACK"
+                } else {
+                    "COMMIT"
+                },
+            )))
+        }
+        Command::Rollback => {
+            session.cursors().end_transaction().await;
+            Ok(Response::TransactionEnd(Tag::new("ROLLBACK")))
+        }
         Command::NoOp(tag) => Ok(Response::Execution(Tag::new(tag))),
         Command::Deallocate { .. } => Ok(Response::Execution(Tag::new("DEALLOCATE"))),
         Command::Copy { query, format } => {
             let plan = session.plan(&query).await.map_err(to_pgwire)?;
-            let plan = bind(plan, params)?;
             let response = copy::copy_out(session, plan, format, format_options(session)).await?;
             Ok(Response::CopyOut(response))
+        }
+        Command::Declare { name, query, hold } => {
+            if status == TransactionStatus::Idle && !hold {
+                return Err(to_pgwire(SqlError::new(
+                    "25P01",
+                    "DECLARE CURSOR can only be used in transaction blocks",
+                )));
+            }
+            let planned = session.plan(&query).await.map_err(to_pgwire)?;
+            let stream = session.execute(planned).await.map_err(to_pgwire)?;
+            session
+                .cursors()
+                .declare(&name, query.to_string(), stream, hold)
+                .await
+                .map_err(to_pgwire)?;
+            Ok(Response::Execution(Tag::new("DECLARE CURSOR")))
+        }
+        Command::Fetch { name, count } => {
+            let (schema, batches) = session
+                .cursors()
+                .fetch(&name, count)
+                .await
+                .map_err(to_pgwire)?;
+            let fields = Arc::new(fields_for(&schema, format, Some(format_options(session)))?);
+            let rows: Vec<_> = batches
+                .iter()
+                .flat_map(|b| encode_batch(&fields, b))
+                .collect();
+            let mut response = QueryResponse::new(fields, stream::iter(rows));
+            response.set_command_tag("FETCH");
+            Ok(Response::Query(response))
+        }
+        Command::Close { name } => {
+            session
+                .cursors()
+                .close(name.as_deref())
+                .await
+                .map_err(to_pgwire)?;
+            Ok(Response::Execution(Tag::new("CLOSE CURSOR")))
         }
     }
 }
@@ -343,11 +387,8 @@ where
     Ok(())
 }
 
-fn bind(planned: Planned, params: Option<&ParamValues>) -> PgWireResult<Planned> {
-    match params {
-        Some(values) => planned.bind(values.clone()).map_err(to_pgwire),
-        None => Ok(planned),
-    }
+fn bind(planned: Planned, params: &ParamValues) -> PgWireResult<Planned> {
+    planned.bind(params.clone()).map_err(to_pgwire)
 }
 
 /// In a failed transaction block only ROLLBACK (or COMMIT, which rolls back) runs.
@@ -383,7 +424,7 @@ impl SimpleQueryHandler for QueryHandler {
             let outcome = async {
                 let command = Command::classify(statement).map_err(to_pgwire)?;
                 check_not_failed(status, &command)?;
-                run_command(client, &session, command, None).await
+                run_command(client, &session, command, &Format::UnifiedText).await
             }
             .await;
             match outcome {
@@ -438,7 +479,11 @@ impl QueryParser for Parser {
             Command::Query(statement) => {
                 PreparedKind::Query(Box::new(session.plan(&statement).await.map_err(to_pgwire)?))
             }
-            other => PreparedKind::Command(other),
+            Command::Fetch { name, count } => {
+                let schema = session.cursors().schema(&name).await.ok();
+                PreparedKind::Command(Command::Fetch { name, count }, schema)
+            }
+            other => PreparedKind::Command(other, None),
         };
         Ok(Some(Prepared { kind }))
     }
@@ -449,7 +494,7 @@ impl QueryParser for Parser {
                 .into_iter()
                 .map(|t| t.and_then(|t| into_pg_type(&t).ok()).unwrap_or(Type::TEXT))
                 .collect()),
-            PreparedKind::Command(_) => Ok(vec![]),
+            PreparedKind::Command(..) => Ok(vec![]),
         }
     }
 
@@ -461,18 +506,21 @@ impl QueryParser for Parser {
         let format = column_format.cloned().unwrap_or_default();
         match &stmt.kind {
             PreparedKind::Query(planned) => fields_for(&planned.output, &format, None),
-            PreparedKind::Command(Command::Show { name }) => Ok(vec![FieldInfo::new(
+            PreparedKind::Command(Command::Fetch { .. }, Some(schema)) => {
+                fields_for(schema, &format, None)
+            }
+            PreparedKind::Command(Command::Show { name }, _) => Ok(vec![FieldInfo::new(
                 Settings::display_name(name),
                 None,
                 None,
                 Type::TEXT,
                 FieldFormat::Text,
             )]),
-            PreparedKind::Command(Command::ShowAll) => Ok(["name", "setting", "description"]
+            PreparedKind::Command(Command::ShowAll, _) => Ok(["name", "setting", "description"]
                 .iter()
                 .map(|n| FieldInfo::new(n.to_string(), None, None, Type::TEXT, FieldFormat::Text))
                 .collect()),
-            PreparedKind::Command(_) => Ok(vec![]),
+            PreparedKind::Command(..) => Ok(vec![]),
         }
     }
 }
@@ -532,6 +580,33 @@ impl ExtendedQueryHandler for QueryHandler {
 
     fn query_parser(&self) -> Arc<Parser> {
         self.parser.clone()
+    }
+
+    /// Describe, where a portal may also be a cursor made by `DECLARE` (in
+    /// PostgreSQL the two share one namespace; psycopg describes its server-side
+    /// cursors this way).
+    async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if message.target_type == TARGET_TYPE_BYTE_PORTAL
+            && let Some(name) = message.name.as_deref()
+            && client.portal_store().get_portal(name).is_none()
+            && let Ok(session) = session_of(client)
+            && let Ok(schema) = session.cursors().schema(name).await
+        {
+            let fields = fields_for(
+                &schema,
+                &Format::UnifiedText,
+                Some(format_options(&session)),
+            )?;
+            send_describe_response(client, &DescribePortalResponse::new(fields)).await?;
+            return Ok(());
+        }
+        self._on_describe(client, message).await
     }
 
     /// Execute, with results streamed.
@@ -626,14 +701,20 @@ impl ExtendedQueryHandler for QueryHandler {
             PreparedKind::Query(planned) => {
                 check_not_failed(client.transaction_status(), &Command::NoOp(""))?;
                 let params = decode_parameters(portal, &planned.plan)?;
-                let planned = bind((**planned).clone(), Some(&params))?;
+                let planned = bind((**planned).clone(), &params)?;
                 Ok(Response::Query(
                     run_query(&session, planned, &portal.result_column_format).await?,
                 ))
             }
-            PreparedKind::Command(command) => {
+            PreparedKind::Command(command, _) => {
                 check_not_failed(client.transaction_status(), command)?;
-                run_command(client, &session, command.clone(), None).await
+                run_command(
+                    client,
+                    &session,
+                    command.clone(),
+                    &portal.result_column_format,
+                )
+                .await
             }
         }
     }
