@@ -12,6 +12,8 @@ cd "$root"
 ./clients/install.sh
 
 cargo test --workspace --no-fail-fast
+# The binary the client tests run (its libraries are built already; this links it).
+cargo build --bin amar
 
 # A server on a small demo for the client tests; the OS picks the port.
 data="$(mktemp -d)"

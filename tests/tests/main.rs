@@ -5,6 +5,7 @@ mod support;
 
 mod auth;
 mod config;
+mod dbeaver;
 mod metabase;
 mod npgsql;
 mod pgwire_errors;

@@ -86,6 +86,18 @@ fn psql_describes_contributions_with_types_and_primary_key() {
 }
 
 #[test]
+fn psql_shows_persian_comments_with_describe_plus() {
+    let Some(out) = psql("\\d+ insurance.contributions") else {
+        return;
+    };
+    assert!(out.contains("دستمزد مشمول کسر حق بیمه (ریال)"), "{out}");
+    let Some(out) = psql("\\dt+ insurance.provinces") else {
+        return;
+    };
+    assert!(out.contains("استان‌های کشور"), "{out}");
+}
+
+#[test]
 fn psql_lists_schemas_and_describes_parquet_and_csv_tables() {
     let Some(out) = psql("\\dn") else { return };
     for schema in ["insurance", "pension", "health", "amar", "public"] {

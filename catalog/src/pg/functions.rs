@@ -520,3 +520,54 @@ impl ScalarUDFImpl for FormatType {
         Ok(ColumnarValue::Array(Arc::new(out.finish())))
     }
 }
+
+/// PostgreSQL's `pg_size_pretty(bigint)`: bytes in the largest unit that keeps at
+/// least 10 of it, halves rounded away from zero, as PostgreSQL prints them.
+pub fn size_pretty(bytes: i64) -> String {
+    const LIMIT: i64 = 10 * 1024;
+    const LIMIT2: i64 = LIMIT * 2 - 1;
+    if bytes.abs() < LIMIT {
+        return format!("{bytes} bytes");
+    }
+    let half_rounded = |v: i64| (v + if v < 0 { -1 } else { 1 }) / 2;
+    // In half-units from here on, as PostgreSQL does.
+    let mut size = bytes >> 9;
+    for unit in ["kB", "MB", "GB", "TB"] {
+        if size.abs() < LIMIT2 {
+            return format!("{} {unit}", half_rounded(size));
+        }
+        size >>= 10;
+    }
+    format!("{} PB", half_rounded(size))
+}
+
+pub fn pg_size_pretty() -> ScalarUDF {
+    datafusion::logical_expr::create_udf(
+        "pg_size_pretty",
+        vec![DataType::Int64],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let sizes = arrays[0].as_primitive::<Int64Type>();
+            let out: datafusion::arrow::array::StringArray =
+                sizes.iter().map(|v| v.map(size_pretty)).collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    )
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::size_pretty;
+
+    #[test]
+    fn sizes_print_as_postgres_prints_them() {
+        assert_eq!(size_pretty(0), "0 bytes");
+        assert_eq!(size_pretty(10239), "10239 bytes");
+        assert_eq!(size_pretty(10240), "10 kB");
+        assert_eq!(size_pretty(1_000_000), "977 kB");
+        assert_eq!(size_pretty(100_000_000), "95 MB");
+        assert_eq!(size_pretty(1i64 << 40), "1024 GB");
+    }
+}

@@ -202,6 +202,17 @@ pub async fn install(ctx: &SessionContext, catalog: Arc<AmarCatalog>) -> Result<
         ctx.register_udf(f);
     }
     ctx.register_udf(privileges::format_function());
+    ctx.register_udf(functions::pg_size_pretty());
+    for name in ["pg_table_size", "pg_indexes_size"] {
+        // Sizes on disk are the sources' business; unknown here.
+        ctx.register_udf(create_udf(
+            name,
+            vec![DataType::Int64],
+            DataType::Int64,
+            Volatility::Stable,
+            Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Int64(None)))),
+        ));
+    }
     ctx.register_udf(privileges::to_regclass(directory.clone()));
     // Amar publishes nothing by logical replication; psql asks with the OID quoted.
     ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(

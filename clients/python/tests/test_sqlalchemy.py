@@ -24,6 +24,8 @@ def test_inspector_reflects_the_demo(engine):
     assert pk["constrained_columns"] == ["id"]
     assert pk["name"] == "contributions_pkey"
     assert insp.get_foreign_keys("contributions", schema="insurance") == []
+    assert insp.get_table_comment("contributions", schema="insurance")["text"] == "حق بیمه ماهانه هر بیمه‌شده به تفکیک کارگاه"
+    assert columns["wage"]["comment"] == "دستمزد مشمول کسر حق بیمه (ریال)"
     assert insp.has_table("provinces", schema="insurance")
     assert not insp.has_table("nothing", schema="insurance")
 

@@ -2,6 +2,9 @@
 //!
 //! Tables and their declared column types are read from the file at open
 //! (`sqlite_master`, `PRAGMA table_info`); primary keys become DataFusion constraints.
+//! SQLite has no `COMMENT ON`; a table named [`COMMENTS_TABLE`] with columns
+//! `(table_name, column_name, comment)` supplies comments instead (a NULL column
+//! name comments the table) and is itself not listed.
 //! Scans run on a blocking thread per query with their own read-only connection and
 //! stream record batches through a small bounded channel, so a large table is never held
 //! in memory and a client that goes away stops the scan.
@@ -10,6 +13,7 @@ mod filter;
 mod table;
 pub mod types;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,6 +27,9 @@ use crate::config::{Mode, SqliteOptions};
 use crate::error::{ConnectorError, Result};
 use crate::source::{Health, Pushdown, Source, SourceTable};
 pub use table::SqliteTable;
+
+/// The table holding table and column comments, by convention.
+pub const COMMENTS_TABLE: &str = "_amar_comments";
 
 /// A SQLite database file as a source.
 #[derive(Debug)]
@@ -84,14 +91,18 @@ impl SqliteSource {
             .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
             .and_then(|rows| rows.collect())
             .map_err(|e| self.sqlite_error(e))?;
+        let comments = self.read_comments(&conn, names.iter().any(|(n, _)| n == COMMENTS_TABLE))?;
         let mut tables = vec![];
         for (table_name, object_type) in names {
+            if table_name == COMMENTS_TABLE {
+                continue;
+            }
             if let Some(wanted) = &self.options.tables
                 && !wanted.iter().any(|w| w == &table_name)
             {
                 continue;
             }
-            tables.push(self.describe_table(&conn, &table_name, &object_type)?);
+            tables.push(self.describe_table(&conn, &table_name, &object_type, &comments)?);
         }
         if let Some(wanted) = &self.options.tables {
             for w in wanted {
@@ -109,11 +120,37 @@ impl SqliteSource {
         Ok(tables)
     }
 
+    /// Comments by (table, column); column `None` is the table's own comment.
+    fn read_comments(
+        &self,
+        conn: &Connection,
+        present: bool,
+    ) -> Result<HashMap<(String, Option<String>), String>> {
+        if !present {
+            return Ok(HashMap::new());
+        }
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT table_name, column_name, comment FROM {} WHERE comment IS NOT NULL",
+                filter::quote_ident(COMMENTS_TABLE)
+            ))
+            .map_err(|e| self.sqlite_error(e))?;
+        let rows: Vec<(String, Option<String>, String)> = stmt
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.sqlite_error(e))?;
+        Ok(rows
+            .into_iter()
+            .map(|(t, c, text)| ((t, c), text))
+            .collect())
+    }
+
     fn describe_table(
         &self,
         conn: &Connection,
         table: &str,
         object_type: &str,
+        comments: &HashMap<(String, Option<String>), String>,
     ) -> Result<SourceTable> {
         let mut stmt = conn
             .prepare(&format!(
@@ -140,7 +177,14 @@ impl SqliteSource {
                 // an INTEGER PRIMARY KEY is the rowid and never NULL.
                 let nullable =
                     !(*not_null || (*pk > 0 && declared.eq_ignore_ascii_case("INTEGER")));
-                Field::new(name, types::arrow_type(declared), nullable)
+                let field = Field::new(name, types::arrow_type(declared), nullable);
+                match comments.get(&(table.to_string(), Some(name.clone()))) {
+                    Some(c) => field.with_metadata(HashMap::from([(
+                        crate::COMMENT_KEY.to_string(),
+                        c.clone(),
+                    )])),
+                    None => field,
+                }
             })
             .collect();
         let mut key: Vec<(i64, usize)> = columns
@@ -170,7 +214,7 @@ impl SqliteSource {
         Ok(SourceTable {
             name: table.to_string(),
             provider: Arc::new(provider),
-            comment: None,
+            comment: comments.get(&(table.to_string(), None)).cloned(),
         })
     }
 }

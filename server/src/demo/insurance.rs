@@ -63,7 +63,62 @@ CREATE TABLE contributions (
     paid_at TIMESTAMP,
     economic_sector TEXT NOT NULL
 );
+CREATE TABLE _amar_comments (
+    table_name TEXT NOT NULL,
+    column_name TEXT,
+    comment TEXT NOT NULL
+);
 ";
+
+/// Descriptions shown by `\d+`, DBeaver and Metabase (SQLite has no COMMENT ON; the
+/// connector reads them from `_amar_comments`).
+const COMMENTS: &[(&str, Option<&str>, &str)] = &[
+    ("provinces", None, "استان‌های کشور با کد مرکز آمار ایران"),
+    ("provinces", Some("code"), "کد استان (مرکز آمار ایران)"),
+    ("provinces", Some("name_fa"), "نام استان"),
+    ("branches", None, "شعبه‌های سازمان در استان‌ها"),
+    ("branches", Some("code"), "کد شعبه: کد استان و شماره شعبه"),
+    ("employers", None, "کارفرمایان و کارگاه‌های طرف قرارداد"),
+    ("employers", Some("workforce"), "تعداد کارکنان اعلام‌شده"),
+    ("insured_persons", None, "بیمه‌شدگان اصلی"),
+    ("insured_persons", Some("national_id"), "کد ملی ده‌رقمی"),
+    (
+        "insured_persons",
+        Some("is_active"),
+        "در آخرین ماه دوره حق بیمه پرداخت شده است",
+    ),
+    (
+        "contributions",
+        None,
+        "حق بیمه ماهانه هر بیمه‌شده به تفکیک کارگاه",
+    ),
+    (
+        "contributions",
+        Some("period"),
+        "ماه (جلالی) حق بیمه، به صورت تاریخ روز نخست ماه",
+    ),
+    (
+        "contributions",
+        Some("wage"),
+        "دستمزد مشمول کسر حق بیمه (ریال)",
+    ),
+    (
+        "contributions",
+        Some("contribution"),
+        "حق بیمه متعلقه: ۳۰ درصد دستمزد (ریال)",
+    ),
+    (
+        "contributions",
+        Some("paid_amount"),
+        "حق بیمه وصول‌شده (ریال)",
+    ),
+    (
+        "contributions",
+        Some("paid_at"),
+        "زمان پرداخت؛ خالی یعنی پرداخت نشده",
+    ),
+    ("economic_sectors", None, "بخش‌های اقتصادی (ISIC Rev.4)"),
+];
 
 /// Writes `insurance.db`; returns the number of rows written.
 pub fn write(path: &Path, world: &World, seed: u64) -> rusqlite::Result<u64> {
@@ -73,6 +128,10 @@ pub fn write(path: &Path, world: &World, seed: u64) -> rusqlite::Result<u64> {
     let tx = conn.transaction()?;
     let mut rows = 0u64;
     {
+        let mut st = tx.prepare("INSERT INTO _amar_comments VALUES (?, ?, ?)")?;
+        for (table, column, comment) in COMMENTS {
+            st.execute(params![table, column, comment])?;
+        }
         let mut st = tx.prepare("INSERT INTO provinces VALUES (?, ?, ?, ?)")?;
         for p in &PROVINCES {
             st.execute(params![p.code, p.name_fa, p.name_en, p.center_fa])?;

@@ -29,7 +29,7 @@ use amar_policies::UsersFile;
 use anyhow::Context;
 
 /// Bump when the generated data changes, so old demo folders are rebuilt.
-const GENERATOR_VERSION: u32 = 1;
+const GENERATOR_VERSION: u32 = 2;
 
 /// The demo on disk.
 #[derive(Debug, Clone)]

@@ -221,7 +221,7 @@ impl Session {
     /// Statements that would change data or definitions are refused (25006).
     pub async fn plan(&self, statement: &Statement) -> Result<Planned, SqlError> {
         let state = self.ctx.state();
-        let rewritten = self.engine.rewriter.rewrite(statement);
+        let rewritten = self.engine.rewriter.rewrite(statement, &self.user.name);
         let plan = state
             .statement_to_plan(DfStatement::Statement(Box::new(rewritten)))
             .await?;

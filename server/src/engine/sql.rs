@@ -83,9 +83,11 @@ impl Rewriter {
         }
     }
 
-    pub fn rewrite(&self, statement: &Statement) -> Statement {
+    /// Rewrites `statement` for the session of `user`.
+    pub fn rewrite(&self, statement: &Statement, user: &str) -> Statement {
         let catalog_only = reads_only_system_catalogs(statement);
         let mut s = statement.clone();
+        let _ = s.visit(&mut QualifiedRegLiterals);
         for rule in &self.rules {
             s = rule.rewrite(s);
         }
@@ -94,7 +96,10 @@ impl Rewriter {
                 s = rule.rewrite(s);
             }
         }
-        let _ = s.visit(&mut PgFunctions { catalog_only });
+        let _ = s.visit(&mut PgFunctions {
+            catalog_only,
+            user: user.to_string(),
+        });
         let _ = s.visit(&mut UniqueNames);
         s
     }
@@ -134,6 +139,8 @@ fn produces_text(expr: &Expr) -> bool {
 /// PostgreSQL functions DataFusion lacks, written in terms of ones it has.
 struct PgFunctions {
     catalog_only: bool,
+    /// The session's user, which `current_user` and `session_user` name.
+    user: String,
 }
 
 fn parse_expr(sql: &str) -> Option<Expr> {
@@ -209,7 +216,14 @@ impl VisitorMut for PgFunctions {
             .last()
             .map(|p| p.to_string().trim_matches('"').to_ascii_lowercase())
             .unwrap_or_default();
+        let no_args = matches!(f.args, FunctionArguments::None)
+            || matches!(&f.args, FunctionArguments::List(l) if l.args.is_empty());
         let replacement = match name.as_str() {
+            "current_user" | "session_user" | "current_role" | "user" if no_args => {
+                Some(Expr::value(
+                    datafusion::sql::sqlparser::ast::Value::SingleQuotedString(self.user.clone()),
+                ))
+            }
             // The subscripts of dimension 1, as a set: 1 … array_length(a, 1).
             "generate_subscripts" => plain_args(f).and_then(|args| match args.as_slice() {
                 [array, dim] => parse_expr(&format!(
@@ -284,6 +298,36 @@ fn reads_only_system_catalogs(statement: &Statement) -> bool {
         ControlFlow::<()>::Continue(())
     });
     any && only_system
+}
+
+/// `'pg_catalog.array_in'::regproc`: the crate looks names up unqualified, and every
+/// built-in object lives in pg_catalog, so the qualifier goes.
+struct QualifiedRegLiterals;
+
+impl VisitorMut for QualifiedRegLiterals {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        use datafusion::sql::sqlparser::ast::{Value, ValueWithSpan};
+        if let Expr::Cast {
+            expr: inner,
+            data_type,
+            ..
+        } = expr
+            && data_type
+                .to_string()
+                .to_ascii_lowercase()
+                .starts_with("reg")
+            && let Expr::Value(ValueWithSpan {
+                value: Value::SingleQuotedString(s),
+                ..
+            }) = inner.as_mut()
+            && let Some(rest) = s.strip_prefix("pg_catalog.")
+        {
+            *s = rest.to_string();
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 /// Aliases unnamed SELECT items with their PostgreSQL names, unique within the list.
@@ -429,7 +473,7 @@ mod tests {
 
     fn rewrite(sql: &str) -> String {
         Rewriter::new()
-            .rewrite(&parse(sql).unwrap().remove(0))
+            .rewrite(&parse(sql).unwrap().remove(0), "u")
             .to_string()
     }
 
