@@ -392,12 +392,19 @@ impl CatalogRows for PgDescription {
             }
         }
         let n = objoid.len();
+        // 'pg_class'::regclass resolves through the crate's pg_class, where pg_class has
+        // an OID of its own; descriptions must carry that one to be found.
+        let class_oid = self
+            .context
+            .directory
+            .relation(Some("pg_catalog"), "pg_class")
+            .unwrap_or(PG_CLASS_OID);
         let ours = rows_with(
             &schema,
             n,
             HashMap::from([
                 ("objoid", ints(objoid)),
-                ("classoid", ints(std::iter::repeat_n(PG_CLASS_OID, n))),
+                ("classoid", ints(std::iter::repeat_n(class_oid, n))),
                 ("objsubid", ints(objsubid)),
                 ("description", strings(text)),
             ]),

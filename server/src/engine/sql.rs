@@ -132,6 +132,11 @@ fn produces_text(expr: &Expr) -> bool {
             t == "text" || t.starts_with("varchar") || t.starts_with("character varying")
         }
         Expr::Nested(inner) => produces_text(inner),
+        // A bound parameter: drivers send the name as text ($1::regclass).
+        Expr::Value(v) => matches!(
+            v.value,
+            datafusion::sql::sqlparser::ast::Value::Placeholder(_)
+        ),
         _ => false,
     }
 }
