@@ -38,9 +38,10 @@ for _ in $(seq 1 600); do
     sleep 0.1
 done
 [ -n "$port" ] || { echo "amar serve did not start:"; cat "$log"; exit 1; }
-echo "client tests against amar serve on 127.0.0.1:$port"
+flight_port="$(sed -n 's/.*Flight SQL.*grpc:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -n 1)"
+echo "client tests against amar serve: pgwire 127.0.0.1:$port, Flight SQL 127.0.0.1:$flight_port"
 
-AMAR_PG_HOST=127.0.0.1 AMAR_PG_PORT="$port" AMAR_PID="$server" \
+AMAR_PG_HOST=127.0.0.1 AMAR_PG_PORT="$port" AMAR_FLIGHT_PORT="$flight_port" AMAR_PID="$server" \
     "$root/.venv/bin/python" -m pytest -q -s clients/python/tests
 
 mkdir -p clients/java/build

@@ -27,6 +27,7 @@ pub struct ServeOptions {
 /// A running server.
 pub struct RunningServer {
     pub pg_addr: SocketAddr,
+    pub flight_addr: SocketAddr,
     pub engine: Arc<Engine>,
     pub config: Config,
     /// Set when the embedded demo is being served.
@@ -78,6 +79,11 @@ impl RunningServer {
             pg.ip(),
             pg.port()
         ));
+        lines.push(format!(
+            "  Flight SQL (ADBC, pyarrow): grpc://{}:{}",
+            self.flight_addr.ip(),
+            self.flight_addr.port()
+        ));
         lines.join("\n")
     }
 }
@@ -112,15 +118,32 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
         .await
         .with_context(|| format!("cannot listen for pgwire on {}", config.server.pg_listen))?;
     let pg_addr = pg_listener.local_addr()?;
+    let flight_listener = TcpListener::bind(config.server.flight_listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen for Flight SQL on {}",
+                config.server.flight_listen
+            )
+        })?;
+    let flight_addr = flight_listener.local_addr()?;
     let shutdown = CancellationToken::new();
-    let tasks = vec![tokio::spawn(crate::pgwire::serve(
-        pg_listener,
-        engine.clone(),
-        shutdown.clone(),
-    ))];
-    tracing::info!(%pg_addr, "pgwire listening");
+    let tasks = vec![
+        tokio::spawn(crate::pgwire::serve(
+            pg_listener,
+            engine.clone(),
+            shutdown.clone(),
+        )),
+        tokio::spawn(crate::flight::serve(
+            flight_listener,
+            engine.clone(),
+            shutdown.clone(),
+        )),
+    ];
+    tracing::info!(%pg_addr, %flight_addr, "listening");
     Ok(RunningServer {
         pg_addr,
+        flight_addr,
         engine,
         config,
         demo,

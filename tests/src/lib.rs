@@ -14,6 +14,7 @@ use amar_server::serve::{ServeOptions, start};
 /// A server running for the tests.
 pub struct TestServer {
     pub pg_addr: SocketAddr,
+    pub flight_addr: SocketAddr,
     pub data_dir: PathBuf,
     _keep: Option<tempfile::TempDir>,
 }
@@ -52,7 +53,7 @@ impl TestServer {
                     match start(options).await {
                         Ok(server) => {
                             let token = server.shutdown_token();
-                            let _ = tx.send(Ok(server.pg_addr));
+                            let _ = tx.send(Ok((server.pg_addr, server.flight_addr)));
                             token.cancelled().await;
                             server.stop().await;
                         }
@@ -62,9 +63,10 @@ impl TestServer {
                     }
                 });
             })?;
-        let pg_addr = rx.recv()??;
+        let (pg_addr, flight_addr) = rx.recv()??;
         Ok(TestServer {
             pg_addr,
+            flight_addr,
             data_dir,
             _keep: keep,
         })

@@ -6,6 +6,7 @@ mod support;
 mod auth;
 mod config;
 mod dbeaver;
+mod flight;
 mod metabase;
 mod npgsql;
 mod pgwire_errors;

@@ -32,3 +32,10 @@ def engine():
     e = sqlalchemy.create_engine(f"postgresql+psycopg://admin:admin@{host}:{port}/amar")
     yield e
     e.dispose()
+
+
+@pytest.fixture
+def flight_uri():
+    host = os.environ.get("AMAR_FLIGHT_HOST", "127.0.0.1")
+    port = os.environ.get("AMAR_FLIGHT_PORT", "6544")
+    return f"grpc://{host}:{port}"

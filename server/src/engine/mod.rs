@@ -154,6 +154,24 @@ impl Engine {
     }
 }
 
+/// A table a session can see, for metadata front ends (Flight SQL's GetTables).
+#[derive(Debug, Clone)]
+pub struct TableEntry {
+    pub schema: String,
+    pub name: String,
+    /// `TABLE`, `VIEW` or `SYSTEM TABLE`, as Flight SQL and JDBC name them.
+    pub kind: &'static str,
+    pub arrow: SchemaRef,
+    pub primary_key: Vec<String>,
+}
+
+/// Schemas whose tables are the system's, not a department's.
+pub const SYSTEM_SCHEMAS: &[&str] = &[
+    "pg_catalog",
+    "information_schema",
+    amar_catalog::SYSTEM_SCHEMA,
+];
+
 /// A planned statement and the columns its client will see.
 #[derive(Debug, Clone)]
 pub struct Planned {
@@ -164,6 +182,37 @@ pub struct Planned {
 }
 
 impl Planned {
+    /// The types of `$1…$n`, in order; `None` where none could be inferred.
+    pub fn parameter_types(
+        &self,
+    ) -> Result<Vec<Option<datafusion::arrow::datatypes::DataType>>, SqlError> {
+        Self::parameter_types_of(&self.plan)
+    }
+
+    /// The types of `$1…$n` of a plan, in order; `None` where DataFusion could not
+    /// infer one. A placeholder DataFusion leaves untyped but that the SQL casts
+    /// (`$1::bigint`) takes the cast's type, as PostgreSQL infers it.
+    pub fn parameter_types_of(
+        plan: &LogicalPlan,
+    ) -> Result<Vec<Option<datafusion::arrow::datatypes::DataType>>, SqlError> {
+        let mut types = plan.get_parameter_types()?;
+        if types.values().any(Option::is_none) {
+            for (id, data_type) in placeholder_casts(plan) {
+                if let Some(slot @ None) = types.get_mut(&id) {
+                    *slot = Some(data_type);
+                }
+            }
+        }
+        let count = types
+            .keys()
+            .filter_map(|k| k.trim_start_matches('$').parse::<usize>().ok())
+            .max()
+            .unwrap_or(0);
+        Ok((1..=count)
+            .map(|i| types.get(&format!("${i}")).cloned().flatten())
+            .collect())
+    }
+
     /// The same plan with `$n` placeholders replaced by values.
     pub fn bind(&self, params: ParamValues) -> Result<Planned, SqlError> {
         Ok(Planned {
@@ -171,6 +220,27 @@ impl Planned {
             output: self.output.clone(),
         })
     }
+}
+
+/// `$n` placeholders under a cast, with the cast's type.
+fn placeholder_casts(plan: &LogicalPlan) -> Vec<(String, datafusion::arrow::datatypes::DataType)> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::logical_expr::{Cast, Expr, TryCast};
+    let mut found = vec![];
+    let _ = plan.apply_with_subqueries(|node| {
+        for expr in node.expressions() {
+            let _ = expr.apply(|e| {
+                if let Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) = e
+                    && let Expr::Placeholder(p) = expr.as_ref()
+                {
+                    found.push((p.id.clone(), field.data_type().clone()));
+                }
+                Ok(TreeNodeRecursion::Continue)
+            });
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
 }
 
 /// One connection's view of the engine.
@@ -245,6 +315,58 @@ impl Session {
             Some(limit) => timeout::limit(stream, limit),
             None => stream,
         })
+    }
+
+    /// Every table this session can see.
+    pub async fn tables(&self) -> Result<Vec<TableEntry>, SqlError> {
+        use datafusion::common::Constraint;
+        use datafusion::datasource::TableType;
+        let Some(catalog) = self.ctx.catalog(amar_catalog::DATABASE) else {
+            return Ok(vec![]);
+        };
+        let mut out = vec![];
+        let mut schemas = catalog.schema_names();
+        schemas.sort();
+        for schema_name in schemas {
+            let Some(schema) = catalog.schema(&schema_name) else {
+                continue;
+            };
+            let mut names = schema.table_names();
+            names.sort();
+            for name in names {
+                let Some(table) = schema.table(&name).await? else {
+                    continue;
+                };
+                let arrow = table.schema();
+                let primary_key = table
+                    .constraints()
+                    .and_then(|c| {
+                        c.iter().find_map(|c| match c {
+                            Constraint::PrimaryKey(cols) => Some(cols.clone()),
+                            _ => None,
+                        })
+                    })
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|i| arrow.fields().get(i).map(|f| f.name().clone()))
+                    .collect();
+                let kind = if SYSTEM_SCHEMAS.contains(&schema_name.as_str()) {
+                    "SYSTEM TABLE"
+                } else if table.table_type() == TableType::View {
+                    "VIEW"
+                } else {
+                    "TABLE"
+                };
+                out.push(TableEntry {
+                    schema: schema_name.clone(),
+                    name,
+                    kind,
+                    arrow,
+                    primary_key,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// A copy of the current settings.

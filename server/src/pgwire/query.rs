@@ -490,7 +490,9 @@ impl QueryParser for Parser {
 
     fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
         match &stmt.kind {
-            PreparedKind::Query(planned) => Ok(parameter_types(&planned.plan)?
+            PreparedKind::Query(planned) => Ok(planned
+                .parameter_types()
+                .map_err(to_pgwire)?
                 .into_iter()
                 .map(|t| t.and_then(|t| into_pg_type(&t).ok()).unwrap_or(Type::TEXT))
                 .collect()),
@@ -523,54 +525,6 @@ impl QueryParser for Parser {
             PreparedKind::Command(..) => Ok(vec![]),
         }
     }
-}
-
-/// The types of `$1…$n`, in order; `None` where DataFusion could not infer one.
-/// A placeholder DataFusion leaves untyped but that the SQL casts (`$1::bigint`)
-/// takes the cast's type, as PostgreSQL infers it.
-fn parameter_types(plan: &LogicalPlan) -> PgWireResult<Vec<Option<DataType>>> {
-    let mut types = plan
-        .get_parameter_types()
-        .map_err(|e| to_pgwire(SqlError::from_datafusion(&e)))?;
-    if types.values().any(Option::is_none) {
-        for (id, data_type) in placeholder_casts(plan) {
-            if let Some(slot @ None) = types.get_mut(&id) {
-                *slot = Some(data_type);
-            }
-        }
-    }
-    let count = types
-        .keys()
-        .filter_map(|k| k.trim_start_matches('$').parse::<usize>().ok())
-        .max()
-        .unwrap_or(0);
-    Ok((1..=count)
-        .map(|i| types.get(&format!("${i}")).cloned().flatten())
-        .collect())
-}
-
-/// `$n` placeholders under a cast, with the cast's type.
-fn placeholder_casts(plan: &LogicalPlan) -> Vec<(String, DataType)> {
-    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-    use datafusion::logical_expr::{Cast, Expr, TryCast};
-    let mut found = vec![];
-    let _ = plan.apply_with_subqueries(|node| {
-        for expr in node.expressions() {
-            let _ = expr.apply(|e| {
-                match e {
-                    Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) => {
-                        if let Expr::Placeholder(p) = expr.as_ref() {
-                            found.push((p.id.clone(), field.data_type().clone()));
-                        }
-                    }
-                    _ => {}
-                }
-                Ok(TreeNodeRecursion::Continue)
-            });
-        }
-        Ok(TreeNodeRecursion::Continue)
-    });
-    found
 }
 
 #[async_trait]
@@ -766,7 +720,7 @@ impl QueryHandler {
 /// Decodes bound parameters, using the client's declared types where given and the
 /// types DataFusion inferred otherwise.
 fn decode_parameters(portal: &Portal<Prepared>, plan: &LogicalPlan) -> PgWireResult<ParamValues> {
-    let inferred = parameter_types(plan)?;
+    let inferred = Planned::parameter_types_of(plan).map_err(to_pgwire)?;
     if portal.parameter_len() != inferred.len() {
         return Err(to_pgwire(SqlError::new(
             code::PROTOCOL_VIOLATION,

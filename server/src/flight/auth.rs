@@ -1,0 +1,144 @@
+//! Flight SQL authentication: the basic-auth handshake checks the password against
+//! the same users file as pgwire and issues a bearer token; every later call presents
+//! the token.
+//!
+//! Tokens are 256 random bits, kept only in this server's memory (a restart revokes
+//! them all), expire after [`TOKEN_LIFETIME`] and stop working as soon as their user
+//! is disabled. Each token carries one engine session, so settings persist across a
+//! client's calls.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use tonic::Status;
+use tonic::metadata::MetadataMap;
+
+use crate::engine::{Engine, Peer, Session};
+
+/// How long a token stays valid after the handshake.
+pub const TOKEN_LIFETIME: Duration = Duration::from_secs(8 * 3600);
+
+struct Issued {
+    session: Arc<Session>,
+    expires: Instant,
+}
+
+/// The tokens this server has issued.
+pub struct Tokens {
+    engine: Arc<Engine>,
+    issued: RwLock<HashMap<String, Issued>>,
+}
+
+fn unauthenticated(message: &str) -> Status {
+    Status::unauthenticated(message.to_string())
+}
+
+impl Tokens {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        Self {
+            engine,
+            issued: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Checks `user:password` from a Basic authorization header and issues a token.
+    pub fn login(
+        &self,
+        authorization: &str,
+        peer: Option<SocketAddr>,
+    ) -> Result<(String, Arc<Session>), Status> {
+        let encoded = authorization
+            .strip_prefix("Basic ")
+            .ok_or_else(|| unauthenticated("the handshake needs Basic authorization"))?;
+        // Clients differ in padding and alphabet (ADBC's Go client pads nothing).
+        let encoded = encoded.trim();
+        let decoded = [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD]
+            .iter()
+            .find_map(|engine| engine.decode(encoded).ok())
+            .ok_or_else(|| unauthenticated("the Basic authorization is not base64"))?;
+        let text = String::from_utf8(decoded)
+            .map_err(|_| unauthenticated("the Basic authorization is not UTF-8"))?;
+        let (user, password) = text
+            .split_once(':')
+            .ok_or_else(|| unauthenticated("the Basic authorization is not user:password"))?;
+        let account = self.engine.users().lookup(user);
+        // Check a password even for unknown users, so timing does not tell who exists.
+        let ok = match &account {
+            Some(u) => u.verifier.verify_password(password) && !u.disabled,
+            None => {
+                let _ =
+                    amar_policies::ScramVerifier::mock(user.as_bytes()).verify_password(password);
+                false
+            }
+        };
+        let Some(account) = account.filter(|_| ok) else {
+            tracing::warn!(user, "flight authentication failed");
+            return Err(unauthenticated(&format!(
+                "password authentication failed for user \"{user}\""
+            )));
+        };
+        let session = Arc::new(self.engine.session(
+            account,
+            Peer {
+                addr: peer.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+                protocol: "flight",
+                application: String::new(),
+            },
+            &[],
+        ));
+        let token = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+        let mut issued = self.issued.write().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        issued.retain(|_, i| i.expires > now);
+        issued.insert(
+            token.clone(),
+            Issued {
+                session: session.clone(),
+                expires: now + TOKEN_LIFETIME,
+            },
+        );
+        tracing::info!(user = %session.user.name, session = session.id, "flight session started");
+        Ok((token, session))
+    }
+
+    /// The session of the bearer token in `metadata`. A call that carries Basic
+    /// authorization instead (some clients skip the handshake) logs in on the spot.
+    pub fn session(
+        &self,
+        metadata: &MetadataMap,
+        peer: Option<SocketAddr>,
+    ) -> Result<Arc<Session>, Status> {
+        let header = metadata
+            .get("authorization")
+            .ok_or_else(|| {
+                unauthenticated("no authorization: do the handshake, then send the bearer token")
+            })?
+            .to_str()
+            .map_err(|_| unauthenticated("the authorization header is not text"))?;
+        if header.starts_with("Basic ") {
+            return self.login(header, peer).map(|(_, session)| session);
+        }
+        let token = header
+            .strip_prefix("Bearer ")
+            .ok_or_else(|| unauthenticated("the authorization header must be Bearer <token>"))?
+            .trim();
+        let issued = self.issued.read().unwrap_or_else(|e| e.into_inner());
+        let entry = issued
+            .get(token)
+            .ok_or_else(|| unauthenticated("unknown or revoked token; do the handshake again"))?;
+        if entry.expires <= Instant::now() {
+            return Err(unauthenticated(
+                "the token has expired; do the handshake again",
+            ));
+        }
+        // A user disabled since the handshake loses access at once.
+        match self.engine.users().lookup(&entry.session.user.name) {
+            Some(u) if !u.disabled => Ok(entry.session.clone()),
+            _ => Err(unauthenticated("the token's user is disabled")),
+        }
+    }
+}

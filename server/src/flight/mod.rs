@@ -1,0 +1,42 @@
+//! The Arrow Flight SQL front end (ADBC, pyarrow.flight, the Flight SQL JDBC driver).
+//!
+//! Statements go through the same [`Session`](crate::engine::Session) as pgwire —
+//! same parser, planner, rules and errors — and results leave as Arrow IPC record
+//! batches as they are produced, with no conversion to rows. A client that goes away
+//! drops the stream, which cancels the query.
+//!
+//! Tickets carry the statement itself (the SQL text, or a prepared statement's
+//! handle), so a FlightInfo needs no server-side state until DoGet runs it.
+
+mod auth;
+mod metadata;
+mod service;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arrow_flight::flight_service_server::FlightServiceServer;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::Engine;
+
+pub use service::AmarFlightSql;
+
+/// The largest gRPC message accepted from clients (parameters, handshakes).
+const MAX_DECODING_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+
+/// Serves Flight SQL on `listener` until `shutdown` is cancelled.
+pub async fn serve(listener: TcpListener, engine: Arc<Engine>, shutdown: CancellationToken) {
+    let addr: Option<SocketAddr> = listener.local_addr().ok();
+    let service = FlightServiceServer::new(AmarFlightSql::new(engine))
+        .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE);
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let result = tonic::transport::Server::builder()
+        .add_service(service)
+        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+        .await;
+    if let Err(e) = result {
+        tracing::error!(?addr, "Flight SQL server stopped: {e}");
+    }
+}

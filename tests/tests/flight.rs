@@ -1,0 +1,307 @@
+//! Arrow Flight SQL through arrow-flight's own client: the handshake and bearer
+//! tokens, statements, prepared statements with parameters, every metadata command
+//! with the schema the specification defines, and errors as gRPC status codes.
+
+use std::sync::Arc;
+
+use amar_tests::shared_demo;
+use arrow_flight::sql::client::FlightSqlServiceClient;
+use arrow_flight::sql::metadata::{GetCatalogsBuilder, GetDbSchemasBuilder, GetTablesBuilder};
+use arrow_flight::sql::{CommandGetDbSchemas, CommandGetTables};
+use datafusion::arrow::array::{Array, AsArray, Int16Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type};
+use futures::TryStreamExt;
+use tonic::Code;
+use tonic::transport::Channel;
+
+async fn channel() -> Channel {
+    let addr = shared_demo().flight_addr;
+    Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("the Flight port accepts connections")
+}
+
+async fn client() -> FlightSqlServiceClient<Channel> {
+    let mut client = FlightSqlServiceClient::new(channel().await);
+    client
+        .handshake("admin", "admin")
+        .await
+        .expect("admin logs in");
+    client
+}
+
+async fn collect(
+    client: &mut FlightSqlServiceClient<Channel>,
+    info: arrow_flight::FlightInfo,
+) -> Vec<RecordBatch> {
+    let mut batches = vec![];
+    for endpoint in info.endpoint {
+        let ticket = endpoint.ticket.expect("every endpoint has a ticket");
+        let stream = client.do_get(ticket).await.expect("DoGet starts");
+        batches.extend(stream.try_collect::<Vec<_>>().await.expect("DoGet streams"));
+    }
+    batches
+}
+
+fn rows(batches: &[RecordBatch]) -> usize {
+    batches.iter().map(|b| b.num_rows()).sum()
+}
+
+fn code(e: &arrow_flight::error::FlightError) -> Code {
+    match e {
+        arrow_flight::error::FlightError::Tonic(status) => status.code(),
+        arrow_flight::error::FlightError::Arrow(
+            datafusion::arrow::error::ArrowError::IpcError(m),
+        ) if m.contains("does not have valid authentication credentials") => Code::Unauthenticated,
+        other => panic!("not a gRPC status: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_statement_returns_arrow_with_its_types() {
+    let mut client = client().await;
+    let info = client
+        .execute(
+            "SELECT code, name_fa, name_en FROM insurance.provinces WHERE code IN (23, 30) ORDER BY code".into(),
+            None,
+        )
+        .await
+        .unwrap();
+    let schema = info.clone().try_decode_schema().unwrap();
+    assert_eq!(schema.field(0).data_type(), &DataType::Int16);
+    let batches = collect(&mut client, info).await;
+    let batch = datafusion::arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+    let codes = batch
+        .column(0)
+        .as_any()
+        .downcast_ref::<Int16Array>()
+        .unwrap();
+    let names = batch
+        .column(1)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
+    assert_eq!(codes.values().to_vec(), vec![23, 30]);
+    assert_eq!(names.value(0), "تهران");
+    assert_eq!(names.value(1), "البرز");
+}
+
+#[tokio::test]
+async fn the_same_query_gives_the_same_answer_as_pgwire() {
+    let mut client = client().await;
+    let sql = "SELECT count(*) AS n, sum(contribution) AS due FROM insurance.contributions WHERE province_code = 23";
+    let info = client.execute(sql.into(), None).await.unwrap();
+    let batches = collect(&mut client, info).await;
+    let flight_n = batches[0].column(0).as_primitive::<Int64Type>().value(0);
+    let pg = crate::support::admin().await;
+    let pg_n: i64 = pg.query_one(sql, &[]).await.unwrap().get(0);
+    assert_eq!(flight_n, pg_n);
+    assert_eq!(batches[0].schema().field(0).name(), "n");
+}
+
+#[tokio::test]
+async fn prepared_statements_take_parameters() {
+    let mut client = client().await;
+    let mut prepared = client
+        .prepare(
+            "SELECT count(*) AS n FROM insurance.contributions WHERE province_code = $1 AND period >= $2".into(),
+            None,
+        )
+        .await
+        .unwrap();
+    let params = prepared.parameter_schema().unwrap().clone();
+    assert_eq!(params.fields().len(), 2);
+    assert_eq!(params.field(0).data_type(), &DataType::Int16);
+    assert_eq!(params.field(1).data_type(), &DataType::Date32);
+    for province in [23i16, 9] {
+        let batch = RecordBatch::try_new(
+            Arc::new(params.clone()),
+            vec![
+                Arc::new(Int16Array::from(vec![province])),
+                Arc::new(datafusion::arrow::array::Date32Array::from(vec![19802])), // 2024-03-20
+            ],
+        )
+        .unwrap();
+        prepared.set_parameters(batch).unwrap();
+        let info = prepared.execute().await.unwrap();
+        let batches = collect(&mut client, info).await;
+        let n = batches[0].column(0).as_primitive::<Int64Type>().value(0);
+        let pg = crate::support::admin().await;
+        let expected: i64 = pg
+            .query_one(
+                &format!("SELECT count(*) FROM insurance.contributions WHERE province_code = {province} AND period >= DATE '2024-03-20'"),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, expected, "province {province}");
+    }
+    prepared.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn metadata_commands_answer_in_the_specified_schemas() {
+    let mut client = client().await;
+
+    let info = client.get_catalogs().await.unwrap();
+    assert_eq!(
+        info.clone().try_decode_schema().unwrap(),
+        *GetCatalogsBuilder::new().schema()
+    );
+    let batches = collect(&mut client, info).await;
+    assert_eq!(batches[0].column(0).as_string::<i32>().value(0), "amar");
+
+    let query = CommandGetDbSchemas {
+        catalog: None,
+        db_schema_filter_pattern: Some("ins%".into()),
+    };
+    let info = client.get_db_schemas(query.clone()).await.unwrap();
+    assert_eq!(
+        info.clone().try_decode_schema().unwrap(),
+        *GetDbSchemasBuilder::from(query).schema()
+    );
+    let batches = collect(&mut client, info).await;
+    let schemas = batches[0].column(1).as_string::<i32>();
+    assert_eq!(
+        (0..schemas.len())
+            .map(|i| schemas.value(i))
+            .collect::<Vec<_>>(),
+        vec!["insurance"]
+    );
+
+    for include_schema in [false, true] {
+        let query = CommandGetTables {
+            catalog: Some("amar".into()),
+            db_schema_filter_pattern: Some("pension".into()),
+            table_name_filter_pattern: None,
+            table_types: vec!["TABLE".into()],
+            include_schema,
+        };
+        let info = client.get_tables(query.clone()).await.unwrap();
+        assert_eq!(
+            info.clone().try_decode_schema().unwrap(),
+            *GetTablesBuilder::from(query).schema()
+        );
+        let batches = collect(&mut client, info).await;
+        let names = batches[0].column(2).as_string::<i32>();
+        assert_eq!(
+            (0..names.len()).map(|i| names.value(i)).collect::<Vec<_>>(),
+            vec!["payments", "pensioners"]
+        );
+        if include_schema {
+            let ipc = batches[0].column(4).as_binary::<i32>().value(0).to_vec();
+            let decoded =
+                datafusion::arrow::ipc::convert::try_schema_from_ipc_buffer(&ipc).unwrap();
+            assert!(decoded.field_with_name("amount").is_ok());
+        }
+    }
+
+    let info = client.get_table_types().await.unwrap();
+    let batches = collect(&mut client, info).await;
+    assert_eq!(
+        batches[0].schema().field(0),
+        &Field::new("table_type", DataType::Utf8, false)
+    );
+    assert!(rows(&batches) >= 2);
+
+    let info = client
+        .get_primary_keys(arrow_flight::sql::CommandGetPrimaryKeys {
+            catalog: None,
+            db_schema: Some("insurance".into()),
+            table: "contributions".into(),
+        })
+        .await
+        .unwrap();
+    let batches = collect(&mut client, info).await;
+    assert_eq!(batches[0].column(3).as_string::<i32>().value(0), "id");
+    assert_eq!(
+        batches[0].column(4).as_string::<i32>().value(0),
+        "contributions_pkey"
+    );
+
+    let info = client.get_sql_info(vec![]).await.unwrap();
+    assert!(rows(&collect(&mut client, info).await) > 5);
+    let info = client
+        .get_xdbc_type_info(arrow_flight::sql::CommandGetXdbcTypeInfo { data_type: None })
+        .await
+        .unwrap();
+    assert!(rows(&collect(&mut client, info).await) >= 10);
+}
+
+#[tokio::test]
+async fn errors_are_grpc_status_codes_with_pgwire_messages() {
+    let mut client = client().await;
+    let e = client
+        .execute("SELECT * FROM insurance.nowhere".into(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), Code::NotFound);
+    match &e {
+        arrow_flight::error::FlightError::Tonic(status) => {
+            assert_eq!(
+                status.message(),
+                "relation \"insurance.nowhere\" does not exist"
+            );
+            assert_eq!(status.metadata().get("x-amar-sqlstate").unwrap(), "42P01");
+        }
+        other => panic!("{other:?}"),
+    }
+    let e = client.execute("SELEC 1".into(), None).await.unwrap_err();
+    assert_eq!(code(&e), Code::InvalidArgument);
+    let e = client
+        .execute("DROP TABLE insurance.provinces".into(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), Code::FailedPrecondition);
+    // Still serving.
+    let info = client
+        .execute("SELECT 1 AS one".into(), None)
+        .await
+        .unwrap();
+    assert_eq!(rows(&collect(&mut client, info).await), 1);
+}
+
+#[tokio::test]
+async fn wrong_passwords_and_bad_tokens_are_unauthenticated() {
+    let mut anonymous = FlightSqlServiceClient::new(channel().await);
+    let e = anonymous.handshake("admin", "wrong").await.unwrap_err();
+    assert_eq!(code(&e), Code::Unauthenticated);
+    let e = anonymous
+        .execute("SELECT 1".into(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), Code::Unauthenticated);
+    anonymous.set_token("forged-token".into());
+    let e = anonymous
+        .execute("SELECT 1".into(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), Code::Unauthenticated);
+}
+
+#[tokio::test]
+async fn a_large_result_streams_in_many_batches() {
+    let mut client = client().await;
+    let info = client
+        .execute(
+            "SELECT id, wage, period FROM insurance.contributions".into(),
+            None,
+        )
+        .await
+        .unwrap();
+    let batches = collect(&mut client, info).await;
+    let pg = crate::support::admin().await;
+    let expected: i64 = pg
+        .query_one("SELECT count(*) FROM insurance.contributions", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows(&batches) as i64, expected);
+    assert!(
+        batches.len() > 1,
+        "sent as it was produced, not as one batch"
+    );
+}
