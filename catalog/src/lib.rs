@@ -15,6 +15,7 @@ pub mod jalali;
 pub mod pg;
 pub mod schema;
 pub mod system;
+pub mod visible;
 
 pub use error::CatalogError;
 pub use schema::{AmarCatalog, SourceSchema};

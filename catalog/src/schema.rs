@@ -109,6 +109,7 @@ impl SchemaProvider for SourceSchema {
 pub struct AmarCatalog {
     catalog: Arc<MemoryCatalogProvider>,
     sources: Vec<Arc<SourceSchema>>,
+    system: Arc<crate::system::SystemSchema>,
 }
 
 impl AmarCatalog {
@@ -130,15 +131,13 @@ impl AmarCatalog {
             catalog.register_schema(&name, schema.clone())?;
             schemas.push(schema);
         }
-        let this = Self {
+        let system = Arc::new(crate::system::SystemSchema::new(schemas.clone()));
+        catalog.register_schema(SYSTEM_SCHEMA, system.clone())?;
+        Ok(Self {
             catalog,
             sources: schemas,
-        };
-        this.catalog.register_schema(
-            SYSTEM_SCHEMA,
-            Arc::new(crate::system::SystemSchema::new(this.sources.clone())),
-        )?;
-        Ok(this)
+            system,
+        })
     }
 
     /// The DataFusion catalog to register as the `amar` database.
@@ -148,6 +147,11 @@ impl AmarCatalog {
 
     pub fn sources(&self) -> &[Arc<SourceSchema>] {
         &self.sources
+    }
+
+    /// The `amar` system schema, where the server adds the tables it owns.
+    pub fn system(&self) -> &crate::system::SystemSchema {
+        &self.system
     }
 
     /// The comment of `schema.table`, if its source has one.

@@ -1,10 +1,12 @@
 //! The `amar` schema: Amar's own system tables.
 //!
 //! `amar.sources` lists every source with its kind, mode, health (checked when the
-//! table is read), table count and what it pushes down. Later issues add
-//! `amar.indicators`, `amar.query_log` and friends here.
+//! table is read), table count and what it pushes down. The server adds the tables
+//! it owns (`amar.query_log`, `amar.policy_status`, …) with
+//! [`SystemSchema::add_table`].
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{
@@ -27,31 +29,59 @@ const SOURCES: &str = "sources";
 #[derive(Debug)]
 pub struct SystemSchema {
     sources: Arc<SourcesTable>,
+    /// Tables other parts of the server provide.
+    others: RwLock<BTreeMap<String, Arc<dyn TableProvider>>>,
 }
 
 impl SystemSchema {
     pub fn new(sources: Vec<Arc<SourceSchema>>) -> Self {
         Self {
             sources: Arc::new(SourcesTable::new(sources)),
+            others: RwLock::new(BTreeMap::new()),
         }
+    }
+
+    /// Adds (or replaces) a system table, e.g. the server's `query_log`.
+    pub fn add_table(&self, name: &str, table: Arc<dyn TableProvider>) {
+        self.others
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string(), table);
+    }
+
+    fn other(&self, name: &str) -> Option<Arc<dyn TableProvider>> {
+        self.others
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
     }
 }
 
 #[async_trait]
 impl SchemaProvider for SystemSchema {
     fn table_names(&self) -> Vec<String> {
-        vec![SOURCES.to_string()]
+        let mut names = vec![SOURCES.to_string()];
+        names.extend(
+            self.others
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .keys()
+                .cloned(),
+        );
+        names.sort();
+        names
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         Ok(match name {
             SOURCES => Some(self.sources.clone()),
-            _ => None,
+            _ => self.other(name),
         })
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        name == SOURCES
+        name == SOURCES || self.other(name).is_some()
     }
 
     fn register_table(

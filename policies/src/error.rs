@@ -31,6 +31,19 @@ pub enum PolicyError {
     InvalidVerifier(String),
     #[error("the password is empty")]
     EmptyPassword,
+    #[error("{path}: cannot read the policy: {source}")]
+    ReadPolicy {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    InvalidPolicy { path: PathBuf, message: String },
+    /// Reading an object the policy does not allow (SQLSTATE 42501).
+    #[error("permission denied for {0}")]
+    PermissionDenied(String),
+    /// A row filter that does not plan against its table.
+    #[error("the row filter on {table} does not apply: {message}")]
+    InvalidFilter { table: String, message: String },
 }
 
 pub type Result<T, E = PolicyError> = std::result::Result<T, E>;

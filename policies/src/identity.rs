@@ -312,6 +312,13 @@ impl UserDirectory {
         state.users.get(name).cloned()
     }
 
+    /// Every user (for building policies' role membership).
+    pub fn all(&self) -> Vec<User> {
+        self.refresh();
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        state.users.values().cloned().collect()
+    }
+
     /// The names of all users, for `pg_roles`.
     pub fn names(&self) -> Vec<String> {
         self.refresh();

@@ -40,6 +40,8 @@ pub struct TableInfo {
     pub column_comments: Vec<(i16, String)>,
     /// `atttypmod` for numeric columns with a known precision and scale, by attnum.
     pub numeric_typmods: Vec<(i16, i32)>,
+    /// Column names in attnum order.
+    pub column_names: Vec<String>,
 }
 
 impl TableInfo {
@@ -100,6 +102,8 @@ pub fn quote_ident(name: &str) -> String {
 struct Maps {
     /// Every relation pg_class lists, by (schema, name).
     relations: HashMap<(String, String), i32>,
+    /// Schema names by namespace OID.
+    namespaces: HashMap<i32, String>,
     tables: HashMap<i32, Arc<TableInfo>>,
     by_index: HashMap<i32, Arc<TableInfo>>,
     by_constraint: HashMap<i32, Arc<TableInfo>>,
@@ -140,7 +144,10 @@ impl OidDirectory {
             .into_iter()
             .map(|(oid, names, _)| (oid, names))
             .collect();
-        let mut maps = Maps::default();
+        let mut maps = Maps {
+            namespaces: namespace_names.clone(),
+            ..Maps::default()
+        };
         for (oid, name, ns) in &classes {
             if let Some(schema) = ns.and_then(|ns| namespace_names.get(&ns)) {
                 maps.relations.insert((schema.clone(), name.clone()), *oid);
@@ -203,6 +210,7 @@ impl OidDirectory {
                     comment: table.comment.clone(),
                     column_comments,
                     numeric_typmods,
+                    column_names: arrow.fields().iter().map(|f| f.name().clone()).collect(),
                 });
                 if !info.primary_key.is_empty() {
                     maps.by_index.insert(info.index_oid(), info.clone());
@@ -237,6 +245,25 @@ impl OidDirectory {
             Some(s) => lookup(s),
             None => lookup("pg_catalog").or_else(|| lookup(crate::DEFAULT_SCHEMA)),
         }
+    }
+
+    /// The tables of a schema of the `amar` database.
+    pub fn schema_tables(&self, schema: &str) -> Vec<String> {
+        self.catalog
+            .provider()
+            .schema(schema)
+            .map(|s| s.table_names())
+            .unwrap_or_default()
+    }
+
+    /// The schema a namespace OID names.
+    pub fn namespace(&self, oid: i32) -> Option<String> {
+        self.maps
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .namespaces
+            .get(&oid)
+            .cloned()
     }
 
     pub fn table(&self, oid: i32) -> Option<Arc<TableInfo>> {

@@ -130,6 +130,20 @@ impl SchemaProvider for PgCatalog {
                     })
                     .clone()
             }
+            "pg_namespace" => Arc::new(Computed(tables::Filtered {
+                schema: inner_schema("pg_namespace").await?,
+                context,
+                table: "pg_namespace",
+                schema_column: "nspname",
+                table_column: None,
+            })),
+            "pg_tables" => Arc::new(Computed(tables::Filtered {
+                schema: inner_schema("pg_tables").await?,
+                context,
+                table: "pg_tables",
+                schema_column: "schemaname",
+                table_column: Some("tablename"),
+            })),
             "pg_cursors" => Arc::new(Computed(tables::PgCursors {
                 schema: tables::PgCursors::table_schema(),
             })),

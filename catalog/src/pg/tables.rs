@@ -27,6 +27,42 @@ use datafusion::scalar::ScalarValue;
 use datafusion_pg_catalog::pg_catalog::oid_field::{kind, oid_field};
 
 use super::directory::{OidDirectory, TableInfo};
+use crate::visible::{ALWAYS_LISTED, SessionVisibility, Visibility};
+
+/// The asking session's view of the catalog, when it does not see everything.
+fn viewer(state: &dyn Session) -> Option<Arc<dyn Visibility>> {
+    state
+        .config()
+        .get_extension::<SessionVisibility>()
+        .map(|v| v.0.clone())
+        .filter(|v| !v.sees_everything())
+}
+
+/// Keeps the rows for which `keep` holds.
+fn keep_rows(batch: RecordBatch, keep: impl Fn(usize) -> bool) -> Result<RecordBatch> {
+    let mask: BooleanArray = (0..batch.num_rows()).map(|i| Some(keep(i))).collect();
+    Ok(datafusion::arrow::compute::filter_record_batch(
+        &batch, &mask,
+    )?)
+}
+
+/// Whether a user table (or the table of a key index) is visible to `viewer`.
+fn relation_visible(directory: &OidDirectory, viewer: &dyn Visibility, oid: i32) -> Option<bool> {
+    directory
+        .table(oid)
+        .or_else(|| directory.by_index(oid))
+        .map(|t| viewer.table_visible(&t.schema, &t.name))
+}
+
+/// Whether a schema shows: always-listed ones do, others when any of their tables is
+/// visible.
+fn schema_visible(directory: &OidDirectory, viewer: &dyn Visibility, schema: &str) -> bool {
+    ALWAYS_LISTED.contains(&schema)
+        || directory
+            .schema_tables(schema)
+            .iter()
+            .any(|t| viewer.table_visible(schema, t))
+}
 
 /// `pg_class`'s OID, the `classoid` of table and column descriptions.
 const PG_CLASS_OID: i32 = 1259;
@@ -207,7 +243,33 @@ impl CatalogRows for PgClass {
                 ("relpartbound", strings(keyed.iter().map(|_| String::new()))),
             ]),
         )?;
-        let all = concat_batches(&schema, &[existing, indexes])?;
+        let mut all = concat_batches(&schema, &[existing, indexes])?;
+        if let Some(viewer) = viewer(state) {
+            let directory = &self.context.directory;
+            let oids = all
+                .column(schema.index_of("oid")?)
+                .as_primitive::<Int32Type>()
+                .clone();
+            let names = datafusion::arrow::compute::cast(
+                all.column(schema.index_of("relname")?),
+                &DataType::Utf8,
+            )?;
+            let names = names.as_string::<i32>().clone();
+            let spaces = all
+                .column(schema.index_of("relnamespace")?)
+                .as_primitive::<Int32Type>()
+                .clone();
+            all = keep_rows(all, |i| {
+                if let Some(v) = relation_visible(directory, viewer.as_ref(), oids.value(i)) {
+                    return v;
+                }
+                match directory.namespace(spaces.value(i)) {
+                    Some(s) if ALWAYS_LISTED.contains(&s.as_str()) => true,
+                    Some(s) => viewer.table_visible(&s, names.value(i)),
+                    None => true,
+                }
+            })?;
+        }
         with_extra_columns(&self.schema, all)
     }
 }
@@ -354,7 +416,31 @@ impl CatalogRows for PgAttribute {
                 ),
             ]),
         )?;
-        let all = concat_batches(&schema, &[existing, index_columns])?;
+        let mut all = concat_batches(&schema, &[existing, index_columns])?;
+        if let Some(viewer) = viewer(state) {
+            let directory = &self.context.directory;
+            let relids = all
+                .column(schema.index_of("attrelid")?)
+                .as_primitive::<Int32Type>()
+                .clone();
+            let names = datafusion::arrow::compute::cast(
+                all.column(schema.index_of("attname")?),
+                &DataType::Utf8,
+            )?;
+            let names = names.as_string::<i32>().clone();
+            all = keep_rows(all, |i| match directory.table(relids.value(i)) {
+                Some(t) => {
+                    viewer.table_visible(&t.schema, &t.name)
+                        && !viewer
+                            .hidden_columns(&t.schema, &t.name)
+                            .iter()
+                            .any(|c| c == names.value(i))
+                }
+                None => {
+                    relation_visible(directory, viewer.as_ref(), relids.value(i)).unwrap_or(true)
+                }
+            })?;
+        }
         Ok(all.with_schema(self.schema.clone())?)
     }
 }
@@ -379,13 +465,23 @@ impl CatalogRows for PgDescription {
         let mut objoid = vec![];
         let mut objsubid = vec![];
         let mut text = vec![];
+        let viewer = viewer(state);
         for t in self.context.directory.tables() {
+            let hidden = match &viewer {
+                Some(v) if !v.table_visible(&t.schema, &t.name) => continue,
+                Some(v) => v.hidden_columns(&t.schema, &t.name),
+                None => vec![],
+            };
             if let Some(c) = &t.comment {
                 objoid.push(t.oid);
                 objsubid.push(0);
                 text.push(c.clone());
             }
             for (attnum, c) in &t.column_comments {
+                let column = t.column_names.get((*attnum - 1) as usize);
+                if column.is_some_and(|name| hidden.contains(name)) {
+                    continue;
+                }
                 objoid.push(t.oid);
                 objsubid.push(*attnum as i32);
                 text.push(c.clone());
@@ -411,6 +507,73 @@ impl CatalogRows for PgDescription {
         )?;
         let all = concat_batches(&schema, &[builtin, ours])?;
         Ok(all.with_schema(self.schema.clone())?)
+    }
+}
+
+/// The visible tables with a primary key whose columns are all visible.
+fn keyed_tables(context: &Context, state: &dyn Session) -> Vec<Arc<TableInfo>> {
+    let viewer = viewer(state);
+    context
+        .directory
+        .tables()
+        .into_iter()
+        .filter(|t| !t.primary_key.is_empty())
+        .filter(|t| match &viewer {
+            Some(v) => {
+                let hidden = v.hidden_columns(&t.schema, &t.name);
+                v.table_visible(&t.schema, &t.name)
+                    && !t.primary_key.iter().any(|(_, c)| hidden.contains(c))
+            }
+            None => true,
+        })
+        .collect()
+}
+
+/// One of the crate's tables, filtered to what the asking user may see by the
+/// schema and table names in the given columns.
+#[derive(Debug)]
+pub struct Filtered {
+    pub context: Context,
+    pub table: &'static str,
+    pub schema: SchemaRef,
+    /// The column holding the schema name, and the one holding the table name (if
+    /// rows are tables).
+    pub schema_column: &'static str,
+    pub table_column: Option<&'static str>,
+}
+
+#[async_trait]
+impl CatalogRows for Filtered {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    async fn rows(&self, state: &dyn Session) -> Result<RecordBatch> {
+        let (schema, batch) = self.context.inner_rows(state, self.table).await?;
+        let Some(viewer) = viewer(state) else {
+            return Ok(batch);
+        };
+        self.context.refresh(state).await?;
+        let as_text = |name: &str| -> Result<StringArray> {
+            let column = datafusion::arrow::compute::cast(
+                batch.column(schema.index_of(name)?),
+                &DataType::Utf8,
+            )?;
+            Ok(column.as_string::<i32>().clone())
+        };
+        let schemas = as_text(self.schema_column)?;
+        let tables = match self.table_column {
+            Some(c) => Some(as_text(c)?),
+            None => None,
+        };
+        let directory = &self.context.directory;
+        keep_rows(batch, |i| {
+            let s = schemas.value(i);
+            match &tables {
+                Some(t) => ALWAYS_LISTED.contains(&s) || viewer.table_visible(s, t.value(i)),
+                None => schema_visible(directory, viewer.as_ref(), s),
+            }
+        })
     }
 }
 
@@ -464,13 +627,7 @@ impl CatalogRows for PgConstraint {
 
     async fn rows(&self, state: &dyn Session) -> Result<RecordBatch> {
         self.context.refresh(state).await?;
-        let keyed: Vec<Arc<TableInfo>> = self
-            .context
-            .directory
-            .tables()
-            .into_iter()
-            .filter(|t| !t.primary_key.is_empty())
-            .collect();
+        let keyed = keyed_tables(&self.context, state);
         let n = keyed.len();
         rows_with(
             &self.schema,
@@ -555,13 +712,7 @@ impl CatalogRows for PgIndex {
 
     async fn rows(&self, state: &dyn Session) -> Result<RecordBatch> {
         self.context.refresh(state).await?;
-        let keyed: Vec<Arc<TableInfo>> = self
-            .context
-            .directory
-            .tables()
-            .into_iter()
-            .filter(|t| !t.primary_key.is_empty())
-            .collect();
+        let keyed = keyed_tables(&self.context, state);
         let n = keyed.len();
         let counts: ArrayRef = Arc::new(Int16Array::from_iter_values(
             keyed.iter().map(|t| t.primary_key.len() as i16),

@@ -1,0 +1,210 @@
+//! Enforcement on the logical plan, before optimisation.
+//!
+//! Every table scan anywhere in a plan — in subqueries, CTEs, both sides of a join
+//! or a UNION, under EXPLAIN — is checked and rewritten: a table the user may not
+//! read fails the statement with 42501 naming it; otherwise the scan gets the user's
+//! row filter (their predicates OR-ed) and masked columns replaced by their masks,
+//! directly above it. Because this happens before optimisation, the optimizer and
+//! federation push the row filter down to the source like any other predicate, and
+//! no later operator ever sees an unfiltered row or an unmasked value.
+//!
+//! Hidden columns are removed earlier, from the table's schema in the session's
+//! catalog, so that naming one is "column does not exist"; a scan that still shows
+//! one (a catalog built without the user's view) is refused rather than trusted.
+
+use std::sync::Arc;
+
+use datafusion::common::tree_node::Transformed;
+use datafusion::common::{Column, DFSchema, TableReference};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, TableScan, cast, lit};
+use datafusion::prelude::{col, encode, sha256};
+use datafusion::scalar::ScalarValue;
+
+use crate::access::{ColumnRule, Mask, UserAccess};
+use crate::error::PolicyError;
+
+/// Turns SQL text into an expression over a schema (the session's planner).
+pub type ParseExpr<'a> = dyn Fn(&str, &DFSchema) -> Result<Expr> + 'a;
+
+/// Schemas whose tables everyone may read; what they show is filtered per user where
+/// they are computed.
+pub const OPEN_SCHEMAS: &[&str] = &["pg_catalog", "information_schema"];
+
+/// What enforcement did to one statement, for the audit log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Every table read, as `schema.table`, in plan order, once each.
+    pub objects: Vec<String>,
+    /// Tables whose rows were filtered.
+    pub filtered: Vec<String>,
+    /// Columns shown masked, as `schema.table.column`.
+    pub masked: Vec<String>,
+}
+
+impl Report {
+    fn read(&mut self, object: &str) {
+        if !self.objects.iter().any(|o| o == object) {
+            self.objects.push(object.to_string());
+        }
+    }
+
+    /// `allowed`, or `allowed: row filter on …; masked …`.
+    pub fn decision(&self) -> String {
+        let mut parts = vec![];
+        if !self.filtered.is_empty() {
+            parts.push(format!("row filter on {}", self.filtered.join(", ")));
+        }
+        if !self.masked.is_empty() {
+            parts.push(format!("masked {}", self.masked.join(", ")));
+        }
+        if parts.is_empty() {
+            "allowed".to_string()
+        } else {
+            format!("allowed: {}", parts.join("; "))
+        }
+    }
+}
+
+/// Rewrites every table scan of `plan` for `access`'s user, and reports what it read
+/// and what was filtered or masked.
+pub fn enforce(
+    plan: LogicalPlan,
+    access: &UserAccess,
+    default_schema: &str,
+    parse: &ParseExpr<'_>,
+) -> Result<(LogicalPlan, Report)> {
+    let mut report = Report::default();
+    if access.is_admin() {
+        plan.apply_with_subqueries(|node| {
+            if let LogicalPlan::TableScan(scan) = node {
+                let (schema, table) = schema_and_table(&scan.table_name, default_schema);
+                report.read(&format!("{schema}.{table}"));
+            }
+            Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+        })?;
+        return Ok((plan, report));
+    }
+    let plan = plan
+        .transform_up_with_subqueries(|node| match node {
+            LogicalPlan::TableScan(scan) => {
+                rewrite_scan(scan, access, default_schema, parse, &mut report)
+            }
+            other => Ok(Transformed::no(other)),
+        })?
+        .data;
+    Ok((plan, report))
+}
+
+fn schema_and_table(name: &TableReference, default_schema: &str) -> (String, String) {
+    match name {
+        TableReference::Bare { table } => (default_schema.to_string(), table.to_string()),
+        TableReference::Partial { schema, table } => (schema.to_string(), table.to_string()),
+        TableReference::Full { schema, table, .. } => (schema.to_string(), table.to_string()),
+    }
+}
+
+fn denied(object: String) -> DataFusionError {
+    DataFusionError::External(Box::new(PolicyError::PermissionDenied(object)))
+}
+
+fn rewrite_scan(
+    scan: TableScan,
+    access: &UserAccess,
+    default_schema: &str,
+    parse: &ParseExpr<'_>,
+    report: &mut Report,
+) -> Result<Transformed<LogicalPlan>> {
+    let (schema, table) = schema_and_table(&scan.table_name, default_schema);
+    report.read(&format!("{schema}.{table}"));
+    if OPEN_SCHEMAS.contains(&schema.as_str()) {
+        return Ok(Transformed::no(LogicalPlan::TableScan(scan)));
+    }
+    let decision = access.table(&schema, &table);
+    if !decision.readable {
+        return Err(denied(format!("table {schema}.{table}")));
+    }
+    if decision.columns.is_empty() && decision.row_filters.is_empty() {
+        return Ok(Transformed::no(LogicalPlan::TableScan(scan)));
+    }
+    let qualifier = scan.table_name.clone();
+    let scan_schema = scan.projected_schema.clone();
+    for hidden in decision.hidden_columns() {
+        if scan_schema.has_column_with_unqualified_name(hidden) {
+            return Err(denied(format!("column {hidden} of table {schema}.{table}")));
+        }
+    }
+    let mut builder = LogicalPlanBuilder::from(LogicalPlan::TableScan(scan));
+    if !decision.row_filters.is_empty() {
+        let mut predicate: Option<Expr> = None;
+        for text in &decision.row_filters {
+            let expr = parse(text, &scan_schema).map_err(|e| {
+                DataFusionError::External(Box::new(PolicyError::InvalidFilter {
+                    table: format!("{schema}.{table}"),
+                    message: e.to_string(),
+                }))
+            })?;
+            predicate = Some(match predicate {
+                Some(p) => p.or(expr),
+                None => expr,
+            });
+        }
+        if let Some(p) = predicate {
+            builder = builder.filter(p)?;
+            let object = format!("{schema}.{table}");
+            if !report.filtered.contains(&object) {
+                report.filtered.push(object);
+            }
+        }
+    }
+    let masked = decision.columns.iter().any(|(c, r)| {
+        matches!(r, ColumnRule::Mask(_)) && scan_schema.has_column_with_unqualified_name(c)
+    });
+    if masked {
+        let mut exprs = Vec::with_capacity(scan_schema.fields().len());
+        for field in scan_schema.fields() {
+            let column = Expr::Column(Column::new(Some(qualifier.clone()), field.name()));
+            let expr = match decision.columns.get(field.name()) {
+                Some(ColumnRule::Mask(mask)) => {
+                    let masked = match mask {
+                        Mask::Hash => encode(
+                            sha256(cast(column, datafusion::arrow::datatypes::DataType::Utf8)),
+                            lit("hex"),
+                        ),
+                        Mask::Null => lit(ScalarValue::try_from(field.data_type())?),
+                        Mask::Expression(sql) => parse(sql, &scan_schema)?,
+                    };
+                    let name = format!("{schema}.{table}.{}", field.name());
+                    if !report.masked.contains(&name) {
+                        report.masked.push(name);
+                    }
+                    masked.alias_qualified(Some(qualifier.clone()), field.name())
+                }
+                _ => col(Column::new(Some(qualifier.clone()), field.name())),
+            };
+            exprs.push(expr);
+        }
+        builder = builder.project(exprs)?;
+    }
+    Ok(Transformed::yes(builder.build()?))
+}
+
+/// The columns of `schema.table` this user may not see.
+pub fn hidden_columns(access: &UserAccess, schema: &str, table: &str) -> Vec<String> {
+    if access.is_admin() {
+        return vec![];
+    }
+    access
+        .table(schema, table)
+        .hidden_columns()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether the user may read `schema.table` at all.
+pub fn readable(access: &UserAccess, schema: &str, table: &str) -> bool {
+    access.is_admin() || OPEN_SCHEMAS.contains(&schema) || access.table(schema, table).readable
+}
+
+/// A shared handle for the pieces of the engine that need the user's view.
+pub type SharedAccess = Arc<UserAccess>;
