@@ -47,6 +47,12 @@ public class AmarJdbcTest {
             fetchSize(conn);
             errors(conn);
         }
+        try (Connection conn = connect(host, port, "tehran", "tehran")) {
+            restricted(conn);
+        }
+        try (Connection conn = connect(host, port, "auditor", "auditor")) {
+            auditor(conn);
+        }
         try {
             connect(host, port, "admin", "wrong").close();
             check(false, "a wrong password is refused");
@@ -54,6 +60,63 @@ public class AmarJdbcTest {
             check("28P01".equals(e.getSQLState()), "a wrong password is refused with 28P01 (got " + e.getSQLState() + ")");
         }
         System.out.println("all " + checks + " JDBC checks passed");
+    }
+
+    static List<String> allTables(DatabaseMetaData md) throws SQLException {
+        List<String> tables = new ArrayList<>();
+        try (ResultSet rs = md.getTables(null, null, "%", new String[] {"TABLE", "VIEW"})) {
+            while (rs.next()) {
+                tables.add(rs.getString("TABLE_SCHEM") + "." + rs.getString("TABLE_NAME"));
+            }
+        }
+        return tables;
+    }
+
+    /** As the demo's Tehran analyst: the province's rows, national ids masked, no query log. */
+    static void restricted(Connection conn) throws SQLException {
+        DatabaseMetaData md = conn.getMetaData();
+        List<String> tables = allTables(md);
+        check(tables.contains("insurance.contributions"), "tehran's getTables lists insurance.contributions " + tables);
+        check(!tables.contains("amar.query_log"), "tehran's getTables hides amar.query_log " + tables);
+        List<String> provinces = new ArrayList<>();
+        try (Statement st = conn.createStatement();
+                ResultSet rs = st.executeQuery("SELECT DISTINCT province_code FROM insurance.contributions")) {
+            while (rs.next()) {
+                provinces.add(rs.getString(1));
+            }
+        }
+        check(provinces.size() == 1 && provinces.get(0).equals("23"), "tehran reads Tehran's contributions only " + provinces);
+        try (PreparedStatement ps = conn.prepareStatement(
+                "SELECT national_id FROM insurance.insured_persons WHERE province_code = ? LIMIT 5")) {
+            ps.setInt(1, 23);
+            try (ResultSet rs = ps.executeQuery()) {
+                int n = 0;
+                while (rs.next()) {
+                    n++;
+                    check(rs.getString(1).length() == 64, "national ids come masked (" + rs.getString(1) + ")");
+                }
+                check(n == 5, "the masked query returns rows");
+            }
+        }
+        try (Statement st = conn.createStatement()) {
+            st.executeQuery("SELECT * FROM amar.query_log");
+            check(false, "tehran may not read the query log");
+        } catch (SQLException e) {
+            check("42501".equals(e.getSQLState()), "the query log is refused with 42501 (got " + e.getSQLState() + ")");
+        }
+    }
+
+    /** As the demo's auditor: the query log only. */
+    static void auditor(Connection conn) throws SQLException {
+        List<String> tables = allTables(conn.getMetaData());
+        check(tables.stream().noneMatch(t -> t.startsWith("insurance.") || t.startsWith("pension.") || t.startsWith("health.")),
+                "the auditor's getTables shows no department's table " + tables);
+        check(tables.contains("amar.query_log"), "the auditor's getTables lists amar.query_log " + tables);
+        try (Statement st = conn.createStatement();
+                ResultSet rs = st.executeQuery("SELECT count(*) FROM amar.query_log WHERE user_name = 'tehran'")) {
+            rs.next();
+            check(rs.getLong(1) > 0, "the auditor sees tehran's statements in the query log");
+        }
     }
 
     static void metadata(Connection conn) throws SQLException {

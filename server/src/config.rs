@@ -38,6 +38,7 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     pub users_file: PathBuf,
     pub policy_file: Option<PathBuf>,
+    pub audit: crate::audit::AuditConfig,
 }
 
 /// A whole validated config.
@@ -63,6 +64,8 @@ pub struct Overrides {
 struct RawConfig {
     #[serde(default)]
     server: RawServer,
+    #[serde(default)]
+    audit: RawAudit,
     #[serde(default, rename = "source")]
     sources: Vec<RawSource>,
 }
@@ -76,6 +79,15 @@ struct RawServer {
     data_dir: Option<Spanned<PathBuf>>,
     users_file: Option<Spanned<PathBuf>>,
     policy_file: Option<Spanned<PathBuf>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    dir: Option<Spanned<PathBuf>>,
+    max_file_mb: Option<Spanned<u64>>,
+    keep_files: Option<Spanned<usize>>,
+    memory_rows: Option<Spanned<usize>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -143,7 +155,8 @@ impl Config {
         })?;
         let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         let base = absolute.parent().map(Path::to_path_buf).unwrap_or_default();
-        let server = server_config(&raw.server, &base, overrides, &at)?;
+        let mut server = server_config(&raw.server, &base, overrides, &at)?;
+        server.audit = audit_config(&raw.audit, &base, &server.data_dir, &at)?;
         let mut sources: Vec<SourceConfig> = vec![];
         for (i, s) in raw.sources.iter().enumerate() {
             let source = source_config(i, s, &base, &at)?;
@@ -183,6 +196,7 @@ impl Config {
                     .http_listen
                     .unwrap_or_else(|| parse_default(DEFAULT_HTTP_LISTEN)),
                 users_file: data_dir.join("users.toml"),
+                audit: crate::audit::AuditConfig::in_dir(data_dir.join("audit")),
                 data_dir,
                 policy_file: None,
             },
@@ -260,8 +274,44 @@ fn server_config(
             .map(|p| resolve(p.get_ref()))
             .unwrap_or_else(|| data_dir.join("users.toml")),
         policy_file: raw.policy_file.as_ref().map(|p| resolve(p.get_ref())),
+        audit: crate::audit::AuditConfig::in_dir(data_dir.join("audit")),
         data_dir,
     })
+}
+
+fn audit_config(
+    raw: &RawAudit,
+    base: &Path,
+    data_dir: &Path,
+    at: &Locator<'_>,
+) -> Result<crate::audit::AuditConfig, ConfigError> {
+    let mut audit = crate::audit::AuditConfig::in_dir(match &raw.dir {
+        Some(d) if d.get_ref().is_absolute() => d.get_ref().clone(),
+        Some(d) => base.join(d.get_ref()),
+        None => data_dir.join("audit"),
+    });
+    if let Some(mb) = &raw.max_file_mb {
+        if *mb.get_ref() == 0 || *mb.get_ref() > 1024 * 1024 {
+            return Err(at.error(
+                Some(mb.span()),
+                "[audit], key `max_file_mb`: a file size in MiB from 1 to 1048576",
+            ));
+        }
+        audit.max_file_bytes = mb.get_ref() * 1024 * 1024;
+    }
+    if let Some(keep) = &raw.keep_files {
+        audit.keep_files = *keep.get_ref();
+    }
+    if let Some(rows) = &raw.memory_rows {
+        if *rows.get_ref() == 0 {
+            return Err(at.error(
+                Some(rows.span()),
+                "[audit], key `memory_rows`: at least 1 (amar.query_log shows this many recent statements)",
+            ));
+        }
+        audit.memory_rows = *rows.get_ref();
+    }
+    Ok(audit)
 }
 
 fn source_config(

@@ -7,6 +7,7 @@
 //! that every front end shares. [`serve::start`] runs a server in-process, as `amar
 //! serve` does and as the tests do on port 0.
 
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod demo;

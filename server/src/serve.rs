@@ -43,6 +43,9 @@ impl RunningServer {
         for task in self.tasks {
             let _ = task.await;
         }
+        // Every statement of the closed connections is on disk before we return.
+        let audit = self.engine.audit().clone();
+        let _ = tokio::task::spawn_blocking(move || audit.close()).await;
     }
 
     /// A token that stops the server when cancelled.
@@ -60,7 +63,10 @@ impl RunningServer {
                 demo.rows,
                 demo.dir.display()
             ));
-            lines.push("Demo user: admin, password admin (for the demo only).".to_string());
+            lines.push(
+                "Demo users (password = name, for the demo only): admin (everything), tehran (Tehran's rows, national ids masked), auditor, public."
+                    .to_string(),
+            );
         } else if let Some(file) = &self.config.file {
             lines.push(format!("Amar is serving {}.", file.display()));
         }
@@ -101,6 +107,9 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
                 .context("the demo generator stopped")??;
             config.sources = demo.sources();
             demo::ensure_users(&config.server.users_file)?;
+            let policy = config.server.data_dir.join("policy.csv");
+            demo::ensure_policy(&policy)?;
+            config.server.policy_file = Some(policy);
             (config, Some(demo))
         }
     };
@@ -112,7 +121,14 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
             config.server.users_file.display()
         );
     }
-    let engine = Engine::open(&config.sources, users).await?;
+    let audit = crate::audit::AuditLog::open(&config.server.audit)?;
+    let engine = Engine::open(
+        &config.sources,
+        users,
+        config.server.policy_file.as_deref(),
+        audit,
+    )
+    .await?;
 
     let pg_listener = TcpListener::bind(config.server.pg_listen)
         .await
@@ -140,6 +156,20 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
             shutdown.clone(),
         )),
     ];
+    // Policy and users files are re-read when they change, without a restart.
+    {
+        let engine = engine.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tick.tick() => engine.refresh_policy().await,
+                }
+            }
+        });
+    }
     tracing::info!(%pg_addr, %flight_addr, "listening");
     Ok(RunningServer {
         pg_addr,

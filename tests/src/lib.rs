@@ -16,6 +16,8 @@ pub struct TestServer {
     pub pg_addr: SocketAddr,
     pub flight_addr: SocketAddr,
     pub data_dir: PathBuf,
+    stop: std::sync::mpsc::Sender<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
     _keep: Option<tempfile::TempDir>,
 }
 
@@ -35,7 +37,8 @@ impl TestServer {
             .clone()
             .unwrap_or_else(|| PathBuf::from("amar-data"));
         let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
             .name("amar-test-server".into())
             .spawn(move || {
                 let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -52,9 +55,10 @@ impl TestServer {
                 runtime.block_on(async move {
                     match start(options).await {
                         Ok(server) => {
-                            let token = server.shutdown_token();
                             let _ = tx.send(Ok((server.pg_addr, server.flight_addr)));
-                            token.cancelled().await;
+                            // Runs until stop() is called or the TestServer is dropped
+                            // (the shared one lives as long as the test binary).
+                            let _ = tokio::task::spawn_blocking(move || stopped.recv()).await;
                             server.stop().await;
                         }
                         Err(e) => {
@@ -68,8 +72,33 @@ impl TestServer {
             pg_addr,
             flight_addr,
             data_dir,
+            stop,
+            thread: Some(thread),
             _keep: keep,
         })
+    }
+
+    /// Stops the server and waits until it has closed every connection and written
+    /// its audit log.
+    pub fn stop(mut self) {
+        let _ = self.stop.send(());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    /// A server on the embedded demo in `dir`, which outlives the server (to start
+    /// another on the same data).
+    pub fn demo_in(dir: &Path, scale: f64) -> anyhow::Result<TestServer> {
+        let options = ServeOptions {
+            config: None,
+            overrides: Overrides {
+                data_dir: Some(dir.to_path_buf()),
+                ..Overrides::default()
+            },
+            demo_scale: Some(scale),
+        };
+        Self::start(options, None)
     }
 
     /// A server on the embedded demo at `scale`, in a fresh temporary data folder.

@@ -305,3 +305,100 @@ async fn a_large_result_streams_in_many_batches() {
         "sent as it was produced, not as one batch"
     );
 }
+
+/// GetTables and GetDbSchemas as restricted users list only what each may read;
+/// statements are refused with PermissionDenied and filtered as over pgwire.
+#[tokio::test]
+async fn metadata_commands_show_each_user_only_what_they_may_read() {
+    async fn tables_of(user: &str) -> Vec<String> {
+        let mut client = FlightSqlServiceClient::new(channel().await);
+        client
+            .handshake(user, user)
+            .await
+            .expect("demo user logs in");
+        let info = client
+            .get_tables(CommandGetTables {
+                catalog: None,
+                db_schema_filter_pattern: None,
+                table_name_filter_pattern: None,
+                table_types: vec![],
+                include_schema: false,
+            })
+            .await
+            .unwrap();
+        let batches = collect(&mut client, info).await;
+        let mut out = vec![];
+        for b in &batches {
+            let schemas = b.column(1).as_string::<i32>();
+            let names = b.column(2).as_string::<i32>();
+            for i in 0..b.num_rows() {
+                out.push(format!("{}.{}", schemas.value(i), names.value(i)));
+            }
+        }
+        out
+    }
+    let auditor = tables_of("auditor").await;
+    assert!(
+        auditor.contains(&"amar.query_log".to_string()),
+        "{auditor:?}"
+    );
+    assert!(
+        !auditor.iter().any(|t| t.starts_with("insurance.")
+            || t.starts_with("pension.")
+            || t.starts_with("health.")),
+        "{auditor:?}"
+    );
+    let tehran = tables_of("tehran").await;
+    assert!(
+        tehran.contains(&"insurance.contributions".to_string()),
+        "{tehran:?}"
+    );
+    assert!(
+        !tehran.contains(&"amar.query_log".to_string()),
+        "{tehran:?}"
+    );
+
+    let mut client = FlightSqlServiceClient::new(channel().await);
+    client.handshake("auditor", "auditor").await.unwrap();
+    let schemas = client
+        .get_db_schemas(CommandGetDbSchemas {
+            catalog: None,
+            db_schema_filter_pattern: None,
+        })
+        .await
+        .unwrap();
+    let batches = collect(&mut client, schemas).await;
+    let names: Vec<String> = batches
+        .iter()
+        .flat_map(|b| {
+            let c = b.column(1).as_string::<i32>();
+            (0..c.len())
+                .map(|i| c.value(i).to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(!names.contains(&"insurance".to_string()), "{names:?}");
+    let e = client
+        .execute("SELECT count(*) FROM insurance.contributions".into(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), Code::PermissionDenied);
+
+    let mut tehran_client = FlightSqlServiceClient::new(channel().await);
+    tehran_client.handshake("tehran", "tehran").await.unwrap();
+    let info = tehran_client
+        .execute(
+            "SELECT DISTINCT province_code FROM insurance.contributions".into(),
+            None,
+        )
+        .await
+        .unwrap();
+    let batches = collect(&mut tehran_client, info).await;
+    assert_eq!(rows(&batches), 1);
+    let province = batches[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<Int16Array>()
+        .unwrap();
+    assert_eq!(province.value(0), 23);
+}

@@ -12,5 +12,6 @@ mod npgsql;
 mod pgwire_errors;
 mod pgwire_protocol;
 mod pgwire_types;
+mod policies;
 mod psql;
 mod slt;

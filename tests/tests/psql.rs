@@ -7,6 +7,11 @@ use amar_tests::{services_required, shared_demo};
 /// Runs a psql meta-command against the shared demo; `None` when psql is not
 /// installed (and the run does not require it).
 fn psql(command: &str) -> Option<String> {
+    psql_as("admin", command)
+}
+
+/// The same as a demo user, whose password is their name.
+fn psql_as(user: &str, command: &str) -> Option<String> {
     let server = shared_demo();
     let output = Command::new("psql")
         .args([
@@ -16,13 +21,13 @@ fn psql(command: &str) -> Option<String> {
             "-p",
             &server.pg_addr.port().to_string(),
             "-U",
-            "admin",
+            user,
             "-d",
             "amar",
             "-c",
             command,
         ])
-        .env("PGPASSWORD", "admin")
+        .env("PGPASSWORD", user)
         .output();
     match output {
         Ok(out) => {
@@ -114,4 +119,23 @@ fn psql_lists_schemas_and_describes_parquet_and_csv_tables() {
         return;
     };
     assert!(out.contains("claim_date") && out.contains("date"), "{out}");
+}
+
+#[test]
+fn psql_lists_only_what_a_restricted_user_may_read() {
+    let Some(auditor) = psql_as("auditor", "\\dtv *.*") else {
+        return;
+    };
+    assert!(auditor.contains("query_log"), "{auditor}");
+    for hidden in ["contributions", "pensioners", "claims"] {
+        assert!(
+            !auditor.contains(hidden),
+            "{hidden} shown to the auditor:\n{auditor}"
+        );
+    }
+    let Some(tehran) = psql_as("tehran", "\\dtv *.*") else {
+        return;
+    };
+    assert!(tehran.contains("contributions"), "{tehran}");
+    assert!(!tehran.contains("query_log"), "{tehran}");
 }

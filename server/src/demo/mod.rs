@@ -149,8 +149,9 @@ fn generate(dir: &Path, scale: f64) -> anyhow::Result<u64> {
     Ok(a?? + b? + c?)
 }
 
-/// The demo's users, created once in the users file if it has none of them. Passwords
-/// equal user names: for the demo only, never for real data.
+/// The demo's users, created in the users file where missing: `admin` (everything),
+/// `tehran` (Tehran's rows, national ids masked), `auditor` (the query log) and
+/// `public` (indicators). Passwords equal user names: for the demo only.
 pub fn ensure_users(users_file: &Path) -> anyhow::Result<()> {
     let mut file = UsersFile::load(users_file)?;
     let mut changed = false;
@@ -167,5 +168,55 @@ pub fn ensure_users(users_file: &Path) -> anyhow::Result<()> {
 }
 
 fn demo_users() -> Vec<(&'static str, Vec<String>, BTreeMap<String, String>)> {
-    vec![("admin", vec!["admin".to_string()], BTreeMap::new())]
+    vec![
+        ("admin", vec!["admin".to_string()], BTreeMap::new()),
+        (
+            "tehran",
+            vec!["analyst".to_string(), "provincial".to_string()],
+            BTreeMap::from([("province_code".to_string(), "23".to_string())]),
+        ),
+        ("auditor", vec!["auditor".to_string()], BTreeMap::new()),
+        ("public", vec!["public".to_string()], BTreeMap::new()),
+    ]
+}
+
+/// The demo's access policy (casbin CSV), written once; edits stick, and the server
+/// reloads the file when it changes.
+pub const DEMO_POLICY: &str = "\
+# Amar demo policy (casbin). Edit and save: the server reloads it within seconds.
+#
+# Analysts read the three departments' tables; national ids are masked for them.
+p, role:analyst, insurance.*, read, allow
+p, role:analyst, pension.*, read, allow
+p, role:analyst, health.*, read, allow
+p2, role:analyst, insurance.insured_persons, national_id, mask, hash
+p2, role:analyst, pension.pensioners, national_id, mask, hash
+#
+# Provincial staff see their own province's rows only.
+p3, role:provincial, insurance.contributions, province_code = ${user.province_code}
+p3, role:provincial, insurance.insured_persons, province_code = ${user.province_code}
+p3, role:provincial, insurance.employers, province_code = ${user.province_code}
+p3, role:provincial, insurance.branches, province_code = ${user.province_code}
+p3, role:provincial, pension.pensioners, province_code = ${user.province_code}
+p3, role:provincial, pension.payments, province_code = ${user.province_code}
+p3, role:provincial, health.claims, province_code = ${user.province_code}
+p3, role:provincial, health.providers, province_code = ${user.province_code}
+#
+# Auditors read the query log only.
+p, role:auditor, amar.query_log, read, allow
+p, role:auditor, amar.policy_status, read, allow
+#
+# The public reads published indicators only.
+p, role:public, indicators.*, read, allow
+";
+
+/// Writes the demo policy unless a policy file is already there.
+pub fn ensure_policy(path: &Path) -> anyhow::Result<()> {
+    if !path.exists() {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, DEMO_POLICY)?;
+    }
+    Ok(())
 }

@@ -8,6 +8,7 @@
 use std::fmt;
 
 use amar_connectors::ConnectorError;
+use amar_policies::PolicyError;
 use datafusion::arrow::error::ArrowError;
 use datafusion::error::DataFusionError;
 use datafusion::sql::sqlparser::parser::ParserError;
@@ -114,6 +115,11 @@ impl SqlError {
                 }
                 if let Some(e) = inner.downcast_ref::<ConnectorError>() {
                     return Self::from_connector(e);
+                }
+                if let Some(e) = inner.downcast_ref::<PolicyError>() {
+                    // Denied objects, and filters that cannot be built (which grant
+                    // nothing), are both 42501.
+                    return Self::new(code::INSUFFICIENT_PRIVILEGE, e.to_string());
                 }
                 if let Some(e) = inner.downcast_ref::<DataFusionError>() {
                     return Self::from_datafusion(e);

@@ -10,6 +10,8 @@
 //! Keeping assembly in this one function is also what lets a distributed (Ballista)
 //! session stand in for the local one later.
 
+mod access;
+mod audited;
 pub mod command;
 pub mod cursor;
 pub mod error;
@@ -17,15 +19,19 @@ pub mod output;
 pub mod roles;
 pub mod settings;
 pub mod sql;
+mod status;
 mod timeout;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use amar_catalog::AmarCatalog;
+use amar_catalog::visible::{SessionVisibility, Visibility, VisibleCatalogList};
 use amar_connectors::{SourceConfig, open_source};
-use amar_policies::{User, UserDirectory};
+use amar_policies::enforce::Report;
+use amar_policies::{PolicyStore, SessionAccess, User, UserDirectory};
+use chrono::{DateTime, Utc};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::ParamValues;
 use datafusion::execution::SendableRecordBatchStream;
@@ -39,11 +45,15 @@ pub use command::{Command, CopyFormat};
 pub use error::{SqlError, code};
 pub use settings::Settings;
 
+use crate::audit::{AuditEntry, AuditLog};
+
 /// The shared parts of the server's query engine.
 pub struct Engine {
     state: SessionState,
     catalog: Arc<AmarCatalog>,
     users: Arc<UserDirectory>,
+    policy: Arc<PolicyStore>,
+    audit: Arc<AuditLog>,
     rewriter: sql::Rewriter,
     next_session: AtomicU64,
     started: Instant,
@@ -70,6 +80,8 @@ impl Engine {
     pub async fn open(
         sources: &[SourceConfig],
         users: UserDirectory,
+        policy_file: Option<&std::path::Path>,
+        audit: Arc<AuditLog>,
     ) -> anyhow::Result<Arc<Engine>> {
         let mut opened = Vec::with_capacity(sources.len());
         for config in sources {
@@ -77,6 +89,12 @@ impl Engine {
         }
         let catalog = Arc::new(AmarCatalog::load(opened).await?);
         let users = Arc::new(users);
+        let policy = Arc::new(PolicyStore::load(policy_file, None, &users.all()).await?);
+        catalog.system().add_table("query_log", audit.table());
+        catalog.system().add_table(
+            "policy_status",
+            Arc::new(status::PolicyStatusTable::new(policy.clone())),
+        );
 
         let mut config = SessionConfig::new()
             .with_default_catalog_and_schema(amar_catalog::DATABASE, amar_catalog::DEFAULT_SCHEMA)
@@ -106,6 +124,8 @@ impl Engine {
             state: ctx.state(),
             catalog,
             users,
+            policy,
+            audit,
             rewriter: sql::Rewriter::new(),
             next_session: AtomicU64::new(1),
             started: Instant::now(),
@@ -118,6 +138,19 @@ impl Engine {
 
     pub fn catalog(&self) -> &AmarCatalog {
         &self.catalog
+    }
+
+    pub fn policy(&self) -> &PolicyStore {
+        &self.policy
+    }
+
+    pub fn audit(&self) -> &Arc<AuditLog> {
+        &self.audit
+    }
+
+    /// Re-reads the policy file (and the users' roles) if they changed.
+    pub async fn refresh_policy(&self) {
+        self.policy.refresh(&self.users.all()).await;
     }
 
     pub fn uptime(&self) -> std::time::Duration {
@@ -133,12 +166,21 @@ impl Engine {
     ) -> Session {
         let id = self.next_session.fetch_add(1, Ordering::Relaxed);
         let cursors = cursor::registry();
+        let access = Arc::new(SessionAccess::new(self.policy.clone(), user.clone()));
+        let visibility: Arc<dyn Visibility> = Arc::new(access::PolicyVisibility(access.clone()));
         let mut state = SessionStateBuilder::new_from_existing(self.state.clone())
             .with_session_id(format!("amar-{id}"))
+            .with_catalog_list(Arc::new(VisibleCatalogList {
+                inner: self.state.catalog_list().clone(),
+                visibility: visibility.clone(),
+            }))
             .build();
         state
             .config_mut()
             .set_extension(Arc::new(amar_catalog::pg::SessionCursors(cursors.clone())));
+        state
+            .config_mut()
+            .set_extension(Arc::new(SessionVisibility(visibility)));
         let settings = Settings::new(&user.name, user.is_admin(), startup);
         let session = Session {
             id,
@@ -147,6 +189,7 @@ impl Engine {
             ctx: SessionContext::new_with_state(state),
             settings: Mutex::new(settings),
             cursors,
+            access,
             engine: self.clone(),
         };
         session.apply_settings();
@@ -179,6 +222,12 @@ pub struct Planned {
     /// The result schema as sent: PostgreSQL column names, timestamps in the
     /// session's time zone.
     pub output: SchemaRef,
+    /// The statement's text, for the audit log.
+    pub statement: Arc<str>,
+    /// What it reads and what the policy did, for the audit log.
+    pub report: Arc<Report>,
+    /// Time spent planning (zero once bound: a prepared statement is planned once).
+    pub planning: Duration,
 }
 
 impl Planned {
@@ -218,6 +267,9 @@ impl Planned {
         Ok(Planned {
             plan: self.plan.clone().with_param_values(params)?,
             output: self.output.clone(),
+            statement: self.statement.clone(),
+            report: self.report.clone(),
+            planning: Duration::ZERO,
         })
     }
 }
@@ -251,6 +303,8 @@ pub struct Session {
     ctx: SessionContext,
     settings: Mutex<Settings>,
     cursors: Arc<cursor::Cursors>,
+    /// The user's policy decisions, cached for the session.
+    access: Arc<SessionAccess>,
     engine: Arc<Engine>,
 }
 
@@ -274,22 +328,144 @@ impl Session {
     }
 
     /// Parses SQL as PostgreSQL clients write it.
+    /// A statement that does not parse is audited here, with its text.
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>, SqlError> {
-        if sql.len() > MAX_SQL_BYTES {
-            return Err(SqlError::new(
+        let arrived = (Utc::now(), Instant::now());
+        let parsed = if sql.len() > MAX_SQL_BYTES {
+            Err(SqlError::new(
                 code::PROGRAM_LIMIT_EXCEEDED,
                 format!(
                     "statement is too long ({} bytes; the limit is {MAX_SQL_BYTES})",
                     sql.len()
                 ),
-            ));
+            ))
+        } else {
+            sql::parse(sql)
+        };
+        if let Err(e) = &parsed {
+            // Keep the log readable: a 4 MiB statement is logged by its head.
+            let text = match sql.char_indices().nth(MAX_LOGGED_CHARS) {
+                Some((cut, _)) => format!("{}…", &sql[..cut]),
+                None => sql.to_string(),
+            };
+            self.audit(&text, arrived, &Report::default(), "none", 0, 0, Some(e));
         }
-        sql::parse(sql)
+        parsed
+    }
+
+    /// Writes one audit entry for this session.
+    #[allow(clippy::too_many_arguments)]
+    pub fn audit(
+        &self,
+        statement: &str,
+        (at, started): (DateTime<Utc>, Instant),
+        report: &Report,
+        decision: &str,
+        rows: u64,
+        bytes: u64,
+        error: Option<&SqlError>,
+    ) {
+        self.engine.audit.record(self.entry(
+            statement,
+            at,
+            started.elapsed(),
+            report,
+            decision,
+            rows,
+            bytes,
+            error,
+        ));
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn entry(
+        &self,
+        statement: &str,
+        at: DateTime<Utc>,
+        took: Duration,
+        report: &Report,
+        decision: &str,
+        rows: u64,
+        bytes: u64,
+        error: Option<&SqlError>,
+    ) -> AuditEntry {
+        AuditEntry {
+            at,
+            session: self.id,
+            user: self.user.name.clone(),
+            client: self.peer.addr.to_string(),
+            protocol: self.peer.protocol.to_string(),
+            application: self
+                .settings()
+                .get("application_name")
+                .ok()
+                .filter(|a| !a.is_empty())
+                .unwrap_or_else(|| self.peer.application.clone()),
+            statement: statement.to_string(),
+            objects: report.objects.clone(),
+            decision: decision.to_string(),
+            rows,
+            bytes,
+            duration_ms: took.as_secs_f64() * 1000.0,
+            sqlstate: error.map(|e| e.code.to_string()),
+            error: error.map(|e| e.message.clone()),
+        }
+    }
+
+    /// Audits a statement the front end answered itself (SET, BEGIN, FETCH, …, or
+    /// one refused before planning), with its SQLSTATE and message if it failed.
+    pub fn audit_command(
+        &self,
+        statement: &str,
+        arrived: (DateTime<Utc>, Instant),
+        error: Option<(&str, &str)>,
+    ) {
+        let mut entry = self.entry(
+            statement,
+            arrived.0,
+            arrived.1.elapsed(),
+            &Report::default(),
+            if error.is_some() { "none" } else { "allowed" },
+            0,
+            0,
+            None,
+        );
+        if let Some((code, message)) = error {
+            entry.sqlstate = Some(code.to_string());
+            entry.error = Some(message.to_string());
+        }
+        self.engine.audit.record(entry);
     }
 
     /// The one planning function: a statement to a logical plan this user may run.
     /// Statements that would change data or definitions are refused (25006).
     pub async fn plan(&self, statement: &Statement) -> Result<Planned, SqlError> {
+        let arrived = (Utc::now(), Instant::now());
+        let planned = self.plan_inner(statement, arrived.1).await;
+        if let Err(e) = &planned {
+            let decision = if e.code == code::INSUFFICIENT_PRIVILEGE {
+                "denied"
+            } else {
+                "none"
+            };
+            self.audit(
+                &statement.to_string(),
+                arrived,
+                &Report::default(),
+                decision,
+                0,
+                0,
+                Some(e),
+            );
+        }
+        planned
+    }
+
+    async fn plan_inner(
+        &self,
+        statement: &Statement,
+        started: Instant,
+    ) -> Result<Planned, SqlError> {
         let state = self.ctx.state();
         let rewritten = self.engine.rewriter.rewrite(statement, &self.user.name);
         let plan = state
@@ -300,21 +476,74 @@ impl Session {
             .with_allow_dml(false)
             .with_allow_statements(false)
             .verify_plan(&plan)?;
+        let default_schema = state.config_options().catalog.default_schema.clone();
+        let parse = |sql: &str, schema: &datafusion::common::DFSchema| {
+            state.create_logical_expr(sql, schema)
+        };
+        let access = self.access.current();
+        let (plan, report) =
+            amar_policies::enforce::enforce(plan, &access, &default_schema, &parse)?;
         let schema = plan.schema().as_arrow().clone();
         let names = output::postgres_names(statement, schema.fields().len());
         let output = output::output_schema(&schema, &names, &self.settings().time_zone());
-        Ok(Planned { plan, output })
+        Ok(Planned {
+            plan,
+            output,
+            statement: statement.to_string().into(),
+            report: Arc::new(report),
+            planning: started.elapsed(),
+        })
     }
 
     /// Optimises and runs a plan, streaming its batches in the output schema. The
     /// session's `statement_timeout` covers the whole stream.
+    ///
+    /// The statement's audit entry is written when the stream ends (or fails, or is
+    /// dropped), with the rows and bytes it returned.
     pub async fn execute(&self, planned: Planned) -> Result<SendableRecordBatchStream, SqlError> {
-        let df = self.ctx.execute_logical_plan(planned.plan).await?;
-        let stream = output::adapt(df.execute_stream().await?, planned.output);
-        Ok(match self.settings().statement_timeout() {
+        let started = Instant::now();
+        let at = Utc::now() - planned.planning;
+        let decision = if self.access.current().is_admin() {
+            "allowed".to_string()
+        } else {
+            planned.report.decision()
+        };
+        let entry = self.entry(
+            &planned.statement,
+            at,
+            planned.planning,
+            &planned.report,
+            &decision,
+            0,
+            0,
+            None,
+        );
+        let stream = async {
+            let df = self.ctx.execute_logical_plan(planned.plan).await?;
+            Ok::<_, SqlError>(output::adapt(df.execute_stream().await?, planned.output))
+        }
+        .await;
+        let stream = match stream {
+            Ok(stream) => stream,
+            Err(e) => {
+                let mut entry = entry;
+                entry.duration_ms += started.elapsed().as_secs_f64() * 1000.0;
+                entry.sqlstate = Some(e.code.to_string());
+                entry.error = Some(e.message.clone());
+                self.engine.audit.record(entry);
+                return Err(e);
+            }
+        };
+        let stream = match self.settings().statement_timeout() {
             Some(limit) => timeout::limit(stream, limit),
             None => stream,
-        })
+        };
+        Ok(Box::pin(audited::Audited::new(
+            stream,
+            self.engine.audit.clone(),
+            entry,
+            started,
+        )))
     }
 
     /// Every table this session can see.
@@ -413,3 +642,6 @@ impl Session {
 
 /// The longest SQL text accepted (1 MiB is plenty for generated BI queries).
 pub const MAX_SQL_BYTES: usize = 4 * 1024 * 1024;
+
+/// How much of a statement that does not parse goes to the audit log.
+const MAX_LOGGED_CHARS: usize = 64 * 1024;

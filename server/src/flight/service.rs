@@ -84,11 +84,22 @@ impl AmarFlightSql {
             0 => return Err(Status::invalid_argument("the statement is empty")),
             _ => return Err(Status::invalid_argument("send one statement at a time")),
         };
-        match Command::classify(statement).map_err(to_status)? {
-            Command::Query(statement) => session.plan(&statement).await.map_err(to_status),
-            _ => Err(Status::invalid_argument(
-                "Flight SQL runs queries; session commands (SET, BEGIN, COPY, cursors) belong to the PostgreSQL protocol",
-            )),
+        let text = statement.to_string();
+        let arrived = (chrono::Utc::now(), std::time::Instant::now());
+        let refuse = |code: &str, message: &str| {
+            session.audit_command(&text, arrived, Some((code, message)));
+        };
+        match Command::classify(statement) {
+            Ok(Command::Query(statement)) => session.plan(&statement).await.map_err(to_status),
+            Ok(_) => {
+                let message = "Flight SQL runs queries; session commands (SET, BEGIN, COPY, cursors) belong to the PostgreSQL protocol";
+                refuse(code::FEATURE_NOT_SUPPORTED, message);
+                Err(Status::invalid_argument(message))
+            }
+            Err(e) => {
+                refuse(e.code, &e.message);
+                Err(to_status(e))
+            }
         }
     }
 

@@ -42,6 +42,8 @@ use crate::engine::{Command, Planned, Session, Settings, SqlError, code};
 #[derive(Debug, Clone)]
 pub struct Prepared {
     kind: PreparedKind,
+    /// The statement's text, for the audit log.
+    text: Arc<str>,
 }
 
 #[derive(Debug, Clone)]
@@ -231,8 +233,64 @@ fn show_all_response(session: &Session) -> PgWireResult<QueryResponse> {
     Ok(QueryResponse::new(fields, stream::iter(rows)))
 }
 
-/// Runs a session command. `send` receives ParameterStatus messages to forward.
+/// The SQLSTATE and message of an error as the client receives it.
+fn error_parts(e: &PgWireError) -> (String, String) {
+    match e {
+        PgWireError::UserError(info) => (info.code.clone(), info.message.clone()),
+        PgWireError::QueryCanceled => (
+            code::QUERY_CANCELED.to_string(),
+            "canceling statement due to user request".to_string(),
+        ),
+        other => (code::CONNECTION_FAILURE.to_string(), other.to_string()),
+    }
+}
+
+/// Audits a statement answered without the engine, or refused before it.
+fn audit_here(
+    session: &Session,
+    text: &str,
+    arrived: (chrono::DateTime<chrono::Utc>, std::time::Instant),
+    error: Option<&PgWireError>,
+) {
+    let parts = error.map(error_parts);
+    session.audit_command(
+        text,
+        arrived,
+        parts.as_ref().map(|(c, m)| (c.as_str(), m.as_str())),
+    );
+}
+
+fn arrived() -> (chrono::DateTime<chrono::Utc>, std::time::Instant) {
+    (chrono::Utc::now(), std::time::Instant::now())
+}
+
+/// Runs a statement. Queries, COPY and DECLARE are audited by the engine as they
+/// plan and run; every other command is audited here once it has run.
 async fn run_command<C>(
+    client: &mut C,
+    session: &Session,
+    command: Command,
+    format: &Format,
+    text: &str,
+) -> PgWireResult<Response>
+where
+    C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let by_engine = matches!(
+        command,
+        Command::Query(_) | Command::Copy { .. } | Command::Declare { .. }
+    );
+    let start = arrived();
+    let result = run_command_inner(client, session, command, format).await;
+    if !by_engine {
+        audit_here(session, text, start, result.as_ref().err());
+    }
+    result
+}
+
+async fn run_command_inner<C>(
     client: &mut C,
     session: &Session,
     command: Command,
@@ -421,10 +479,20 @@ impl SimpleQueryHandler for QueryHandler {
         // Transaction state as it will be after the responses so far.
         let mut status = client.transaction_status();
         for statement in statements {
+            let text = statement.to_string();
+            let start = arrived();
             let outcome = async {
-                let command = Command::classify(statement).map_err(to_pgwire)?;
-                check_not_failed(status, &command)?;
-                run_command(client, &session, command, &Format::UnifiedText).await
+                let command = match Command::classify(statement)
+                    .map_err(to_pgwire)
+                    .and_then(|c| check_not_failed(status, &c).map(|()| c))
+                {
+                    Ok(command) => command,
+                    Err(e) => {
+                        audit_here(&session, &text, start, Some(&e));
+                        return Err(e);
+                    }
+                };
+                run_command(client, &session, command, &Format::UnifiedText, &text).await
             }
             .await;
             match outcome {
@@ -475,7 +543,14 @@ impl QueryParser for Parser {
                 )));
             }
         };
-        let kind = match Command::classify(statement).map_err(to_pgwire)? {
+        let text: Arc<str> = statement.to_string().into();
+        let start = arrived();
+        let command = Command::classify(statement)
+            .map_err(to_pgwire)
+            .inspect_err(|e| {
+                audit_here(&session, &text, start, Some(e));
+            })?;
+        let kind = match command {
             Command::Query(statement) => {
                 PreparedKind::Query(Box::new(session.plan(&statement).await.map_err(to_pgwire)?))
             }
@@ -485,7 +560,7 @@ impl QueryParser for Parser {
             }
             other => PreparedKind::Command(other, None),
         };
-        Ok(Some(Prepared { kind }))
+        Ok(Some(Prepared { kind, text }))
     }
 
     fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
@@ -651,22 +726,35 @@ impl ExtendedQueryHandler for QueryHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let session = session_of(client)?;
+        let text = &portal.statement.statement.text;
         match &portal.statement.statement.kind {
             PreparedKind::Query(planned) => {
-                check_not_failed(client.transaction_status(), &Command::NoOp(""))?;
-                let params = decode_parameters(portal, &planned.plan)?;
-                let planned = bind((**planned).clone(), &params)?;
+                let start = arrived();
+                let bound = check_not_failed(client.transaction_status(), &Command::NoOp(""))
+                    .and_then(|()| decode_parameters(portal, &planned.plan))
+                    .and_then(|params| bind((**planned).clone(), &params));
+                let planned = match bound {
+                    Ok(planned) => planned,
+                    Err(e) => {
+                        audit_here(&session, text, start, Some(&e));
+                        return Err(e);
+                    }
+                };
                 Ok(Response::Query(
                     run_query(&session, planned, &portal.result_column_format).await?,
                 ))
             }
             PreparedKind::Command(command, _) => {
-                check_not_failed(client.transaction_status(), command)?;
+                if let Err(e) = check_not_failed(client.transaction_status(), command) {
+                    audit_here(&session, text, arrived(), Some(&e));
+                    return Err(e);
+                }
                 run_command(
                     client,
                     &session,
                     command.clone(),
                     &portal.result_column_format,
+                    text,
                 )
                 .await
             }

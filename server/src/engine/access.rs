@@ -1,0 +1,24 @@
+//! A user's policy decisions as the catalog's notion of what they may see.
+
+use std::sync::Arc;
+
+use amar_catalog::visible::Visibility;
+use amar_policies::SessionAccess;
+use amar_policies::enforce::{hidden_columns, readable};
+
+#[derive(Debug)]
+pub struct PolicyVisibility(pub Arc<SessionAccess>);
+
+impl Visibility for PolicyVisibility {
+    fn sees_everything(&self) -> bool {
+        self.0.current().is_admin()
+    }
+
+    fn table_visible(&self, schema: &str, table: &str) -> bool {
+        readable(&self.0.current(), schema, table)
+    }
+
+    fn hidden_columns(&self, schema: &str, table: &str) -> Vec<String> {
+        hidden_columns(&self.0.current(), schema, table)
+    }
+}
