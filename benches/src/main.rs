@@ -1,1 +1,91 @@
-fn main() {}
+//! Amar's benchmark runner: starts a release `amar serve` on its demo, runs each
+//! scenario side by side with its peer (interleaved rounds, medians, ratios), prints
+//! a markdown table and records it in `benches/RESULTS.md` with the machine, the
+//! commit and the command.
+//!
+//! ```sh
+//! cargo build --release --bin amar
+//! cargo run -p amar-benches --release -- transfer policy --rounds 5 --scale 1
+//! ```
+
+mod machine;
+mod policy;
+mod results;
+mod server;
+mod transfer;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+
+/// What to run and how.
+pub struct Options {
+    pub scenarios: Vec<String>,
+    pub rounds: usize,
+    pub scale: f64,
+    pub amar: PathBuf,
+    pub python: PathBuf,
+    pub results: PathBuf,
+    pub command: String,
+}
+
+fn parse_args() -> anyhow::Result<Options> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut options = Options {
+        scenarios: vec![],
+        rounds: 5,
+        scale: 1.0,
+        amar: root.join("target/release/amar"),
+        python: root.join(".venv/bin/python"),
+        results: root.join("benches/RESULTS.md"),
+        command: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "--rounds" => options.rounds = value("--rounds")?.parse()?,
+            "--scale" => options.scale = value("--scale")?.parse()?,
+            "--amar" => options.amar = value("--amar")?.into(),
+            "--python" => options.python = value("--python")?.into(),
+            "--results" => options.results = value("--results")?.into(),
+            "-h" | "--help" => {
+                println!(
+                    "amar-benches [transfer] [policy] [--rounds N] [--scale S] [--amar PATH] [--python PATH] [--results FILE]"
+                );
+                std::process::exit(0);
+            }
+            s if s.starts_with('-') => bail!("unknown option {s}"),
+            s => options.scenarios.push(s.to_string()),
+        }
+    }
+    if options.scenarios.is_empty() {
+        options.scenarios = vec!["transfer".into()];
+    }
+    if options.rounds < 3 {
+        bail!("--rounds must be at least 3 for a median to mean something");
+    }
+    Ok(options)
+}
+
+fn main() -> anyhow::Result<()> {
+    let options = parse_args()?;
+    if !options.amar.exists() {
+        bail!(
+            "{} not found: build it first with `cargo build --release --bin amar`",
+            options.amar.display()
+        );
+    }
+    let server = server::Amar::start(&options.amar, options.scale)?;
+    let machine = machine::describe();
+    for scenario in &options.scenarios {
+        let table = match scenario.as_str() {
+            "transfer" => transfer::run(&options, &server)?,
+            "policy" => policy::run(&options, &server)?,
+            other => bail!("unknown scenario {other}; known: transfer, policy"),
+        };
+        println!("{table}");
+        results::record(&options, scenario, &machine, &table)?;
+    }
+    Ok(())
+}

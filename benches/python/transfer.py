@@ -1,0 +1,73 @@
+"""Transfer benchmark: one query's full result into this Python process, over
+Arrow Flight SQL (ADBC, to a pyarrow Table) and over the PostgreSQL protocol
+(psycopg, to Python rows, binary and text), interleaved A B C A B C … and reported
+as the median of the rounds. Prints one JSON object.
+
+Usage: python transfer.py --pg-port P --flight-port F [--rounds 5] [--sql "..."]
+"""
+
+import argparse
+import json
+import statistics
+import time
+
+import adbc_driver_flightsql.dbapi as flight_sql
+import psycopg
+
+
+def flight_run(uri, sql):
+    with flight_sql.connect(uri, db_kwargs={"username": "admin", "password": "admin"}, autocommit=True) as conn:
+        with conn.cursor() as cur:
+            start = time.perf_counter()
+            cur.execute(sql)
+            table = cur.fetch_arrow_table()
+            return table.num_rows, time.perf_counter() - start
+
+
+def pg_run(dsn, sql, binary):
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        with conn.cursor(binary=binary) as cur:
+            start = time.perf_counter()
+            cur.execute(sql)
+            rows = cur.fetchall()
+            return len(rows), time.perf_counter() - start
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--pg-port", type=int, required=True)
+    p.add_argument("--flight-port", type=int, required=True)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--sql", default="SELECT * FROM insurance.contributions")
+    a = p.parse_args()
+    dsn = f"host=127.0.0.1 port={a.pg_port} dbname=amar user=admin password=admin"
+    uri = f"grpc://127.0.0.1:{a.flight_port}"
+    clients = {
+        "flight": lambda: flight_run(uri, a.sql),
+        "pgwire-binary": lambda: pg_run(dsn, a.sql, True),
+        "pgwire-text": lambda: pg_run(dsn, a.sql, False),
+    }
+    # One warm-up round, not counted.
+    for run in clients.values():
+        run()
+    seconds = {name: [] for name in clients}
+    rows = {}
+    for _ in range(a.rounds):
+        for name, run in clients.items():
+            n, s = run()
+            rows[name] = n
+            seconds[name].append(s)
+    result = {
+        name: {
+            "rows": rows[name],
+            "median_s": statistics.median(times),
+            "rows_per_s": rows[name] / statistics.median(times),
+            "runs_s": times,
+        }
+        for name, times in seconds.items()
+    }
+    print(json.dumps({"sql": a.sql, "rounds": a.rounds, "results": result}))
+
+
+if __name__ == "__main__":
+    main()

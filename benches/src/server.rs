@@ -1,0 +1,93 @@
+//! A release `amar serve` on its demo, in a temporary data folder, as a child process.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+pub struct Amar {
+    child: Child,
+    pub pg_port: u16,
+    pub flight_port: u16,
+    _data: TempDir,
+}
+
+/// A folder removed on drop (std has no temp dirs; this crate needs no more).
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn port_after(line: &str, marker: &str) -> Option<u16> {
+    let rest = &line[line.find(marker)? + marker.len()..];
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
+}
+
+impl Amar {
+    pub fn start(binary: &Path, scale: f64) -> anyhow::Result<Amar> {
+        let data = std::env::temp_dir().join(format!("amar-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&data)?;
+        let data = TempDir(data);
+        let mut child = Command::new(binary)
+            .args(["serve", "--data-dir"])
+            .arg(&data.0)
+            .args(["--demo-scale", &scale.to_string()])
+            .args([
+                "--pg-listen",
+                "127.0.0.1:0",
+                "--flight-listen",
+                "127.0.0.1:0",
+                "--http-listen",
+                "127.0.0.1:0",
+            ])
+            .env("AMAR_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut pg, mut flight) = (None, None);
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while (pg.is_none() || flight.is_none()) && Instant::now() < deadline {
+            let Some(line) = lines.next() else {
+                bail!("amar serve exited before listening");
+            };
+            let line = line?;
+            pg = pg.or_else(|| {
+                line.contains("psql:")
+                    .then(|| port_after(&line, "127.0.0.1:"))
+                    .flatten()
+            });
+            flight = flight.or_else(|| {
+                line.contains("Flight SQL")
+                    .then(|| port_after(&line, "grpc://127.0.0.1:"))
+                    .flatten()
+            });
+        }
+        let (Some(pg_port), Some(flight_port)) = (pg, flight) else {
+            bail!("amar serve did not report its ports");
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Amar {
+            child,
+            pg_port,
+            flight_port,
+            _data: data,
+        })
+    }
+}
+
+impl Drop for Amar {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

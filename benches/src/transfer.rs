@@ -1,0 +1,53 @@
+//! Transfer: the demo's largest table into one Python process over Flight SQL
+//! (ADBC → pyarrow) and over pgwire (psycopg → rows, binary and text).
+
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+use crate::Options;
+use crate::server::Amar;
+
+pub fn run(options: &Options, server: &Amar) -> anyhow::Result<String> {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/transfer.py");
+    let output = Command::new(&options.python)
+        .arg(&script)
+        .args(["--pg-port", &server.pg_port.to_string()])
+        .args(["--flight-port", &server.flight_port.to_string()])
+        .args(["--rounds", &options.rounds.to_string()])
+        .output()
+        .with_context(|| {
+            format!(
+                "running {} (run ./clients/install.sh first)",
+                options.python.display()
+            )
+        })?;
+    if !output.status.success() {
+        bail!(
+            "transfer.py failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let results = &report["results"];
+    let baseline = results["pgwire-binary"]["rows_per_s"]
+        .as_f64()
+        .unwrap_or(f64::NAN);
+    let mut table = format!(
+        "`{}`, {} rounds interleaved, median. Ratio: rows/s against pgwire-binary.\n\n| client | rows | median s | rows/s | ratio |\n|---|---:|---:|---:|---:|\n",
+        report["sql"].as_str().unwrap_or(""),
+        report["rounds"]
+    );
+    for name in ["flight", "pgwire-binary", "pgwire-text"] {
+        let r = &results[name];
+        let rate = r["rows_per_s"].as_f64().unwrap_or(f64::NAN);
+        table.push_str(&format!(
+            "| {name} | {} | {:.3} | {:.0} | {:.2}× |\n",
+            r["rows"],
+            r["median_s"].as_f64().unwrap_or(f64::NAN),
+            rate,
+            rate / baseline
+        ));
+    }
+    Ok(table)
+}
