@@ -28,25 +28,53 @@ const RESERVED: &[&str] = &[
 pub struct SourceSchema {
     source: Arc<dyn Source>,
     tables: RwLock<BTreeMap<String, SourceTable>>,
+    /// Why the last refresh failed, while it did.
+    last_error: RwLock<Option<amar_connectors::ConnectorError>>,
 }
 
 impl SourceSchema {
-    /// Reads the source's tables now.
+    /// Reads the source's tables now. A live database that does not answer yet
+    /// starts with no tables (its health says why) and fills in on a later refresh;
+    /// any other source that fails to load fails the start.
     pub async fn load(source: Arc<dyn Source>) -> Result<Self> {
         let schema = Self {
             source,
             tables: RwLock::new(BTreeMap::new()),
+            last_error: RwLock::new(None),
         };
-        schema.refresh().await?;
+        match schema.refresh().await {
+            Ok(()) => {}
+            Err(CatalogError::Connector(
+                e @ amar_connectors::ConnectorError::Unavailable { .. },
+            )) => {
+                tracing::warn!("{e}; its tables appear when it answers");
+            }
+            Err(e) => return Err(e),
+        }
         Ok(schema)
     }
 
     /// Re-reads the table list (new files in a drop folder, new tables in a database).
     /// On error the previous list stays.
     pub async fn refresh(&self) -> Result<()> {
-        let tables = self.source.tables().await?;
+        let tables = match self.source.tables().await {
+            Ok(t) => t,
+            Err(e) => {
+                let message = match &e {
+                    amar_connectors::ConnectorError::Unavailable { message, .. } => message.clone(),
+                    other => other.to_string(),
+                };
+                *self.last_error.write().unwrap_or_else(|e| e.into_inner()) =
+                    Some(amar_connectors::ConnectorError::Unavailable {
+                        source_name: self.source.name().to_string(),
+                        message,
+                    });
+                return Err(e.into());
+            }
+        };
         let map = tables.into_iter().map(|t| (t.name.clone(), t)).collect();
         *self.tables.write().unwrap_or_else(|e| e.into_inner()) = map;
+        *self.last_error.write().unwrap_or_else(|e| e.into_inner()) = None;
         Ok(())
     }
 
@@ -77,12 +105,27 @@ impl SchemaProvider for SourceSchema {
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        Ok(self
+        let found = self
             .tables
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(name)
-            .map(|t| t.provider.clone()))
+            .map(|t| t.provider.clone());
+        if found.is_none()
+            && let Some(amar_connectors::ConnectorError::Unavailable {
+                source_name,
+                message,
+            }) = &*self.last_error.read().unwrap_or_else(|e| e.into_inner())
+        {
+            // Not "no such table": the source that would know is not answering.
+            return Err(DataFusionError::External(Box::new(
+                amar_connectors::ConnectorError::Unavailable {
+                    source_name: source_name.clone(),
+                    message: message.clone(),
+                },
+            )));
+        }
+        Ok(found)
     }
 
     fn table_exist(&self, name: &str) -> bool {

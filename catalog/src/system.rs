@@ -118,6 +118,9 @@ impl SourcesTable {
             ),
             Field::new("tables", DataType::Int64, false),
             Field::new("pushdown", DataType::Utf8, false),
+            Field::new("statements_sent", DataType::Int64, true),
+            Field::new("rows_received", DataType::Int64, true),
+            Field::new("skipped", DataType::Utf8, true),
         ]));
         Self { sources, schema }
     }
@@ -133,6 +136,9 @@ impl SourcesTable {
         let mut checked = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
         let mut tables = Int64Builder::with_capacity(n);
         let mut pushdown = StringBuilder::with_capacity(n, n * 32);
+        let mut statements = Int64Builder::with_capacity(n);
+        let mut received = Int64Builder::with_capacity(n);
+        let mut skipped = StringBuilder::with_capacity(n, n * 8);
         for schema in &self.sources {
             let source = schema.source();
             let health = source.health().await;
@@ -150,6 +156,15 @@ impl SourcesTable {
             checked.append_value(micros);
             tables.append_value(schema.table_names().len() as i64);
             pushdown.append_value(source.pushdown().describe());
+            let traffic = source.traffic();
+            statements.append_option(traffic.map(|t| t.0 as i64));
+            received.append_option(traffic.map(|t| t.1 as i64));
+            let not_loaded = source.skipped();
+            if not_loaded.is_empty() {
+                skipped.append_null();
+            } else {
+                skipped.append_value(not_loaded.join("; "));
+            }
         }
         let columns: Vec<ArrayRef> = vec![
             Arc::new(name.finish()),
@@ -161,6 +176,9 @@ impl SourcesTable {
             Arc::new(checked.finish()),
             Arc::new(tables.finish()),
             Arc::new(pushdown.finish()),
+            Arc::new(statements.finish()),
+            Arc::new(received.finish()),
+            Arc::new(skipped.finish()),
         ];
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }

@@ -36,6 +36,8 @@ pub struct SourceConfig {
 pub enum SourceKind {
     Sqlite(SqliteOptions),
     Files(FilesOptions),
+    Postgres(DatabaseOptions),
+    Mysql(DatabaseOptions),
 }
 
 impl SourceKind {
@@ -43,7 +45,52 @@ impl SourceKind {
         match self {
             SourceKind::Sqlite(_) => "sqlite",
             SourceKind::Files(_) => "files",
+            SourceKind::Postgres(_) => "postgres",
+            SourceKind::Mysql(_) => "mysql",
         }
+    }
+}
+
+/// A live database server (PostgreSQL, MySQL/MariaDB).
+#[derive(Clone)]
+pub struct DatabaseOptions {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    /// Already taken from the environment; never logged.
+    pub password: Option<String>,
+    pub database: String,
+    /// PostgreSQL: the schema whose tables the source shows (default `public`).
+    pub schema: Option<String>,
+    /// Only these tables, when given; otherwise every table and view.
+    pub tables: Option<Vec<String>>,
+    /// `disable`, `prefer`, `require`, `verify-ca` or `verify-full` (PostgreSQL);
+    /// `disabled`, `preferred` or `required` (MySQL).
+    pub sslmode: String,
+    /// A CA certificate (PEM) for `verify-ca`/`verify-full`.
+    pub sslrootcert: Option<PathBuf>,
+    /// Connections the pool keeps at most.
+    pub pool_size: u32,
+    /// How long opening a connection may take.
+    pub connect_timeout: std::time::Duration,
+    /// Snapshot mode: where the copies live, and how often they are refreshed.
+    pub snapshot_dir: Option<PathBuf>,
+    pub refresh: Option<std::time::Duration>,
+}
+
+impl std::fmt::Debug for DatabaseOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseOptions")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .field("database", &self.database)
+            .field("schema", &self.schema)
+            .field("tables", &self.tables)
+            .field("sslmode", &self.sslmode)
+            .field("pool_size", &self.pool_size)
+            .finish_non_exhaustive()
     }
 }
 

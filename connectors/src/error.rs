@@ -32,6 +32,24 @@ pub enum ConnectorError {
         column: String,
         message: String,
     },
+    /// The source's server does not answer or dropped the connection (SQLSTATE 08006).
+    #[error("source \"{source_name}\" is unavailable: {message}")]
+    Unavailable {
+        source_name: String,
+        message: String,
+    },
+    /// The source's server refused a statement Amar sent it.
+    #[error("source \"{source_name}\" refused the query: {message}")]
+    Remote {
+        source_name: String,
+        message: String,
+    },
+    /// Something this source cannot do (SQLSTATE 0A000).
+    #[error("source \"{source_name}\": {message}")]
+    Unsupported {
+        source_name: String,
+        message: String,
+    },
     #[error("source \"{source_name}\": {message}")]
     Other {
         source_name: String,

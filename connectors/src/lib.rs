@@ -4,20 +4,25 @@
 //! `[[source]]` config ([`SourceConfig`]), lists its tables, hands DataFusion a
 //! [`TableProvider`](datafusion::catalog::TableProvider) for each, declares what it can
 //! push down ([`Pushdown`]) and reports its health. Built-in connectors live here
-//! (SQLite, files: Parquet, CSV, JSON); every later kind (PostgreSQL, MySQL, plugins)
-//! implements the same trait, so nothing above this crate knows which kind it got.
+//! (SQLite; files: Parquet, CSV, JSON; PostgreSQL and MySQL/MariaDB, whose
+//! queries are federated: whole sub-plans go to the database as SQL); plugins
+//! implement the same trait, so nothing above this crate knows which kind it got.
 //!
 //! It does not own names users see (the catalog crate maps sources to schemas), nor
 //! access rules, nor sockets. Data leaves it only as Arrow record batches, streamed:
 //! no connector holds a whole result in memory.
 
 pub mod config;
+pub mod database;
 pub mod error;
 pub mod files;
 pub mod source;
 pub mod sqlite;
 
-pub use config::{FileFormat, FilesOptions, Mode, SourceConfig, SourceKind, SqliteOptions};
+pub use config::{
+    DatabaseOptions, FileFormat, FilesOptions, Mode, SourceConfig, SourceKind, SqliteOptions,
+};
+pub use database::{DatabaseSource, Engine};
 pub use error::ConnectorError;
 pub use source::{Health, Pushdown, Source, SourceTable, open_source};
 

@@ -98,6 +98,15 @@ pub trait Source: Send + Sync + Debug {
     async fn tables(&self) -> Result<Vec<SourceTable>>;
     /// Checks that the source answers.
     async fn health(&self) -> Health;
+    /// Statements sent to the source and rows it sent back, for sources that
+    /// run SQL remotely.
+    fn traffic(&self) -> Option<(u64, u64)> {
+        None
+    }
+    /// Tables or columns the source could not offer, with why.
+    fn skipped(&self) -> Vec<String> {
+        vec![]
+    }
 }
 
 /// Opens a source of any built-in kind from its typed config.
@@ -113,5 +122,23 @@ pub async fn open_source(config: &SourceConfig) -> Result<Arc<dyn Source>> {
             config.mode,
             options.clone(),
         )?)),
+        SourceKind::Postgres(options) => Ok(Arc::new(
+            crate::database::DatabaseSource::open(
+                &config.name,
+                crate::database::Engine::Postgres,
+                config.mode,
+                options.clone(),
+            )
+            .await,
+        )),
+        SourceKind::Mysql(options) => Ok(Arc::new(
+            crate::database::DatabaseSource::open(
+                &config.name,
+                crate::database::Engine::Mysql,
+                config.mode,
+                options.clone(),
+            )
+            .await,
+        )),
     }
 }

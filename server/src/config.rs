@@ -10,7 +10,9 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use amar_connectors::{FileFormat, FilesOptions, Mode, SourceConfig, SourceKind, SqliteOptions};
+use amar_connectors::{
+    DatabaseOptions, FileFormat, FilesOptions, Mode, SourceConfig, SourceKind, SqliteOptions,
+};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -103,6 +105,11 @@ struct RawSource {
     tables: Option<Spanned<Vec<String>>>,
     has_header: Option<Spanned<bool>>,
     delimiter: Option<Spanned<String>>,
+    schema: Option<Spanned<String>>,
+    sslmode: Option<Spanned<String>>,
+    sslrootcert: Option<Spanned<PathBuf>>,
+    pool_size: Option<Spanned<u32>>,
+    connect_timeout_s: Option<Spanned<u64>>,
 }
 
 /// Turns byte offsets into line numbers for messages.
@@ -314,6 +321,155 @@ fn audit_config(
     Ok(audit)
 }
 
+/// Replaces `${NAME}` with the environment variable `NAME`; a missing one is an
+/// error that names the variable, never its value.
+fn substitute_env(text: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or("an unclosed ${")?;
+        let name = &after[..end];
+        let value = std::env::var(name)
+            .map_err(|_| format!("the environment variable {name} is not set"))?;
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+type Fail<'a> = dyn Fn(Range<usize>, &str, String) -> Result<SourceConfig, ConfigError> + 'a;
+
+fn database_source(
+    name: String,
+    mode: Mode,
+    kind_name: &str,
+    raw: &RawSource,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+    fail: &Fail<'_>,
+) -> Result<SourceConfig, ConfigError> {
+    let Some(url) = raw.url.as_ref() else {
+        return fail(
+            raw.kind.span(),
+            "url",
+            format!(
+                "kind \"{kind_name}\" needs `url`, e.g. \"{kind_name}://user:${{PASSWORD}}@127.0.0.1/db\""
+            ),
+        );
+    };
+    let text = match substitute_env(url.get_ref()) {
+        Ok(t) => t,
+        Err(why) => return fail(url.span(), "url", why),
+    };
+    let parsed = match url::Url::parse(&text) {
+        Ok(u) => u,
+        // The URL may hold a password: say what is wrong, not what it was.
+        Err(e) => return fail(url.span(), "url", format!("not a valid URL: {e}")),
+    };
+    let schemes: &[&str] = if kind_name == "postgres" {
+        &["postgres", "postgresql"]
+    } else {
+        &["mysql", "mariadb"]
+    };
+    if !schemes.contains(&parsed.scheme()) {
+        return fail(
+            url.span(),
+            "url",
+            format!("a {kind_name} URL starts with {}://", schemes[0]),
+        );
+    }
+    let decode = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let Some(host) = parsed.host_str().filter(|h| !h.is_empty()) else {
+        return fail(url.span(), "url", "the URL names no host".to_string());
+    };
+    let database = parsed.path().trim_start_matches('/').to_string();
+    if database.is_empty() {
+        return fail(
+            url.span(),
+            "url",
+            "the URL names no database (…/DATABASE)".to_string(),
+        );
+    }
+    let user = if parsed.username().is_empty() {
+        if kind_name == "postgres" {
+            "postgres"
+        } else {
+            "root"
+        }
+        .to_string()
+    } else {
+        decode(parsed.username())
+    };
+    let default_ssl = if kind_name == "postgres" {
+        "prefer"
+    } else {
+        "preferred"
+    };
+    let sslmode = raw
+        .sslmode
+        .as_ref()
+        .map(|s| s.get_ref().clone())
+        .unwrap_or_else(|| default_ssl.to_string());
+    let valid: &[&str] = if kind_name == "postgres" {
+        &["disable", "prefer", "require", "verify-ca", "verify-full"]
+    } else {
+        &["disabled", "preferred", "required"]
+    };
+    if !valid.contains(&sslmode.as_str()) {
+        let span = raw.sslmode.as_ref().map(|s| s.span()).unwrap_or(url.span());
+        return fail(
+            span,
+            "sslmode",
+            format!("unknown sslmode \"{sslmode}\"; use {}", valid.join(", ")),
+        );
+    }
+    let pool_size = raw.pool_size.as_ref().map(|p| *p.get_ref()).unwrap_or(8);
+    if pool_size == 0 {
+        let span = raw
+            .pool_size
+            .as_ref()
+            .map(|s| s.span())
+            .unwrap_or(url.span());
+        return fail(span, "pool_size", "must be at least 1".to_string());
+    }
+    let options = DatabaseOptions {
+        host: host.to_string(),
+        port: parsed
+            .port()
+            .unwrap_or(if kind_name == "postgres" { 5432 } else { 3306 }),
+        user,
+        password: parsed.password().map(decode),
+        database,
+        schema: raw.schema.as_ref().map(|s| s.get_ref().clone()),
+        tables: raw.tables.as_ref().map(|t| t.get_ref().clone()),
+        sslmode,
+        sslrootcert: raw.sslrootcert.as_ref().map(|p| resolve(p.get_ref())),
+        pool_size,
+        connect_timeout: std::time::Duration::from_secs(
+            raw.connect_timeout_s
+                .as_ref()
+                .map(|t| *t.get_ref())
+                .unwrap_or(5)
+                .max(1),
+        ),
+        snapshot_dir: None,
+        refresh: None,
+    };
+    let kind = if kind_name == "postgres" {
+        SourceKind::Postgres(options)
+    } else {
+        SourceKind::Mysql(options)
+    };
+    Ok(SourceConfig { name, mode, kind })
+}
+
 fn source_config(
     i: usize,
     raw: &RawSource,
@@ -365,17 +521,42 @@ fn source_config(
         ("tables", raw.tables.as_ref().map(|v| v.span())),
         ("has_header", raw.has_header.as_ref().map(|v| v.span())),
         ("delimiter", raw.delimiter.as_ref().map(|v| v.span())),
+        ("schema", raw.schema.as_ref().map(|v| v.span())),
+        ("sslmode", raw.sslmode.as_ref().map(|v| v.span())),
+        ("sslrootcert", raw.sslrootcert.as_ref().map(|v| v.span())),
+        ("pool_size", raw.pool_size.as_ref().map(|v| v.span())),
+        (
+            "connect_timeout_s",
+            raw.connect_timeout_s.as_ref().map(|v| v.span()),
+        ),
     ];
     let kind_name = raw.kind.get_ref().as_str();
     let allowed: &[&str] = match kind_name {
         "sqlite" => &["path", "tables"],
         "files" => &["path", "format", "has_header", "delimiter"],
-        "postgres" | "mysql" | "plugin" => {
+        "postgres" => &[
+            "url",
+            "schema",
+            "tables",
+            "sslmode",
+            "sslrootcert",
+            "pool_size",
+            "connect_timeout_s",
+        ],
+        "mysql" => &[
+            "url",
+            "tables",
+            "sslmode",
+            "sslrootcert",
+            "pool_size",
+            "connect_timeout_s",
+        ],
+        "plugin" => {
             return fail(
                 raw.kind.span(),
                 "kind",
                 format!(
-                    "kind \"{kind_name}\" is not available in this build yet; use sqlite or files"
+                    "kind \"{kind_name}\" is not available in this build yet; use postgres, mysql, sqlite or files"
                 ),
             );
         }
@@ -400,6 +581,9 @@ fn source_config(
                 ),
             );
         }
+    }
+    if kind_name == "postgres" || kind_name == "mysql" {
+        return database_source(name, mode, kind_name, raw, &resolve, &fail);
     }
     let Some(path) = raw.path.as_ref() else {
         return fail(

@@ -170,6 +170,39 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
             }
         });
     }
+    // Live databases that were down (at start or since) are retried, so that they
+    // heal by themselves; a table list that changed at the source shows up too.
+    {
+        let engine = engine.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+            let mut since_full = 0u32;
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tick.tick() => {
+                        since_full += 1;
+                        for schema in engine.catalog().sources() {
+                            let kind = schema.source().kind();
+                            if kind != "postgres" && kind != "mysql" {
+                                continue;
+                            }
+                            // Empty (never reached) sources every 5 s; all every minute.
+                            if (schema.entries().is_empty() || since_full >= 12)
+                                && let Err(e) = schema.refresh().await
+                            {
+                                tracing::debug!("refresh: {e}");
+                            }
+                        }
+                        if since_full >= 12 {
+                            since_full = 0;
+                        }
+                    }
+                }
+            }
+        });
+    }
     tracing::info!(%pg_addr, %flight_addr, "listening");
     Ok(RunningServer {
         pg_addr,

@@ -5,6 +5,7 @@ mod support;
 
 mod auth;
 mod config;
+mod databases;
 mod dbeaver;
 mod flight;
 mod metabase;

@@ -51,6 +51,8 @@ pub mod code {
     pub const QUERY_CANCELED: &str = "57014";
     pub const PROTOCOL_VIOLATION: &str = "08P01";
     pub const INTERNAL_ERROR: &str = "XX000";
+    /// SQL/MED's class for errors of a foreign source.
+    pub const FDW_ERROR: &str = "HV000";
 }
 
 /// An error with its SQLSTATE.
@@ -246,6 +248,9 @@ impl SqlError {
                 if let Some(e) = inner.downcast_ref::<DataFusionError>() {
                     return Self::from_datafusion(e);
                 }
+                if let Some(e) = inner.downcast_ref::<ConnectorError>() {
+                    return Self::from_connector(e);
+                }
                 if let Some(e) = inner.downcast_ref::<SqlError>() {
                     return e.clone();
                 }
@@ -265,6 +270,9 @@ impl SqlError {
                 code::CONNECTION_EXCEPTION
             }
             ConnectorError::Value { .. } => code::DATA_EXCEPTION,
+            ConnectorError::Unavailable { .. } => code::CONNECTION_FAILURE,
+            ConnectorError::Remote { .. } => code::FDW_ERROR,
+            ConnectorError::Unsupported { .. } => code::FEATURE_NOT_SUPPORTED,
             ConnectorError::DataFusion(inner) => return Self::from_datafusion(inner),
         };
         Self::new(code, e.to_string())

@@ -105,9 +105,13 @@ impl Engine {
         // round rials through binary fractions.
         config.options_mut().sql_parser.parse_float_as_decimal = true;
         config.options_mut().execution.time_zone = Some("Asia/Tehran".to_string());
+        // Federation: a sub-plan whose tables all live in one database (PostgreSQL,
+        // MySQL) is handed to that database as one SQL statement.
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_default_features()
+            .with_optimizer_rules(datafusion_federation::default_optimizer_rules())
+            .with_query_planner(Arc::new(datafusion_federation::FederatedQueryPlanner::new()))
             .build();
         let ctx = SessionContext::new_with_state(state);
         ctx.register_catalog(amar_catalog::DATABASE, catalog.provider());

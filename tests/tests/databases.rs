@@ -1,0 +1,721 @@
+//! Live PostgreSQL and MariaDB sources against the real servers on this machine:
+//! types, the SQL each source receives (EXPLAIN and the rows it sends), a join across
+//! PostgreSQL × MariaDB × SQLite, and a source that goes down failing alone and healing.
+//!
+//! Each test makes its own uniquely named schema (PostgreSQL) or database (MariaDB)
+//! and drops it afterwards. Where a server is not reachable the test says so and
+//! skips, unless AMAR_REQUIRE_SERVICES=1.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use amar_policies::UsersFile;
+use amar_tests::{TestServer, services_required};
+use mysql_async::prelude::Queryable;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+
+use crate::support::{connect, sqlstate};
+
+fn pg_url() -> String {
+    std::env::var("AMAR_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+fn mysql_url() -> String {
+    std::env::var("AMAR_TEST_MYSQL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_string())
+}
+
+fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "amar_{prefix}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn skip_or_fail(what: &str, e: impl std::fmt::Display) {
+    if services_required() {
+        panic!("{what} is required (AMAR_REQUIRE_SERVICES=1) but unreachable: {e}");
+    }
+    eprintln!("skipping: {what} is unreachable ({e})");
+}
+
+/// A schema of its own in the test PostgreSQL, dropped on drop.
+struct PgSchema {
+    client: Client,
+    name: String,
+}
+
+impl PgSchema {
+    async fn new() -> Option<PgSchema> {
+        let (client, connection) = match tokio_postgres::connect(&pg_url(), NoTls).await {
+            Ok(c) => c,
+            Err(e) => {
+                skip_or_fail("PostgreSQL", e);
+                return None;
+            }
+        };
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let name = unique("pg");
+        client
+            .batch_execute(&format!("CREATE SCHEMA {name}"))
+            .await
+            .unwrap();
+        Some(PgSchema { client, name })
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
+        let url = pg_url();
+        // A fresh runtime on another thread: drop cannot await.
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async move {
+                    if let Ok((c, conn)) = tokio_postgres::connect(&url, NoTls).await {
+                        tokio::spawn(conn);
+                        let _ = c.batch_execute(&sql).await;
+                    }
+                })
+        })
+        .join();
+    }
+}
+
+/// A database of its own in the test MariaDB, dropped on drop.
+struct MyDatabase {
+    conn: mysql_async::Conn,
+    name: String,
+}
+
+impl MyDatabase {
+    async fn new() -> Option<MyDatabase> {
+        let opts = match mysql_async::Opts::from_url(&mysql_url()) {
+            Ok(o) => o,
+            Err(e) => panic!("AMAR_TEST_MYSQL is not a URL: {e}"),
+        };
+        let mut conn = match mysql_async::Conn::new(opts).await {
+            Ok(c) => c,
+            Err(e) => {
+                skip_or_fail("MariaDB", e);
+                return None;
+            }
+        };
+        let name = unique("my");
+        conn.query_drop(format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"))
+            .await
+            .unwrap();
+        conn.query_drop(format!("USE {name}")).await.unwrap();
+        Some(MyDatabase { conn, name })
+    }
+
+    /// The URL of this database for a source.
+    fn url(&self) -> String {
+        let base = mysql_url();
+        let (server, _) = base.rsplit_once('/').unwrap();
+        format!("{server}/{}", self.name)
+    }
+}
+
+impl Drop for MyDatabase {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS {}", self.name);
+        let url = mysql_url();
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async move {
+                    if let Ok(opts) = mysql_async::Opts::from_url(&url)
+                        && let Ok(mut c) = mysql_async::Conn::new(opts).await
+                    {
+                        let _ = c.query_drop(sql).await;
+                        let _ = c.disconnect().await;
+                    }
+                })
+        })
+        .join();
+    }
+}
+
+/// A server for `sources` (TOML `[[source]]` entries), with an admin user `stats`.
+fn server_for(dir: &Path, sources: &str) -> TestServer {
+    let users = dir.join("users.toml");
+    let mut file = UsersFile::load(&users).unwrap();
+    file.add("stats", vec!["admin".into()], BTreeMap::new(), "pw")
+        .unwrap();
+    file.save().unwrap();
+    let config = dir.join("amar.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nusers_file = \"{}\"\n\n{sources}",
+            users.display()
+        ),
+    )
+    .unwrap();
+    TestServer::with_config(&config).expect("the server starts")
+}
+
+/// Every row of a simple query, as text (what a text-protocol client sees).
+async fn texts(client: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
+    let messages = client
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+    messages
+        .into_iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+async fn explain(client: &Client, sql: &str) -> String {
+    texts(client, &format!("EXPLAIN {sql}"))
+        .await
+        .into_iter()
+        .map(|r| r.into_iter().flatten().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn traffic(client: &Client, source: &str) -> (i64, i64) {
+    let row = client
+        .query_one(
+            "SELECT statements_sent, rows_received FROM amar.sources WHERE name = $1",
+            &[&source],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+#[tokio::test]
+async fn postgres_types_arrive_as_postgresql_shows_them() {
+    let Some(pg) = PgSchema::new().await else {
+        return;
+    };
+    let s = &pg.name;
+    pg.client
+        .batch_execute(&format!(
+            "CREATE TYPE {s}.mood AS ENUM ('خوب', 'بد');
+             CREATE TABLE {s}.kinds (
+                id int PRIMARY KEY, i2 smallint, i8 bigint, n numeric(14,2), f4 real,
+                f8 double precision, t text, vc varchar(20), c char(3), d date, ts timestamp,
+                tstz timestamptz, b boolean, by bytea, j json, jb jsonb, u uuid, e {s}.mood,
+                arr int[]);
+             INSERT INTO {s}.kinds VALUES
+               (1, -32768, 9007199254740993, 123456789012.34, 1.5, 2.25, 'سلام دنیا', 'کرمانشاه',
+                'abc', '1403-01-01', '2024-03-20 12:34:56.789', '2024-03-20 09:00:00+00',
+                true, '\\x00ff', '{{\"a\": 1}}', '{{\"b\": [1, 2]}}',
+                'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'خوب', '{{1,2,3}}'),
+               (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                NULL, NULL, NULL, NULL, NULL);"
+        ))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_for(
+        dir.path(),
+        &format!(
+            "[[source]]\nname = \"dept\"\nkind = \"postgres\"\nurl = \"{}\"\nschema = \"{s}\"\nsslmode = \"disable\"\n",
+            pg_url()
+        ),
+    );
+    let amar = connect(&server, "stats", "pw").await.unwrap();
+
+    // Typed, through the extended protocol.
+    let row = amar
+        .query_one(
+            "SELECT id, i2, i8, n, f8, t, vc, d, ts, b FROM dept.kinds WHERE id = 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i32>(0), 1);
+    assert_eq!(row.get::<_, i16>(1), -32768);
+    assert_eq!(row.get::<_, i64>(2), 9_007_199_254_740_993);
+    assert_eq!(
+        row.get::<_, rust_decimal::Decimal>(3).to_string(),
+        "123456789012.34"
+    );
+    assert_eq!(row.get::<_, f64>(4), 2.25);
+    assert_eq!(row.get::<_, String>(5), "سلام دنیا");
+    assert_eq!(row.get::<_, String>(6), "کرمانشاه");
+    assert_eq!(
+        row.get::<_, chrono::NaiveDate>(7),
+        chrono::NaiveDate::from_ymd_opt(1403, 1, 1).unwrap()
+    );
+    assert_eq!(
+        row.get::<_, chrono::NaiveDateTime>(8).to_string(),
+        "2024-03-20 12:34:56.789"
+    );
+    assert!(row.get::<_, bool>(9));
+
+    // Every column, as text, next to what PostgreSQL itself says.
+    let columns = [
+        "i2", "i8", "n", "f4", "f8", "t", "vc", "c", "d", "ts", "b", "u", "e",
+    ];
+    let list = columns.join(", ");
+    let ours = texts(&amar, &format!("SELECT {list} FROM dept.kinds ORDER BY id")).await;
+    let theirs = texts(
+        &pg.client,
+        &format!("SELECT {list} FROM {s}.kinds ORDER BY id"),
+    )
+    .await;
+    assert_eq!(ours, theirs, "columns {list}");
+    // The rest read, with their values' meaning kept.
+    let rest = texts(
+        &amar,
+        "SELECT tstz, by, j, jb, arr FROM dept.kinds ORDER BY id",
+    )
+    .await;
+    assert_eq!(rest.len(), 2);
+    assert_eq!(
+        rest[1],
+        vec![None, None, None, None, None],
+        "NULLs stay NULL"
+    );
+    let first = &rest[0];
+    let tstz = first[0].clone().unwrap();
+    assert!(
+        tstz.starts_with("2024-03-20 12:30:00") || tstz.starts_with("2024-03-20 09:00:00"),
+        "{tstz}"
+    );
+    assert_eq!(first[1].as_deref(), Some("\\x00ff"));
+    assert!(first[2].as_deref().unwrap().contains("\"a\""), "{first:?}");
+    assert!(first[3].as_deref().unwrap().contains("\"b\""), "{first:?}");
+    assert!(first[4].as_deref().unwrap().contains('2'), "{first:?}");
+}
+
+#[tokio::test]
+async fn postgres_receives_filters_aggregates_limits_and_joins_as_sql() {
+    let Some(pg) = PgSchema::new().await else {
+        return;
+    };
+    let s = &pg.name;
+    pg.client
+        .batch_execute(&format!(
+            "CREATE TABLE {s}.payments (id bigint PRIMARY KEY, province_code smallint NOT NULL,
+                amount numeric(14,0) NOT NULL, period date NOT NULL);
+             INSERT INTO {s}.payments
+               SELECT g, (g % 31) + 1, (g % 1000) * 1000, date '2023-01-01' + (g % 730)
+               FROM generate_series(1, 20000) g;
+             CREATE TABLE {s}.provinces (code smallint PRIMARY KEY, name_fa text NOT NULL);
+             INSERT INTO {s}.provinces SELECT g, 'استان ' || g FROM generate_series(1, 31) g;"
+        ))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_for(
+        dir.path(),
+        &format!(
+            "[[source]]\nname = \"pensions\"\nkind = \"postgres\"\nurl = \"{}\"\nschema = \"{s}\"\nsslmode = \"disable\"\n",
+            pg_url()
+        ),
+    );
+    let amar = connect(&server, "stats", "pw").await.unwrap();
+
+    // An aggregate: the source computes it and sends one row per group.
+    let query = "SELECT province_code, sum(amount) AS total FROM pensions.payments \
+                 WHERE period >= DATE '2024-01-01' GROUP BY province_code ORDER BY province_code";
+    let plan = explain(&amar, query).await;
+    assert!(plan.contains("VirtualExecutionPlan"), "{plan}");
+    assert!(
+        plan.contains("GROUP BY"),
+        "the aggregate goes to PostgreSQL:\n{plan}"
+    );
+    assert!(
+        plan.contains("WHERE"),
+        "the filter goes to PostgreSQL:\n{plan}"
+    );
+    let before = traffic(&amar, "pensions").await;
+    let ours = texts(&amar, query).await;
+    let after = traffic(&amar, "pensions").await;
+    let theirs = texts(
+        &pg.client,
+        &format!(
+            "SELECT province_code, sum(amount) FROM {s}.payments WHERE period >= DATE '2024-01-01' \
+             GROUP BY province_code ORDER BY province_code"
+        ),
+    )
+    .await;
+    assert_eq!(ours, theirs);
+    assert_eq!(ours.len(), 31);
+    assert!(
+        after.1 - before.1 <= 31,
+        "only the groups cross the network: {} rows",
+        after.1 - before.1
+    );
+
+    // A limit.
+    let plan = explain(&amar, "SELECT * FROM pensions.payments LIMIT 5").await;
+    assert!(plan.contains("LIMIT 5"), "{plan}");
+    let before = traffic(&amar, "pensions").await;
+    assert_eq!(
+        texts(&amar, "SELECT * FROM pensions.payments LIMIT 5")
+            .await
+            .len(),
+        5
+    );
+    let after = traffic(&amar, "pensions").await;
+    assert_eq!(after.1 - before.1, 5);
+
+    // A join of two tables of the one source is one statement.
+    let join = "SELECT p.name_fa, count(*) FROM pensions.payments x \
+                JOIN pensions.provinces p ON p.code = x.province_code \
+                WHERE x.amount > 500000 GROUP BY p.name_fa ORDER BY p.name_fa";
+    let plan = explain(&amar, join).await;
+    assert!(plan.contains("JOIN"), "{plan}");
+    let before = traffic(&amar, "pensions").await;
+    let ours = texts(&amar, join).await;
+    let after = traffic(&amar, "pensions").await;
+    assert_eq!(after.0 - before.0, 1, "one statement for the join");
+    assert_eq!(ours.len(), 31);
+    assert_eq!(ours[0][0].as_deref(), Some("استان 1"));
+}
+
+#[tokio::test]
+async fn mariadb_types_and_persian_text_arrive_intact() {
+    let Some(mut my) = MyDatabase::new().await else {
+        return;
+    };
+    my.conn
+        .query_drop(
+            "CREATE TABLE kinds (
+                id INT PRIMARY KEY, ti TINYINT, si SMALLINT, bi BIGINT, de DECIMAL(14,2),
+                do DOUBLE, vc VARCHAR(40), v3 VARCHAR(40) CHARACTER SET utf8mb3,
+                l1 VARCHAR(40) CHARACTER SET latin1, ch CHAR(3), tx TEXT, d DATE,
+                dt DATETIME, flag TINYINT(1), en ENUM('خوب', 'بد'), bl BLOB
+             ) CHARACTER SET utf8mb4",
+        )
+        .await
+        .unwrap();
+    my.conn
+        .query_drop(
+            "INSERT INTO kinds VALUES
+               (1, -128, -32768, 9007199254740993, 123456789012.34, 2.25, 'سلام دنیا', 'کرمانشاه',
+                'café', 'abc', 'متن بلند', '2024-03-20', '2024-03-20 12:34:56', 1, 'خوب', x'00ff'),
+               (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                NULL, NULL)",
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_for(
+        dir.path(),
+        &format!(
+            "[[source]]\nname = \"finance\"\nkind = \"mysql\"\nurl = \"{}\"\nsslmode = \"disabled\"\n",
+            my.url()
+        ),
+    );
+    let amar = connect(&server, "stats", "pw").await.unwrap();
+    let rows = texts(
+        &amar,
+        "SELECT ti, si, bi, de, do, vc, v3, l1, ch, tx, d, dt, flag, en FROM finance.kinds ORDER BY id",
+    )
+    .await;
+    let expected: Vec<Option<String>> = [
+        "-128",
+        "-32768",
+        "9007199254740993",
+        "123456789012.34",
+        "2.25",
+        "سلام دنیا",
+        "کرمانشاه",
+        "café",
+        "abc",
+        "متن بلند",
+        "2024-03-20",
+        "2024-03-20 12:34:56",
+        "1",
+        "خوب",
+    ]
+    .iter()
+    .map(|s| Some(s.to_string()))
+    .collect();
+    assert_eq!(rows[0], expected);
+    assert!(rows[1].iter().all(Option::is_none), "{:?}", rows[1]);
+    // Filters on Persian text go to MariaDB and match.
+    let plan = explain(&amar, "SELECT id FROM finance.kinds WHERE vc = 'سلام دنیا'").await;
+    assert!(plan.contains("VirtualExecutionPlan"), "{plan}");
+    let hit = texts(&amar, "SELECT id FROM finance.kinds WHERE v3 = 'کرمانشاه'").await;
+    assert_eq!(hit, vec![vec![Some("1".to_string())]]);
+    // A value that the driver would alter is refused, not silently changed.
+    let e = amar
+        .query("SELECT id FROM finance.kinds WHERE vc = 'a\"b'", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "0A000");
+}
+
+#[tokio::test]
+async fn one_query_joins_postgresql_mariadb_and_sqlite() {
+    let Some(pg) = PgSchema::new().await else {
+        return;
+    };
+    let Some(mut my) = MyDatabase::new().await else {
+        return;
+    };
+    let s = &pg.name;
+    pg.client
+        .batch_execute(&format!(
+            "CREATE TABLE {s}.pensioners (id bigint PRIMARY KEY, province_code smallint);
+             INSERT INTO {s}.pensioners SELECT g, (g % 3) + 1 FROM generate_series(1, 300) g;"
+        ))
+        .await
+        .unwrap();
+    my.conn
+        .query_drop(
+            "CREATE TABLE contributions (id BIGINT PRIMARY KEY, province_code SMALLINT, amount BIGINT)",
+        )
+        .await
+        .unwrap();
+    my.conn
+        .query_drop(
+            "INSERT INTO contributions VALUES (1, 1, 100), (2, 1, 200), (3, 2, 300), (4, 3, 400), (5, 3, 500)",
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = dir.path().join("provinces.db");
+    {
+        let db = rusqlite::Connection::open(&sqlite).unwrap();
+        db.execute_batch(
+            "CREATE TABLE provinces (code INTEGER PRIMARY KEY, name_fa TEXT NOT NULL);
+             INSERT INTO provinces VALUES (1, 'تهران'), (2, 'اصفهان'), (3, 'فارس');",
+        )
+        .unwrap();
+    }
+    let server = server_for(
+        dir.path(),
+        &format!(
+            "[[source]]\nname = \"pension\"\nkind = \"postgres\"\nurl = \"{}\"\nschema = \"{s}\"\nsslmode = \"disable\"\n\n\
+             [[source]]\nname = \"finance\"\nkind = \"mysql\"\nurl = \"{}\"\nsslmode = \"disabled\"\n\n\
+             [[source]]\nname = \"geo\"\nkind = \"sqlite\"\npath = \"{}\"\n",
+            pg_url(),
+            my.url(),
+            sqlite.display()
+        ),
+    );
+    let amar = connect(&server, "stats", "pw").await.unwrap();
+    let rows = texts(
+        &amar,
+        "SELECT g.name_fa, p.pensioners, c.total
+         FROM geo.provinces g
+         JOIN (SELECT province_code, count(*) AS pensioners FROM pension.pensioners GROUP BY province_code) p
+           ON p.province_code = g.code
+         JOIN (SELECT province_code, sum(amount) AS total FROM finance.contributions GROUP BY province_code) c
+           ON c.province_code = g.code
+         ORDER BY g.code",
+    )
+    .await;
+    let expected = vec![
+        vec![Some("تهران".into()), Some("100".into()), Some("300".into())],
+        vec![
+            Some("اصفهان".into()),
+            Some("100".into()),
+            Some("300".into()),
+        ],
+        vec![Some("فارس".into()), Some("100".into()), Some("900".into())],
+    ];
+    assert_eq!(rows, expected);
+}
+
+/// A TCP relay to PostgreSQL that the test can cut and restore.
+struct Relay {
+    port: u16,
+    up: Arc<AtomicBool>,
+    cut: Arc<tokio::sync::Notify>,
+}
+
+impl Relay {
+    async fn start(target: String) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let cut = Arc::new(tokio::sync::Notify::new());
+        let (u, c) = (up.clone(), cut.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !u.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let target = target.clone();
+                let c = c.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = c.notified() => {}
+                    }
+                });
+            }
+        });
+        Relay { port, up, cut }
+    }
+
+    fn down(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.cut.notify_waiters();
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+// Multi-threaded: the relay must run while the test blocks starting the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_that_goes_down_fails_alone_and_heals() {
+    let Some(pg) = PgSchema::new().await else {
+        return;
+    };
+    let s = &pg.name;
+    pg.client
+        .batch_execute(&format!(
+            "CREATE TABLE {s}.claims (id int PRIMARY KEY, amount int);
+             INSERT INTO {s}.claims SELECT g, g FROM generate_series(1, 100) g;"
+        ))
+        .await
+        .unwrap();
+    let parsed: url_parts::Parts = url_parts::parse(&pg_url());
+    let relay = Relay::start(format!("{}:{}", parsed.host, parsed.port)).await;
+    // Nothing listens on `dead`'s port; `slammer` accepts and hangs up at once.
+    let dead_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let slammer = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slam_port = slammer.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = slammer.accept().await {
+            drop(sock);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = dir.path().join("local.db");
+    rusqlite::Connection::open(&sqlite)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1), (2);")
+        .unwrap();
+    let server = server_for(
+        dir.path(),
+        &format!(
+            "[[source]]\nname = \"health\"\nkind = \"postgres\"\nurl = \"postgres://{}@127.0.0.1:{}/{}\"\nschema = \"{s}\"\nsslmode = \"disable\"\nconnect_timeout_s = 2\n\n\
+             [[source]]\nname = \"dead\"\nkind = \"postgres\"\nurl = \"postgres://postgres@127.0.0.1:{dead_port}/test\"\nsslmode = \"disable\"\nconnect_timeout_s = 1\n\n\
+             [[source]]\nname = \"slammer\"\nkind = \"mysql\"\nurl = \"mysql://root@127.0.0.1:{slam_port}/test\"\nsslmode = \"disabled\"\nconnect_timeout_s = 1\n\n\
+             [[source]]\nname = \"local\"\nkind = \"sqlite\"\npath = \"{}\"\n",
+            parsed.user,
+            relay.port,
+            parsed.database,
+            sqlite.display()
+        ),
+    );
+    let amar = connect(&server, "stats", "pw").await.unwrap();
+
+    // Sources down from the start: named in the error, 08006, listed unhealthy.
+    for (source, sql) in [
+        ("dead", "SELECT * FROM dead.anything"),
+        ("slammer", "SELECT * FROM slammer.t"),
+    ] {
+        let e = amar.query(sql, &[]).await.unwrap_err();
+        assert_eq!(sqlstate(&e), "08006", "{e:?}");
+        let message = e.as_db_error().unwrap().message().to_string();
+        assert!(message.contains(&format!("\"{source}\"")), "{message}");
+    }
+    let health = texts(
+        &amar,
+        "SELECT name, healthy FROM amar.sources ORDER BY name",
+    )
+    .await;
+    assert_eq!(
+        health,
+        vec![
+            vec![Some("dead".into()), Some("f".into())],
+            vec![Some("health".into()), Some("t".into())],
+            vec![Some("local".into()), Some("t".into())],
+            vec![Some("slammer".into()), Some("f".into())],
+        ]
+    );
+    let count = "SELECT count(*) FROM health.claims";
+    assert_eq!(texts(&amar, count).await, vec![vec![Some("100".into())]]);
+
+    // The connection is cut: queries on it fail fast, naming it; others answer.
+    relay.down();
+    let started = Instant::now();
+    let e = amar.query(count, &[]).await.unwrap_err();
+    assert!(sqlstate(&e).starts_with("08"), "{e:?}");
+    assert!(
+        e.as_db_error().unwrap().message().contains("\"health\""),
+        "{e:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        texts(&amar, "SELECT count(*) FROM local.t").await,
+        vec![vec![Some("2".into())]]
+    );
+
+    // Back up: the source heals by itself.
+    relay.restore();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match amar.simple_query(count).await {
+            Ok(_) => break,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Err(e) => panic!("the source did not heal: {e:?}"),
+        }
+    }
+    assert_eq!(texts(&amar, count).await, vec![vec![Some("100".into())]]);
+}
+
+/// The parts of a postgres:// URL the relay test needs.
+mod url_parts {
+    pub struct Parts {
+        pub user: String,
+        pub host: String,
+        pub port: u16,
+        pub database: String,
+    }
+
+    pub fn parse(url: &str) -> Parts {
+        let rest = url.split_once("://").map(|x| x.1).unwrap_or(url);
+        let (auth, rest) = rest.split_once('@').unwrap_or(("postgres", rest));
+        let user = auth.split(':').next().unwrap_or("postgres").to_string();
+        let (hostport, database) = rest.split_once('/').unwrap_or((rest, "test"));
+        let (host, port) = hostport.split_once(':').unwrap_or((hostport, "5432"));
+        Parts {
+            user,
+            host: host.to_string(),
+            port: port.parse().unwrap_or(5432),
+            database: database.split('?').next().unwrap_or("test").to_string(),
+        }
+    }
+}
