@@ -12,8 +12,10 @@ cd "$root"
 ./clients/install.sh
 
 cargo test --workspace --no-fail-fast
-# The binary the client tests run (its libraries are built already; this links it).
-cargo build --bin amar
+# The binary the client tests run. The same package selection and targets as
+# `cargo test --workspace`, so that features unify the same way and the libraries
+# built for the tests are reused: this only links the binary.
+cargo build --workspace --bins --tests
 
 # A server on a small demo for the client tests; the OS picks the port.
 data="$(mktemp -d)"
