@@ -5,11 +5,12 @@
 //!
 //! ```sh
 //! cargo build --release --bin amar
-//! cargo run -p amar-benches --release -- transfer policy --rounds 5 --scale 1
+//! cargo run -p amar-benches --release -- transfer policy pushdown --rounds 5 --scale 1
 //! ```
 
 mod machine;
 mod policy;
+mod pushdown;
 mod results;
 mod server;
 mod transfer;
@@ -51,7 +52,7 @@ fn parse_args() -> anyhow::Result<Options> {
             "--results" => options.results = value("--results")?.into(),
             "-h" | "--help" => {
                 println!(
-                    "amar-benches [transfer] [policy] [--rounds N] [--scale S] [--amar PATH] [--python PATH] [--results FILE]"
+                    "amar-benches [transfer] [policy] [pushdown] [--rounds N] [--scale S] [--amar PATH] [--python PATH] [--results FILE]"
                 );
                 std::process::exit(0);
             }
@@ -76,13 +77,23 @@ fn main() -> anyhow::Result<()> {
             options.amar.display()
         );
     }
-    let server = server::Amar::start(&options.amar, options.scale)?;
     let machine = machine::describe();
+    let mut demo = None;
     for scenario in &options.scenarios {
         let table = match scenario.as_str() {
-            "transfer" => transfer::run(&options, &server)?,
-            "policy" => policy::run(&options, &server)?,
-            other => bail!("unknown scenario {other}; known: transfer, policy"),
+            "pushdown" => pushdown::run(&options)?,
+            "transfer" | "policy" => {
+                if demo.is_none() {
+                    demo = Some(server::Amar::start(&options.amar, options.scale)?);
+                }
+                let server = demo.as_ref().context("the demo server")?;
+                if scenario == "transfer" {
+                    transfer::run(&options, server)?
+                } else {
+                    policy::run(&options, server)?
+                }
+            }
+            other => bail!("unknown scenario {other}; known: transfer, policy, pushdown"),
         };
         println!("{table}");
         results::record(&options, scenario, &machine, &table)?;

@@ -30,14 +30,32 @@ fn port_after(line: &str, marker: &str) -> Option<u16> {
 }
 
 impl Amar {
+    /// On the embedded demo at `scale`.
     pub fn start(binary: &Path, scale: f64) -> anyhow::Result<Amar> {
-        let data = std::env::temp_dir().join(format!("amar-bench-{}", std::process::id()));
+        Self::launch(
+            binary,
+            "demo",
+            &["--demo-scale".to_string(), scale.to_string()],
+        )
+    }
+
+    /// On a config file.
+    pub fn with_config(binary: &Path, config: &Path) -> anyhow::Result<Amar> {
+        Self::launch(
+            binary,
+            "config",
+            &["--config".to_string(), config.display().to_string()],
+        )
+    }
+
+    fn launch(binary: &Path, tag: &str, extra: &[String]) -> anyhow::Result<Amar> {
+        let data = std::env::temp_dir().join(format!("amar-bench-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&data)?;
         let data = TempDir(data);
         let mut child = Command::new(binary)
             .args(["serve", "--data-dir"])
             .arg(&data.0)
-            .args(["--demo-scale", &scale.to_string()])
+            .args(extra)
             .args([
                 "--pg-listen",
                 "127.0.0.1:0",

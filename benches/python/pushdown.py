@@ -1,0 +1,99 @@
+"""Pushdown: an aggregate over a PostgreSQL table of N rows, asked through Amar
+(a `postgres` source, federated) and sent straight to PostgreSQL, interleaved.
+The ratio amar / direct is what federation costs. Prints JSON.
+
+Usage:
+  python pushdown.py setup --pg URL --schema S --rows N
+  python pushdown.py measure --pg URL --schema S --amar-port P --rounds R
+  python pushdown.py drop --pg URL --schema S
+"""
+
+import argparse
+import json
+import statistics
+import time
+
+import psycopg
+
+QUERY = (
+    "SELECT province_code, sum(contribution) AS total, count(*) AS n FROM {t} "
+    "WHERE period >= DATE '2024-01-01' GROUP BY province_code ORDER BY province_code"
+)
+
+
+def setup(a):
+    with psycopg.connect(a.pg, autocommit=True) as c:
+        c.execute(f"DROP SCHEMA IF EXISTS {a.schema} CASCADE")
+        c.execute(f"CREATE SCHEMA {a.schema}")
+        c.execute(
+            f"CREATE TABLE {a.schema}.contributions (id bigint PRIMARY KEY, province_code smallint NOT NULL, "
+            "period date NOT NULL, wage numeric(14,0) NOT NULL, contribution numeric(14,0) NOT NULL)"
+        )
+        c.execute(
+            f"INSERT INTO {a.schema}.contributions SELECT g, (g % 31) + 1, "
+            "date '2023-01-01' + ((g / 1000) % 730)::int, 10000000 + (g % 50000) * 100, "
+            "(10000000 + (g % 50000) * 100) * 23 / 100 FROM generate_series(1, %s) g",
+            (a.rows,),
+        )
+        c.execute(f"ANALYZE {a.schema}.contributions")
+
+
+def drop(a):
+    with psycopg.connect(a.pg, autocommit=True) as c:
+        c.execute(f"DROP SCHEMA IF EXISTS {a.schema} CASCADE")
+
+
+def timed(conn, sql):
+    start = time.perf_counter()
+    with conn.cursor() as cur:
+        cur.execute(sql)
+        rows = cur.fetchall()
+    return rows, time.perf_counter() - start
+
+
+def measure(a):
+    direct = psycopg.connect(a.pg, autocommit=True)
+    amar = psycopg.connect(
+        f"host=127.0.0.1 port={a.amar_port} dbname=amar user=bench password=bench", autocommit=True
+    )
+    ours_sql = QUERY.format(t="dept.contributions")
+    theirs_sql = QUERY.format(t=f"{a.schema}.contributions")
+    ours, _ = timed(amar, ours_sql)
+    theirs, _ = timed(direct, theirs_sql)
+    if [tuple(map(str, r)) for r in ours] != [tuple(map(str, r)) for r in theirs]:
+        raise SystemExit(f"answers differ: {ours[:3]} vs {theirs[:3]}")
+    times = {"direct": [], "amar": []}
+    for _ in range(a.rounds):
+        times["direct"].append(timed(direct, theirs_sql)[1])
+        times["amar"].append(timed(amar, ours_sql)[1])
+    with amar.cursor() as cur:
+        cur.execute("EXPLAIN " + ours_sql)
+        plan = "\n".join(r[1] for r in cur.fetchall())
+    print(
+        json.dumps(
+            {
+                "rounds": a.rounds,
+                "groups": len(ours),
+                "direct_median_s": statistics.median(times["direct"]),
+                "amar_median_s": statistics.median(times["amar"]),
+                "runs_s": times,
+                "pushed_down": "GROUP BY" in plan and "VirtualExecutionPlan" in plan,
+            }
+        )
+    )
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("action", choices=["setup", "measure", "drop"])
+    p.add_argument("--pg", required=True)
+    p.add_argument("--schema", required=True)
+    p.add_argument("--rows", type=int, default=5_000_000)
+    p.add_argument("--amar-port", type=int)
+    p.add_argument("--rounds", type=int, default=5)
+    a = p.parse_args()
+    {"setup": setup, "measure": measure, "drop": drop}[a.action](a)
+
+
+if __name__ == "__main__":
+    main()
