@@ -121,6 +121,12 @@ impl SourcesTable {
             Field::new("statements_sent", DataType::Int64, true),
             Field::new("rows_received", DataType::Int64, true),
             Field::new("skipped", DataType::Utf8, true),
+            Field::new(
+                "last_snapshot",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new("snapshot_rows", DataType::Int64, true),
         ]));
         Self { sources, schema }
     }
@@ -139,6 +145,8 @@ impl SourcesTable {
         let mut statements = Int64Builder::with_capacity(n);
         let mut received = Int64Builder::with_capacity(n);
         let mut skipped = StringBuilder::with_capacity(n, n * 8);
+        let mut last_snapshot = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+        let mut snapshot_rows = Int64Builder::with_capacity(n);
         for schema in &self.sources {
             let source = schema.source();
             let health = source.health().await;
@@ -165,6 +173,20 @@ impl SourcesTable {
             } else {
                 skipped.append_value(not_loaded.join("; "));
             }
+            match source.snapshot() {
+                Some((at, rows)) => {
+                    last_snapshot.append_option(at.and_then(|t| {
+                        t.duration_since(std::time::UNIX_EPOCH)
+                            .ok()
+                            .map(|d| d.as_micros() as i64)
+                    }));
+                    snapshot_rows.append_value(rows as i64);
+                }
+                None => {
+                    last_snapshot.append_null();
+                    snapshot_rows.append_null();
+                }
+            }
         }
         let columns: Vec<ArrayRef> = vec![
             Arc::new(name.finish()),
@@ -179,6 +201,8 @@ impl SourcesTable {
             Arc::new(statements.finish()),
             Arc::new(received.finish()),
             Arc::new(skipped.finish()),
+            Arc::new(last_snapshot.finish()),
+            Arc::new(snapshot_rows.finish()),
         ];
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }

@@ -33,7 +33,7 @@ use datafusion_federation::sql::{
 use datafusion_table_providers_common::UnsupportedTypeAction;
 use datafusion_table_providers_common::sql::db_connection_pool::DbConnectionPool;
 use datafusion_table_providers_common::sql::db_connection_pool::dbconnection::{
-    get_schema, get_tables, query_arrow,
+    DbConnection, get_schema, get_tables, query_arrow,
 };
 use datafusion_table_providers_common::sql::sql_provider_datafusion::SqlTable;
 use datafusion_table_providers_mysql::pool::MySQLConnectionPool;
@@ -241,17 +241,25 @@ impl DatabaseSource {
         }
     }
 
+    /// A pooled connection, waiting at most the connect timeout.
+    async fn connect<T: 'static, P: 'static, D>(
+        &self,
+        pool: &D,
+    ) -> Result<Box<dyn DbConnection<T, P>>>
+    where
+        D: DbConnectionPool<T, P> + ?Sized,
+    {
+        tokio::time::timeout(self.options.connect_timeout, pool.connect())
+            .await
+            .map_err(|_| unavailable(&self.name, "no connection within the connect timeout"))?
+            .map_err(|e| unavailable(&self.name, e))
+    }
+
     async fn table_names(&self, pool: &Pool) -> Result<Vec<String>> {
         let schema = self.remote_schema();
         let names = match pool {
-            Pool::Postgres(p) => {
-                let conn = p.connect().await.map_err(|e| unavailable(&self.name, e))?;
-                get_tables(conn, &schema).await
-            }
-            Pool::Mysql(p) => {
-                let conn = p.connect().await.map_err(|e| unavailable(&self.name, e))?;
-                get_tables(conn, &schema).await
-            }
+            Pool::Postgres(p) => get_tables(self.connect(p.as_ref()).await?, &schema).await,
+            Pool::Mysql(p) => get_tables(self.connect(p.as_ref()).await?, &schema).await,
         }
         .map_err(|e| unavailable(&self.name, format!("cannot list tables: {e}")))?;
         let mut names: Vec<String> = match &self.options.tables {
@@ -265,41 +273,36 @@ impl DatabaseSource {
 
     /// Column names of the table's primary key, in key order.
     async fn primary_key(&self, pool: &Pool, table: &str) -> Vec<String> {
-        let schema = self.remote_schema();
+        let (schema, table_literal) = (quote_literal(&self.remote_schema()), quote_literal(table));
+        let sql = match self.engine {
+            Engine::Postgres => format!(
+                "SELECT a.attname::text FROM pg_catalog.pg_index i \
+                 JOIN pg_catalog.pg_class c ON c.oid = i.indrelid \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true \
+                 JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum \
+                 WHERE i.indisprimary AND n.nspname = {schema} AND c.relname = {table_literal} \
+                 ORDER BY k.ord"
+            ),
+            Engine::Mysql => format!(
+                "SELECT CAST(COLUMN_NAME AS CHAR) AS name FROM information_schema.KEY_COLUMN_USAGE \
+                 WHERE TABLE_SCHEMA = {schema} AND TABLE_NAME = {table_literal} \
+                 AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY ORDINAL_POSITION"
+            ),
+        };
         let result = match pool {
-            Pool::Postgres(p) => {
-                let sql = format!(
-                    "SELECT a.attname::text FROM pg_catalog.pg_index i \
-                     JOIN pg_catalog.pg_class c ON c.oid = i.indrelid \
-                     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-                     JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true \
-                     JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum \
-                     WHERE i.indisprimary AND n.nspname = {} AND c.relname = {} ORDER BY k.ord",
-                    quote_literal(&schema),
-                    quote_literal(table)
-                );
-                match p.connect().await {
-                    Ok(conn) => query_arrow(conn, sql, None)
-                        .await
-                        .map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                }
-            }
-            Pool::Mysql(p) => {
-                let sql = format!(
-                    "SELECT CAST(COLUMN_NAME AS CHAR) AS name FROM information_schema.KEY_COLUMN_USAGE \
-                     WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} AND CONSTRAINT_NAME = 'PRIMARY' \
-                     ORDER BY ORDINAL_POSITION",
-                    quote_literal(&schema),
-                    quote_literal(table)
-                );
-                match p.connect().await {
-                    Ok(conn) => query_arrow(conn, sql, None)
-                        .await
-                        .map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                }
-            }
+            Pool::Postgres(p) => match self.connect(p.as_ref()).await {
+                Ok(conn) => query_arrow(conn, sql, None)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            },
+            Pool::Mysql(p) => match self.connect(p.as_ref()).await {
+                Ok(conn) => query_arrow(conn, sql, None)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            },
         };
         let stream = match result {
             Ok(s) => s,
@@ -345,7 +348,7 @@ impl DatabaseSource {
         };
         match pool {
             Pool::Postgres(p) => {
-                let conn = p.connect().await.map_err(|e| unavailable(&self.name, e))?;
+                let conn = self.connect(p.as_ref()).await?;
                 let schema = get_schema(conn, &remote).await.map_err(|e| failed(&e))?;
                 let dyn_pool: Arc<datafusion_table_providers_postgres::DynPostgresConnectionPool> =
                     p.clone();

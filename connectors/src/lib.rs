@@ -16,6 +16,7 @@ pub mod config;
 pub mod database;
 pub mod error;
 pub mod files;
+pub mod snapshot;
 pub mod source;
 pub mod sqlite;
 
@@ -24,6 +25,7 @@ pub use config::{
 };
 pub use database::{DatabaseSource, Engine};
 pub use error::ConnectorError;
+pub use snapshot::SnapshotSource;
 pub use source::{Health, Pushdown, Source, SourceTable, open_source};
 
 /// Arrow field metadata key under which a connector records a column's comment

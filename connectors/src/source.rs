@@ -107,6 +107,18 @@ pub trait Source: Send + Sync + Debug {
     fn skipped(&self) -> Vec<String> {
         vec![]
     }
+    /// Snapshot sources: when the copy in use was made, and its rows.
+    fn snapshot(&self) -> Option<(Option<SystemTime>, u64)> {
+        None
+    }
+    /// Snapshot sources: whether the schedule calls for a refresh now.
+    fn snapshot_due(&self) -> bool {
+        false
+    }
+    /// Snapshot sources: copy now and switch; returns tables and rows copied.
+    async fn refresh_snapshot(&self) -> Result<Option<(usize, u64)>> {
+        Ok(None)
+    }
 }
 
 /// Opens a source of any built-in kind from its typed config.
@@ -122,6 +134,22 @@ pub async fn open_source(config: &SourceConfig) -> Result<Arc<dyn Source>> {
             config.mode,
             options.clone(),
         )?)),
+        SourceKind::Postgres(options) if config.mode == Mode::Snapshot => Ok(Arc::new(
+            crate::snapshot::SnapshotSource::open(
+                &config.name,
+                crate::database::Engine::Postgres,
+                options.clone(),
+            )
+            .await?,
+        )),
+        SourceKind::Mysql(options) if config.mode == Mode::Snapshot => Ok(Arc::new(
+            crate::snapshot::SnapshotSource::open(
+                &config.name,
+                crate::database::Engine::Mysql,
+                options.clone(),
+            )
+            .await?,
+        )),
         SourceKind::Postgres(options) => Ok(Arc::new(
             crate::database::DatabaseSource::open(
                 &config.name,

@@ -32,6 +32,21 @@ enum Command {
     /// Manage the users who may log in.
     #[command(subcommand)]
     User(UserCommand),
+    /// Copy a snapshot source's tables now and switch to the copy (a running server
+    /// picks it up within a minute).
+    Snapshot(SnapshotArgs),
+}
+
+#[derive(Args, Debug)]
+struct SnapshotArgs {
+    /// The source's name, as in its `[[source]]` entry.
+    source: String,
+    /// The config file that defines the source.
+    #[arg(long)]
+    config: PathBuf,
+    /// The data folder, if the server runs with --data-dir.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -110,6 +125,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::User(command) => user(command),
+        Command::Snapshot(args) => snapshot(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -118,6 +134,43 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
+    let overrides = Overrides {
+        data_dir: args.data_dir,
+        ..Overrides::default()
+    };
+    let config = crate::config::Config::load(&args.config, &overrides)?;
+    let Some(source) = config.sources.iter().find(|s| s.name == args.source) else {
+        anyhow::bail!(
+            "{}: no source named \"{}\"",
+            args.config.display(),
+            args.source
+        );
+    };
+    if source.mode != amar_connectors::Mode::Snapshot {
+        anyhow::bail!(
+            "source \"{}\" is not in snapshot mode (set mode = \"snapshot\")",
+            args.source
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let opened = amar_connectors::open_source(source).await?;
+        match opened.refresh_snapshot().await? {
+            Some((tables, rows)) => {
+                println!(
+                    "snapshot of \"{}\": {tables} tables, {rows} rows",
+                    args.source
+                );
+                Ok(())
+            }
+            None => anyhow::bail!("source \"{}\" keeps no snapshots", args.source),
+        }
+    })
 }
 
 fn init_logging() {

@@ -110,6 +110,7 @@ struct RawSource {
     sslrootcert: Option<Spanned<PathBuf>>,
     pool_size: Option<Spanned<u32>>,
     connect_timeout_s: Option<Spanned<u64>>,
+    refresh: Option<Spanned<String>>,
 }
 
 /// Turns byte offsets into line numbers for messages.
@@ -177,6 +178,12 @@ impl Config {
                 ));
             }
             sources.push(source);
+        }
+        // Snapshot copies live in the data folder, one folder per source.
+        for source in &mut sources {
+            if let SourceKind::Postgres(o) | SourceKind::Mysql(o) = &mut source.kind {
+                o.snapshot_dir = Some(server.data_dir.join("snapshots").join(&source.name));
+            }
         }
         Ok(Config {
             server,
@@ -321,23 +328,20 @@ fn audit_config(
     Ok(audit)
 }
 
-/// Replaces `${NAME}` with the environment variable `NAME`; a missing one is an
-/// error that names the variable, never its value.
-fn substitute_env(text: &str) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after.find('}').ok_or("an unclosed ${")?;
-        let name = &after[..end];
-        let value = std::env::var(name)
-            .map_err(|_| format!("the environment variable {name} is not set"))?;
-        out.push_str(&value);
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
+/// `30s`, `15m`, `6h`, `1d` (at least 1 s).
+fn parse_interval(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = text.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let seconds = match unit.trim() {
+        "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86400)?,
+        _ => return None,
+    };
+    (seconds > 0).then(|| std::time::Duration::from_secs(seconds))
 }
 
 type Fail<'a> = dyn Fn(Range<usize>, &str, String) -> Result<SourceConfig, ConfigError> + 'a;
@@ -359,15 +363,19 @@ fn database_source(
             ),
         );
     };
-    let text = match substitute_env(url.get_ref()) {
-        Ok(t) => t,
-        Err(why) => return fail(url.span(), "url", why),
-    };
-    let parsed = match url::Url::parse(&text) {
+    let parsed = match url::Url::parse(url.get_ref()) {
         Ok(u) => u,
-        // The URL may hold a password: say what is wrong, not what it was.
         Err(e) => return fail(url.span(), "url", format!("not a valid URL: {e}")),
     };
+    // `${NAME}` in the user, password or database is expanded after parsing, so a
+    // secret may hold any character (`@`, `:`, `/`) without escaping.
+    let decode = |s: &str| {
+        url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let expand = |s: &str| expand_env(&decode(s));
     let schemes: &[&str] = if kind_name == "postgres" {
         &["postgres", "postgresql"]
     } else {
@@ -380,16 +388,13 @@ fn database_source(
             format!("a {kind_name} URL starts with {}://", schemes[0]),
         );
     }
-    let decode = |s: &str| {
-        url::form_urlencoded::parse(format!("x={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
-    };
     let Some(host) = parsed.host_str().filter(|h| !h.is_empty()) else {
         return fail(url.span(), "url", "the URL names no host".to_string());
     };
-    let database = parsed.path().trim_start_matches('/').to_string();
+    let database = match expand(parsed.path().trim_start_matches('/')) {
+        Ok(d) => d,
+        Err(why) => return fail(url.span(), "url", why),
+    };
     if database.is_empty() {
         return fail(
             url.span(),
@@ -405,7 +410,14 @@ fn database_source(
         }
         .to_string()
     } else {
-        decode(parsed.username())
+        match expand(parsed.username()) {
+            Ok(u) => u,
+            Err(why) => return fail(url.span(), "url", why),
+        }
+    };
+    let password = match parsed.password().map(expand).transpose() {
+        Ok(p) => p,
+        Err(why) => return fail(url.span(), "url", why),
     };
     let default_ssl = if kind_name == "postgres" {
         "prefer"
@@ -430,6 +442,29 @@ fn database_source(
             format!("unknown sslmode \"{sslmode}\"; use {}", valid.join(", ")),
         );
     }
+    let refresh = match &raw.refresh {
+        None => None,
+        Some(r) if mode != Mode::Snapshot => {
+            return fail(
+                r.span(),
+                "refresh",
+                "only snapshot sources are refreshed; add mode = \"snapshot\"".to_string(),
+            );
+        }
+        Some(r) => match parse_interval(r.get_ref()) {
+            Some(d) => Some(d),
+            None => {
+                return fail(
+                    r.span(),
+                    "refresh",
+                    format!(
+                        "\"{}\" is not an interval; write e.g. \"30s\", \"15m\", \"6h\" or \"1d\"",
+                        r.get_ref()
+                    ),
+                );
+            }
+        },
+    };
     let pool_size = raw.pool_size.as_ref().map(|p| *p.get_ref()).unwrap_or(8);
     if pool_size == 0 {
         let span = raw
@@ -445,7 +480,7 @@ fn database_source(
             .port()
             .unwrap_or(if kind_name == "postgres" { 5432 } else { 3306 }),
         user,
-        password: parsed.password().map(decode),
+        password,
         database,
         schema: raw.schema.as_ref().map(|s| s.get_ref().clone()),
         tables: raw.tables.as_ref().map(|t| t.get_ref().clone()),
@@ -460,7 +495,7 @@ fn database_source(
                 .max(1),
         ),
         snapshot_dir: None,
-        refresh: None,
+        refresh,
     };
     let kind = if kind_name == "postgres" {
         SourceKind::Postgres(options)
@@ -491,11 +526,15 @@ fn source_config(
     let mode = match raw.mode.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
         None | Some(("live", _)) => Mode::Live,
         Some(("snapshot", span)) => {
-            return fail(
-                span,
-                "mode",
-                "snapshot mode is for database sources (postgres, mysql); this kind is read in place".to_string(),
-            );
+            let kind = raw.kind.get_ref().as_str();
+            if kind != "postgres" && kind != "mysql" {
+                return fail(
+                    span,
+                    "mode",
+                    "snapshot mode is for database sources (postgres, mysql); this kind is read in place".to_string(),
+                );
+            }
+            Mode::Snapshot
         }
         Some((other, span)) => {
             return fail(
@@ -542,6 +581,7 @@ fn source_config(
             "sslrootcert",
             "pool_size",
             "connect_timeout_s",
+            "refresh",
         ],
         "mysql" => &[
             "url",
@@ -550,6 +590,7 @@ fn source_config(
             "sslrootcert",
             "pool_size",
             "connect_timeout_s",
+            "refresh",
         ],
         "plugin" => {
             return fail(
@@ -800,5 +841,65 @@ delimiter = ";"
                 .contains("AMAR_TEST_UNSET_Y")
         );
         assert!(expand_env("${OPEN").is_err());
+    }
+
+    #[test]
+    fn database_sources_take_a_url_with_secrets_from_the_environment() {
+        // SAFETY: this test is the only user of this variable name.
+        unsafe { std::env::set_var("AMAR_TEST_PG_PASSWORD_Z", "p@ss:w/rd") };
+        let c = parse(
+            "[[source]]\nname = \"pension\"\nkind = \"postgres\"\nmode = \"snapshot\"\nrefresh = \"6h\"\n\
+             url = \"postgres://reader:${AMAR_TEST_PG_PASSWORD_Z}@127.0.0.1:6000/pensions\"\nschema = \"hr\"\n",
+        )
+        .unwrap();
+        let SourceKind::Postgres(o) = &c.sources[0].kind else {
+            panic!("not postgres: {:?}", c.sources[0].kind);
+        };
+        assert_eq!(
+            (
+                o.host.as_str(),
+                o.port,
+                o.user.as_str(),
+                o.database.as_str()
+            ),
+            ("127.0.0.1", 6000, "reader", "pensions")
+        );
+        assert_eq!(o.password.as_deref(), Some("p@ss:w/rd"));
+        assert_eq!(o.refresh, Some(std::time::Duration::from_secs(6 * 3600)));
+        assert_eq!(c.sources[0].mode, Mode::Snapshot);
+        // The password never shows in Debug output.
+        assert!(!format!("{o:?}").contains("p@ss"));
+        for (text, says) in [
+            ("kind = \"postgres\"\n", "needs `url`"),
+            (
+                "kind = \"postgres\"\nurl = \"mysql://h/db\"\n",
+                "starts with postgres://",
+            ),
+            (
+                "kind = \"mysql\"\nurl = \"mysql://h/db\"\nsslmode = \"verify-full\"\n",
+                "unknown sslmode",
+            ),
+            (
+                "kind = \"mysql\"\nurl = \"mysql://h/db\"\nrefresh = \"1h\"\n",
+                "only snapshot sources",
+            ),
+            (
+                "kind = \"postgres\"\nmode = \"snapshot\"\nurl = \"postgres://h/db\"\nrefresh = \"soon\"\n",
+                "not an interval",
+            ),
+            (
+                "kind = \"postgres\"\nurl = \"postgres://h/db\"\nschema = \"x\"\npath = \"p\"\n",
+                "`path`: not used",
+            ),
+            (
+                "kind = \"postgres\"\nurl = \"postgres://u:${AMAR_TEST_UNSET_Q}@h/db\"\n",
+                "AMAR_TEST_UNSET_Q",
+            ),
+        ] {
+            let err = parse(&format!("[[source]]\nname = \"a\"\n{text}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{text:?}: expected {says:?} in {err}");
+        }
     }
 }

@@ -184,6 +184,23 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
                     _ = tick.tick() => {
                         since_full += 1;
                         for schema in engine.catalog().sources() {
+                            // Snapshot sources on their schedule: copy, then switch.
+                            if schema.source().snapshot_due() {
+                                match schema.source().refresh_snapshot().await {
+                                    Ok(Some((tables, rows))) => tracing::info!(
+                                        source = schema.source().name(),
+                                        tables,
+                                        rows,
+                                        "snapshot refreshed"
+                                    ),
+                                    Ok(None) => {}
+                                    Err(e) => tracing::error!("{e}; keeping the last snapshot"),
+                                }
+                                if let Err(e) = schema.refresh().await {
+                                    tracing::warn!("{e}");
+                                }
+                                continue;
+                            }
                             let kind = schema.source().kind();
                             if kind != "postgres" && kind != "mysql" {
                                 continue;

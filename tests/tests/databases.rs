@@ -547,6 +547,21 @@ struct Relay {
 }
 
 impl Relay {
+    /// A relay to the test PostgreSQL.
+    async fn to_postgres() -> Relay {
+        let parsed = url_parts::parse(&pg_url());
+        Relay::start(format!("{}:{}", parsed.host, parsed.port)).await
+    }
+
+    /// A `[[source]]` entry for schema `schema` reached through this relay.
+    fn source(&self, name: &str, extra: &str, schema: &str) -> String {
+        let parsed = url_parts::parse(&pg_url());
+        format!(
+            "[[source]]\nname = \"{name}\"\nkind = \"postgres\"\n{extra}url = \"postgres://{}@127.0.0.1:{}/{}\"\nschema = \"{schema}\"\nsslmode = \"disable\"\nconnect_timeout_s = 2\n",
+            parsed.user, self.port, parsed.database
+        )
+    }
+
     async fn start(target: String) -> Relay {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -599,8 +614,7 @@ async fn a_source_that_goes_down_fails_alone_and_heals() {
         ))
         .await
         .unwrap();
-    let parsed: url_parts::Parts = url_parts::parse(&pg_url());
-    let relay = Relay::start(format!("{}:{}", parsed.host, parsed.port)).await;
+    let relay = Relay::to_postgres().await;
     // Nothing listens on `dead`'s port; `slammer` accepts and hangs up at once.
     let dead_port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -622,13 +636,11 @@ async fn a_source_that_goes_down_fails_alone_and_heals() {
     let server = server_for(
         dir.path(),
         &format!(
-            "[[source]]\nname = \"health\"\nkind = \"postgres\"\nurl = \"postgres://{}@127.0.0.1:{}/{}\"\nschema = \"{s}\"\nsslmode = \"disable\"\nconnect_timeout_s = 2\n\n\
+            "{}\n\
              [[source]]\nname = \"dead\"\nkind = \"postgres\"\nurl = \"postgres://postgres@127.0.0.1:{dead_port}/test\"\nsslmode = \"disable\"\nconnect_timeout_s = 1\n\n\
              [[source]]\nname = \"slammer\"\nkind = \"mysql\"\nurl = \"mysql://root@127.0.0.1:{slam_port}/test\"\nsslmode = \"disabled\"\nconnect_timeout_s = 1\n\n\
              [[source]]\nname = \"local\"\nkind = \"sqlite\"\npath = \"{}\"\n",
-            parsed.user,
-            relay.port,
-            parsed.database,
+            relay.source("health", "", s),
             sqlite.display()
         ),
     );
@@ -718,4 +730,148 @@ mod url_parts {
             database: database.split('?').next().unwrap_or("test").to_string(),
         }
     }
+}
+
+/// Polls `sql` until its one value is `want`, or fails after `secs`.
+async fn until_value(client: &Client, sql: &str, want: &str, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let got = texts(client, sql).await;
+        if got.first().and_then(|r| r[0].as_deref()) == Some(want) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{sql}: still {got:?}, want {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_switch_atomically_and_a_failed_refresh_keeps_the_last_one() {
+    let Some(pg) = PgSchema::new().await else {
+        return;
+    };
+    let s = &pg.name;
+    pg.client
+        .batch_execute(&format!(
+            "CREATE TABLE {s}.pensioners (id int PRIMARY KEY, name_fa text);
+             INSERT INTO {s}.pensioners SELECT g, 'بازنشسته ' || g FROM generate_series(1, 10) g;"
+        ))
+        .await
+        .unwrap();
+    let relay = Relay::to_postgres().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_for(
+        dir.path(),
+        &relay.source("offline", "mode = \"snapshot\"\nrefresh = \"1s\"\n", s),
+    );
+    let amar = connect(&server, "stats", "pw").await.unwrap();
+    let count = "SELECT count(*) FROM offline.pensioners";
+    // The first copy is made at start.
+    assert_eq!(texts(&amar, count).await, vec![vec![Some("10".into())]]);
+    let status = texts(
+        &amar,
+        "SELECT mode, healthy, snapshot_rows, last_snapshot IS NOT NULL FROM amar.sources",
+    )
+    .await;
+    assert_eq!(
+        status,
+        vec![vec![
+            Some("snapshot".into()),
+            Some("t".into()),
+            Some("10".into()),
+            Some("t".into())
+        ]]
+    );
+    // Queries read the local copy: no statement goes to PostgreSQL for them.
+    let plan = explain(&amar, count).await;
+    assert!(!plan.contains("VirtualExecutionPlan"), "{plan}");
+
+    // New rows at the source arrive with the next scheduled refresh.
+    pg.client
+        .batch_execute(&format!(
+            "INSERT INTO {s}.pensioners SELECT g, 'بازنشسته ' || g FROM generate_series(11, 15) g;"
+        ))
+        .await
+        .unwrap();
+    until_value(&amar, count, "15", 30).await;
+
+    // A leftover of a refresh that crashed changes nothing and is cleaned up.
+    let snapshots = server.data_dir.join("snapshots").join("offline");
+    let junk = snapshots.join(".19700101T000000.000000Z.partial");
+    std::fs::create_dir_all(&junk).unwrap();
+    std::fs::write(junk.join("pensioners.parquet"), b"not parquet").unwrap();
+    assert_eq!(texts(&amar, count).await, vec![vec![Some("15".into())]]);
+
+    // The source goes away: refreshes fail, the last good copy keeps answering, and
+    // amar.sources says what happened.
+    relay.down();
+    until_value(
+        &amar,
+        "SELECT health_message LIKE '%last refresh failed%' FROM amar.sources",
+        "t",
+        40,
+    )
+    .await;
+    assert_eq!(texts(&amar, count).await, vec![vec![Some("15".into())]]);
+    assert!(
+        !junk.exists(),
+        "the partial folder of a crashed refresh is removed"
+    );
+    let generations = std::fs::read_dir(&snapshots)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .count();
+    assert!(
+        generations <= 2,
+        "old generations are pruned: {generations}"
+    );
+    relay.restore();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_cut_mid_query_fails_that_query_naming_the_source() {
+    let Some(pg) = PgSchema::new().await else {
+        return;
+    };
+    let s = &pg.name;
+    pg.client
+        .batch_execute(&format!(
+            "CREATE TABLE {s}.big AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 2000000) g;"
+        ))
+        .await
+        .unwrap();
+    let relay = Relay::to_postgres().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_for(dir.path(), &relay.source("far", "", s));
+    let amar = connect(&server, "stats", "pw").await.unwrap();
+    use futures::StreamExt;
+    let outcome = tokio::time::timeout(Duration::from_secs(60), async {
+        let rows = amar
+            .query_raw("SELECT id, h FROM far.big", std::iter::empty::<i32>())
+            .await?;
+        futures::pin_mut!(rows);
+        let mut seen = 0u64;
+        while let Some(row) = rows.next().await {
+            row?;
+            seen += 1;
+            if seen == 1000 {
+                relay.down();
+            }
+        }
+        Ok::<u64, tokio_postgres::Error>(seen)
+    })
+    .await
+    .expect("a cut connection ends the query instead of hanging");
+    let e = outcome.expect_err("the query fails once its source is cut");
+    assert!(sqlstate(&e).starts_with("08"), "{e:?}");
+    assert!(
+        e.as_db_error().unwrap().message().contains("\"far\""),
+        "{e:?}"
+    );
+    // The session itself is fine.
+    assert_eq!(texts(&amar, "SELECT 1").await, vec![vec![Some("1".into())]]);
 }
