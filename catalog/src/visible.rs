@@ -26,6 +26,12 @@ pub trait Visibility: Send + Sync + Debug {
     fn sees_everything(&self) -> bool;
     fn table_visible(&self, schema: &str, table: &str) -> bool;
     fn hidden_columns(&self, schema: &str, table: &str) -> Vec<String>;
+    /// Whether the user's view of the table computes something (masks) that must
+    /// run in Amar: such a table is not handed to a source's SQL federation, whose
+    /// dialect may lack the functions (PostgreSQL has no sha256(text)).
+    fn computed_here(&self, _schema: &str, _table: &str) -> bool {
+        false
+    }
 }
 
 /// The session's visibility, as a DataFusion config extension, for tables computed at
@@ -133,7 +139,7 @@ impl SchemaProvider for VisibleSchema {
             return Ok(None);
         };
         let hidden = self.visibility.hidden_columns(&self.name, name);
-        if hidden.is_empty() {
+        if hidden.is_empty() && !self.visibility.computed_here(&self.name, name) {
             return Ok(Some(table));
         }
         Ok(Some(Arc::new(WithoutColumns::new(table, &hidden)?)))

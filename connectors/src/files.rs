@@ -200,12 +200,7 @@ impl Source for FilesSource {
     }
 
     fn pushdown(&self) -> Pushdown {
-        Pushdown {
-            projection: true,
-            filters: true,
-            limit: true,
-            ..Pushdown::default()
-        }
+        Pushdown::SCANS
     }
 
     async fn tables(&self) -> Result<Vec<SourceTable>> {

@@ -230,12 +230,7 @@ impl Source for SnapshotSource {
     }
 
     fn pushdown(&self) -> Pushdown {
-        Pushdown {
-            projection: true,
-            filters: true,
-            limit: true,
-            ..Pushdown::default()
-        }
+        Pushdown::SCANS
     }
 
     async fn tables(&self) -> Result<Vec<SourceTable>> {

@@ -35,6 +35,16 @@ pub struct Pushdown {
 }
 
 impl Pushdown {
+    /// What a scan-level source does: projection, filters and limits.
+    pub const SCANS: Pushdown = Pushdown {
+        projection: true,
+        filters: true,
+        limit: true,
+        aggregates: false,
+        sorts: false,
+        joins: false,
+    };
+
     /// A short human-readable list, for `amar.sources`.
     pub fn describe(&self) -> String {
         let mut parts = vec![];

@@ -875,3 +875,84 @@ async fn a_connection_cut_mid_query_fails_that_query_naming_the_source() {
     // The session itself is fine.
     assert_eq!(texts(&amar, "SELECT 1").await, vec![vec![Some("1".into())]]);
 }
+
+#[tokio::test]
+async fn policies_apply_to_postgres_sources_filters_pushed_and_masks_computed_here() {
+    let Some(pg) = PgSchema::new().await else {
+        return;
+    };
+    let s = &pg.name;
+    pg.client
+        .batch_execute(&format!(
+            "CREATE TABLE {s}.people (id int PRIMARY KEY, national_id text NOT NULL, province_code smallint NOT NULL);
+             INSERT INTO {s}.people SELECT g, lpad(g::text, 10, '0'), (g % 31) + 1 FROM generate_series(1, 3100) g;
+             CREATE TABLE {s}.payments (id int PRIMARY KEY, province_code smallint NOT NULL, amount int NOT NULL);
+             INSERT INTO {s}.payments SELECT g, (g % 31) + 1, g FROM generate_series(1, 3100) g;"
+        ))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    let mut file = UsersFile::load(&users).unwrap();
+    file.add("stats", vec!["admin".into()], BTreeMap::new(), "pw")
+        .unwrap();
+    file.add(
+        "tehran",
+        vec!["analyst".into()],
+        BTreeMap::from([("province_code".to_string(), "23".to_string())]),
+        "tehran",
+    )
+    .unwrap();
+    file.save().unwrap();
+    let policy = dir.path().join("policy.csv");
+    std::fs::write(
+        &policy,
+        "p, role:analyst, dept.*, read, allow\n\
+         p2, role:analyst, dept.people, national_id, mask, hash\n\
+         p3, role:analyst, dept.*, province_code = ${user.province_code}\n",
+    )
+    .unwrap();
+    let config = dir.path().join("amar.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nusers_file = \"{}\"\npolicy_file = \"{}\"\n\n[[source]]\nname = \"dept\"\nkind = \"postgres\"\nurl = \"{}\"\nschema = \"{s}\"\nsslmode = \"disable\"\n",
+            users.display(),
+            policy.display(),
+            pg_url()
+        ),
+    )
+    .unwrap();
+    let server = TestServer::with_config(&config).expect("the server starts");
+    let admin = connect(&server, "stats", "pw").await.unwrap();
+    let tehran = connect(&server, "tehran", "tehran").await.unwrap();
+
+    // Row filter only: the whole aggregate still goes to PostgreSQL, filter included.
+    let sum = "SELECT count(*), sum(amount) FROM dept.payments";
+    let plan = explain(&tehran, sum).await;
+    assert!(plan.contains("VirtualExecutionPlan"), "{plan}");
+    assert!(
+        plan.contains("\"province_code\" = 23"),
+        "the user's filter is in the SQL:\n{plan}"
+    );
+    assert_eq!(
+        texts(&tehran, sum).await,
+        texts(&admin, &format!("{sum} WHERE province_code = 23")).await
+    );
+
+    // A masked column: the filter still reaches PostgreSQL, the hash is made here.
+    let rows = texts(
+        &tehran,
+        "SELECT id, national_id, province_code FROM dept.people ORDER BY id",
+    )
+    .await;
+    assert_eq!(rows.len(), 100);
+    for row in &rows {
+        assert_eq!(row[2].as_deref(), Some("23"));
+        let shown = row[1].as_deref().unwrap();
+        assert_eq!(shown.len(), 64, "{shown}");
+        assert!(!shown.starts_with("00000"), "{shown}");
+    }
+    let plan = explain(&tehran, "SELECT national_id FROM dept.people").await;
+    assert!(plan.contains("\"province_code\" = 23"), "{plan}");
+}

@@ -247,12 +247,7 @@ impl Source for SqliteSource {
     }
 
     fn pushdown(&self) -> Pushdown {
-        Pushdown {
-            projection: true,
-            filters: true,
-            limit: true,
-            ..Pushdown::default()
-        }
+        Pushdown::SCANS
     }
 
     async fn tables(&self) -> Result<Vec<SourceTable>> {

@@ -21,4 +21,14 @@ impl Visibility for PolicyVisibility {
     fn hidden_columns(&self, schema: &str, table: &str) -> Vec<String> {
         hidden_columns(&self.0.current(), schema, table)
     }
+
+    fn computed_here(&self, schema: &str, table: &str) -> bool {
+        let access = self.0.current();
+        !access.is_admin()
+            && access
+                .table(schema, table)
+                .columns
+                .values()
+                .any(|rule| matches!(rule, amar_policies::ColumnRule::Mask(_)))
+    }
 }
