@@ -30,9 +30,9 @@ def setup(a):
             "period date NOT NULL, wage numeric(14,0) NOT NULL, contribution numeric(14,0) NOT NULL)"
         )
         c.execute(
-            f"INSERT INTO {a.schema}.contributions SELECT g, (g % 31) + 1, "
-            "date '2023-01-01' + ((g / 1000) % 730)::int, 10000000 + (g % 50000) * 100, "
-            "(10000000 + (g % 50000) * 100) * 23 / 100 FROM generate_series(1, %s) g",
+            f"INSERT INTO {a.schema}.contributions SELECT g, (g %% 31) + 1, "
+            "date '2023-01-01' + ((g / 1000) %% 730)::int, 10000000 + (g %% 50000) * 100, "
+            "(10000000 + (g %% 50000) * 100) * 23 / 100 FROM generate_series(1, %s) g",
             (a.rows,),
         )
         c.execute(f"ANALYZE {a.schema}.contributions")
