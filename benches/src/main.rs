@@ -11,6 +11,7 @@
 mod machine;
 mod policy;
 mod pushdown;
+mod python;
 mod results;
 mod server;
 mod transfer;

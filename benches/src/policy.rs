@@ -1,33 +1,17 @@
 //! Policy overhead: `tehran`'s queries (filter and mask added by the server) against
 //! `admin` running the same filter and mask written by hand.
 
-use std::process::Command;
-
-use anyhow::{Context, bail};
-
 use crate::Options;
 use crate::server::Amar;
 
 pub fn run(options: &Options, server: &Amar) -> anyhow::Result<String> {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/policy.py");
-    let output = Command::new(&options.python)
-        .arg(&script)
-        .args(["--pg-port", &server.pg_port.to_string()])
-        .args(["--rounds", &options.rounds.to_string()])
-        .output()
-        .with_context(|| {
-            format!(
-                "running {} (run ./clients/install.sh first)",
-                options.python.display()
-            )
-        })?;
-    if !output.status.success() {
-        bail!(
-            "policy.py failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let (pg, rounds) = (server.pg_port.to_string(), options.rounds.to_string());
+    let output = crate::python::run(
+        options,
+        "policy.py",
+        &["--pg-port", &pg, "--rounds", &rounds],
+    )?;
+    let report: serde_json::Value = serde_json::from_slice(&output)?;
     let mut table = format!(
         "{} rounds interleaved (admin, tehran, …), median. Overhead: tehran / admin − 1.\n\n| query | rows | statements | admin s | tehran s | overhead |\n|---|---:|---:|---:|---:|---:|\n",
         report["rounds"]

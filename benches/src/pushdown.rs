@@ -11,20 +11,7 @@ use crate::Options;
 use crate::server::Amar;
 
 fn python(options: &Options, args: &[&str]) -> anyhow::Result<Vec<u8>> {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/pushdown.py");
-    let output = Command::new(&options.python)
-        .arg(&script)
-        .args(args)
-        .output()
-        .with_context(|| format!("running {}", options.python.display()))?;
-    if !output.status.success() {
-        bail!(
-            "pushdown.py {} failed: {}",
-            args.first().unwrap_or(&""),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(output.stdout)
+    crate::python::run(options, "pushdown.py", args)
 }
 
 pub fn run(options: &Options) -> anyhow::Result<String> {

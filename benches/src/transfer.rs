@@ -1,34 +1,28 @@
 //! Transfer: the demo's largest table into one Python process over Flight SQL
 //! (ADBC → pyarrow) and over pgwire (psycopg → rows, binary and text).
 
-use std::process::Command;
-
-use anyhow::{Context, bail};
-
 use crate::Options;
 use crate::server::Amar;
 
 pub fn run(options: &Options, server: &Amar) -> anyhow::Result<String> {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/transfer.py");
-    let output = Command::new(&options.python)
-        .arg(&script)
-        .args(["--pg-port", &server.pg_port.to_string()])
-        .args(["--flight-port", &server.flight_port.to_string()])
-        .args(["--rounds", &options.rounds.to_string()])
-        .output()
-        .with_context(|| {
-            format!(
-                "running {} (run ./clients/install.sh first)",
-                options.python.display()
-            )
-        })?;
-    if !output.status.success() {
-        bail!(
-            "transfer.py failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let (pg, flight, rounds) = (
+        server.pg_port.to_string(),
+        server.flight_port.to_string(),
+        options.rounds.to_string(),
+    );
+    let output = crate::python::run(
+        options,
+        "transfer.py",
+        &[
+            "--pg-port",
+            &pg,
+            "--flight-port",
+            &flight,
+            "--rounds",
+            &rounds,
+        ],
+    )?;
+    let report: serde_json::Value = serde_json::from_slice(&output)?;
     let results = &report["results"];
     let baseline = results["pgwire-binary"]["rows_per_s"]
         .as_f64()
