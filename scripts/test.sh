@@ -20,7 +20,7 @@ cargo build --workspace --bins --tests
 # A server on a small demo for the client tests; the OS picks the port.
 data="$(mktemp -d)"
 log="$data/amar.log"
-./target/debug/amar serve --data-dir "$data" --demo-scale 0.05 \
+"${CARGO_TARGET_DIR:-$root/target}/debug/amar" serve --data-dir "$data" --demo-scale 0.05 \
     --pg-listen 127.0.0.1:0 --flight-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 >"$log" 2>&1 &
 server=$!
 cleanup() {
