@@ -3,7 +3,8 @@
 #   1. installs what the client tests need (clients/install.sh),
 #   2. runs every Rust test (unit, end-to-end through tokio-postgres, psql, .slt),
 #   3. starts `amar serve` on its demo and runs the real clients against it:
-#      psycopg, SQLAlchemy and pandas (pytest), and pgjdbc.
+#      psycopg, SQLAlchemy and pandas, ADBC Flight SQL (pytest; TLS with a server of
+#      its own), and pgjdbc.
 # Set AMAR_REQUIRE_SERVICES=1 to fail, not skip, when PostgreSQL or MariaDB is away.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -44,6 +45,7 @@ flight_port="$(sed -n 's/.*Flight SQL.*grpc:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' 
 echo "client tests against amar serve: pgwire 127.0.0.1:$port, Flight SQL 127.0.0.1:$flight_port"
 
 AMAR_PG_HOST=127.0.0.1 AMAR_PG_PORT="$port" AMAR_FLIGHT_PORT="$flight_port" AMAR_PID="$server" \
+    AMAR_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/amar" \
     "$root/.venv/bin/python" -m pytest -q -s clients/python/tests
 
 mkdir -p clients/java/build

@@ -36,6 +36,7 @@ pub struct SourceConfig {
 pub enum SourceKind {
     Sqlite(SqliteOptions),
     Files(FilesOptions),
+    Drop(DropOptions),
     Postgres(DatabaseOptions),
     Mysql(DatabaseOptions),
 }
@@ -45,6 +46,7 @@ impl SourceKind {
         match self {
             SourceKind::Sqlite(_) => "sqlite",
             SourceKind::Files(_) => "files",
+            SourceKind::Drop(_) => "drop",
             SourceKind::Postgres(_) => "postgres",
             SourceKind::Mysql(_) => "mysql",
         }
@@ -112,6 +114,28 @@ pub struct FilesOptions {
     pub has_header: bool,
     /// CSV only: the field delimiter (default `,`).
     pub delimiter: u8,
+}
+
+/// A watched drop folder whose files are taken into a local Parquet store.
+#[derive(Debug, Clone)]
+pub struct DropOptions {
+    /// The folder departments drop files into; only read, never changed.
+    pub path: PathBuf,
+    /// Where accepted files are kept as Parquet (set by the server, in its data folder).
+    pub store: PathBuf,
+    /// CSV only: whether the first line names the columns (default true).
+    pub has_header: bool,
+    /// CSV only: the field delimiter (default `,`).
+    pub delimiter: u8,
+    /// Spreadsheets: the sheet to read (default the first).
+    pub sheet: Option<String>,
+    /// Tables whose rows come from many files: (table, file-name pattern), in table
+    /// order; the first that matches wins. Other files are a table each, by name.
+    pub append: Vec<(String, glob::Pattern)>,
+    /// How often the folder is looked at.
+    pub scan_every: std::time::Duration,
+    /// How long a file must stay unchanged before it is read.
+    pub settle: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

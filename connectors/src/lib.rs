@@ -4,7 +4,7 @@
 //! `[[source]]` config ([`SourceConfig`]), lists its tables, hands DataFusion a
 //! [`TableProvider`](datafusion::catalog::TableProvider) for each, declares what it can
 //! push down ([`Pushdown`]) and reports its health. Built-in connectors live here
-//! (SQLite; files: Parquet, CSV, JSON; PostgreSQL and MySQL/MariaDB, whose
+//! (SQLite; files: Parquet, CSV, JSON; drop folders of CSV, Parquet and Excel; PostgreSQL and MySQL/MariaDB, whose
 //! queries are federated: whole sub-plans go to the database as SQL); plugins
 //! implement the same trait, so nothing above this crate knows which kind it got.
 //!
@@ -14,6 +14,7 @@
 
 pub mod config;
 pub mod database;
+pub mod drop;
 pub mod error;
 pub mod files;
 pub mod snapshot;
@@ -21,9 +22,11 @@ pub mod source;
 pub mod sqlite;
 
 pub use config::{
-    DatabaseOptions, FileFormat, FilesOptions, Mode, SourceConfig, SourceKind, SqliteOptions,
+    DatabaseOptions, DropOptions, FileFormat, FilesOptions, Mode, SourceConfig, SourceKind,
+    SqliteOptions,
 };
 pub use database::{DatabaseSource, Engine};
+pub use drop::DropSource;
 pub use error::ConnectorError;
 pub use snapshot::SnapshotSource;
 pub use source::{Health, Pushdown, Source, SourceTable, open_source};

@@ -144,6 +144,10 @@ pub async fn open_source(config: &SourceConfig) -> Result<Arc<dyn Source>> {
             config.mode,
             options.clone(),
         )?)),
+        SourceKind::Drop(options) => Ok(Arc::new(crate::drop::DropSource::open(
+            &config.name,
+            options.clone(),
+        )?)),
         SourceKind::Postgres(options) if config.mode == Mode::Snapshot => Ok(Arc::new(
             crate::snapshot::SnapshotSource::open(
                 &config.name,

@@ -35,6 +35,24 @@ enum Command {
     /// Copy a snapshot source's tables now and switch to the copy (a running server
     /// picks it up within a minute).
     Snapshot(SnapshotArgs),
+    /// Certificates for TLS.
+    #[command(subcommand)]
+    Cert(CertCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum CertCommand {
+    /// Make a development CA and a server certificate it signed (ca.crt, server.crt,
+    /// server.key), to try TLS; not for production.
+    Dev {
+        /// The folder to write them into.
+        #[arg(long, default_value = "amar-tls")]
+        dir: PathBuf,
+        /// A host name or IP address the certificate is for; repeatable
+        /// (default: localhost and 127.0.0.1).
+        #[arg(long = "host")]
+        hosts: Vec<String>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -126,6 +144,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::User(command) => user(command),
         Command::Snapshot(args) => snapshot(args),
+        Command::Cert(CertCommand::Dev { dir, hosts }) => cert_dev(dir, hosts),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -134,6 +153,30 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn cert_dev(dir: PathBuf, mut hosts: Vec<String>) -> anyhow::Result<()> {
+    if hosts.is_empty() {
+        hosts = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    }
+    let [ca, cert, key] = crate::tls::make_dev_pair(&dir, &hosts)?;
+    println!(
+        "Wrote {} (the CA clients trust), {} and {} (for {}).",
+        ca.display(),
+        cert.display(),
+        key.display(),
+        hosts.join(", ")
+    );
+    println!(
+        "In amar.toml:\n  [server]\n  tls_cert = \"{}\"\n  tls_key = \"{}\"",
+        cert.display(),
+        key.display()
+    );
+    println!(
+        "Then: psql \"host=localhost port=6543 dbname=amar user=admin sslmode=verify-full sslrootcert={}\"",
+        ca.display()
+    );
+    Ok(())
 }
 
 fn snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
@@ -160,6 +203,21 @@ fn snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async move {
         let opened = amar_connectors::open_source(source).await?;
+        if let amar_connectors::SourceKind::Drop(_) = &source.kind {
+            let (files, rows) = opened.refresh_snapshot().await?.unwrap_or((0, 0));
+            println!(
+                "drop folder \"{}\": {files} new files taken in, {rows} rows",
+                args.source
+            );
+            let rejected = opened.skipped();
+            for line in &rejected {
+                println!("rejected: {line}");
+            }
+            if !rejected.is_empty() {
+                anyhow::bail!("{} files rejected", rejected.len());
+            }
+            return Ok(());
+        }
         match opened.refresh_snapshot().await? {
             Some((tables, rows)) => {
                 println!(

@@ -11,7 +11,8 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use amar_connectors::{
-    DatabaseOptions, FileFormat, FilesOptions, Mode, SourceConfig, SourceKind, SqliteOptions,
+    DatabaseOptions, DropOptions, FileFormat, FilesOptions, Mode, SourceConfig, SourceKind,
+    SqliteOptions,
 };
 use serde::Deserialize;
 use toml::Spanned;
@@ -41,6 +42,10 @@ pub struct ServerConfig {
     pub users_file: PathBuf,
     pub policy_file: Option<PathBuf>,
     pub audit: crate::audit::AuditConfig,
+    /// A certificate chain and its key (PEM) for both front ends, when configured.
+    pub tls: Option<crate::tls::TlsFiles>,
+    /// Refuse pgwire clients that do not ask for TLS (SQLSTATE 28000).
+    pub require_tls: bool,
 }
 
 /// A whole validated config.
@@ -81,6 +86,9 @@ struct RawServer {
     data_dir: Option<Spanned<PathBuf>>,
     users_file: Option<Spanned<PathBuf>>,
     policy_file: Option<Spanned<PathBuf>>,
+    tls_cert: Option<Spanned<PathBuf>>,
+    tls_key: Option<Spanned<PathBuf>>,
+    require_tls: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -111,6 +119,8 @@ struct RawSource {
     pool_size: Option<Spanned<u32>>,
     connect_timeout_s: Option<Spanned<u64>>,
     refresh: Option<Spanned<String>>,
+    sheet: Option<Spanned<String>>,
+    append: Option<Spanned<std::collections::BTreeMap<String, String>>>,
 }
 
 /// Turns byte offsets into line numbers for messages.
@@ -181,8 +191,12 @@ impl Config {
         }
         // Snapshot copies live in the data folder, one folder per source.
         for source in &mut sources {
-            if let SourceKind::Postgres(o) | SourceKind::Mysql(o) = &mut source.kind {
-                o.snapshot_dir = Some(server.data_dir.join("snapshots").join(&source.name));
+            match &mut source.kind {
+                SourceKind::Postgres(o) | SourceKind::Mysql(o) => {
+                    o.snapshot_dir = Some(server.data_dir.join("snapshots").join(&source.name));
+                }
+                SourceKind::Drop(o) => o.store = server.data_dir.join("drop").join(&source.name),
+                _ => {}
             }
         }
         Ok(Config {
@@ -213,6 +227,8 @@ impl Config {
                 audit: crate::audit::AuditConfig::in_dir(data_dir.join("audit")),
                 data_dir,
                 policy_file: None,
+                tls: None,
+                require_tls: false,
             },
             sources: vec![],
             file: None,
@@ -263,7 +279,38 @@ fn server_config(
         .clone()
         .or_else(|| raw.data_dir.as_ref().map(|d| resolve(d.get_ref())))
         .unwrap_or_else(|| base.join(DEFAULT_DATA_DIR));
+    let tls = match (&raw.tls_cert, &raw.tls_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some(crate::tls::TlsFiles {
+            cert: resolve(cert.get_ref()),
+            key: resolve(key.get_ref()),
+        }),
+        (Some(given), None) | (None, Some(given)) => {
+            let missing = if raw.tls_cert.is_some() {
+                "tls_key"
+            } else {
+                "tls_cert"
+            };
+            return Err(at.error(
+                Some(given.span()),
+                format!(
+                    "[server]: TLS needs both `tls_cert` and `tls_key`; `{missing}` is missing (`amar cert dev` makes a pair to try)"
+                ),
+            ));
+        }
+    };
+    let require_tls = raw.require_tls.as_ref().is_some_and(|r| *r.get_ref());
+    if require_tls && tls.is_none() {
+        let span = raw.require_tls.as_ref().map(|r| r.span());
+        return Err(at.error(
+            span,
+            "[server], key `require_tls`: TLS is not configured; set `tls_cert` and `tls_key`"
+                .to_string(),
+        ));
+    }
     Ok(ServerConfig {
+        tls,
+        require_tls,
         pg_listen: listen(
             &raw.pg_listen,
             "pg_listen",
@@ -564,6 +611,9 @@ fn source_config(
         ("sslmode", raw.sslmode.as_ref().map(|v| v.span())),
         ("sslrootcert", raw.sslrootcert.as_ref().map(|v| v.span())),
         ("pool_size", raw.pool_size.as_ref().map(|v| v.span())),
+        ("sheet", raw.sheet.as_ref().map(|v| v.span())),
+        ("append", raw.append.as_ref().map(|v| v.span())),
+        ("refresh", raw.refresh.as_ref().map(|v| v.span())),
         (
             "connect_timeout_s",
             raw.connect_timeout_s.as_ref().map(|v| v.span()),
@@ -573,6 +623,14 @@ fn source_config(
     let allowed: &[&str] = match kind_name {
         "sqlite" => &["path", "tables"],
         "files" => &["path", "format", "has_header", "delimiter"],
+        "drop" => &[
+            "path",
+            "has_header",
+            "delimiter",
+            "sheet",
+            "append",
+            "refresh",
+        ],
         "postgres" => &[
             "url",
             "schema",
@@ -605,7 +663,9 @@ fn source_config(
             return fail(
                 raw.kind.span(),
                 "kind",
-                format!("unknown kind \"{other}\"; use postgres, mysql, sqlite, files or plugin"),
+                format!(
+                    "unknown kind \"{other}\"; use postgres, mysql, sqlite, files, drop or plugin"
+                ),
             );
         }
     };
@@ -633,6 +693,9 @@ fn source_config(
             format!("kind \"{kind_name}\" needs `path`"),
         );
     };
+    if kind_name == "drop" {
+        return drop_source(name, raw, resolve(path.get_ref()), &fail);
+    }
     let kind = match kind_name {
         "sqlite" => SourceKind::Sqlite(SqliteOptions {
             path: resolve(path.get_ref()),
@@ -655,18 +718,9 @@ fn source_config(
                     }
                 },
             };
-            let delimiter = match &raw.delimiter {
-                None => b',',
-                Some(d) if d.get_ref().len() == 1 && d.get_ref().is_ascii() => {
-                    d.get_ref().as_bytes()[0]
-                }
-                Some(d) => {
-                    return fail(
-                        d.span(),
-                        "delimiter",
-                        "use a single ASCII character, e.g. \",\" or \"\\t\"".to_string(),
-                    );
-                }
+            let delimiter = match delimiter(raw) {
+                Ok(d) => d,
+                Err((span, why)) => return fail(span, "delimiter", why),
             };
             SourceKind::Files(FilesOptions {
                 path: resolve(path.get_ref()),
@@ -681,6 +735,90 @@ fn source_config(
         }
     };
     Ok(SourceConfig { name, mode, kind })
+}
+
+/// The CSV field delimiter of a source, `,` unless given.
+fn delimiter(raw: &RawSource) -> Result<u8, (Range<usize>, String)> {
+    match &raw.delimiter {
+        None => Ok(b','),
+        Some(d) if d.get_ref().len() == 1 && d.get_ref().is_ascii() => {
+            Ok(d.get_ref().as_bytes()[0])
+        }
+        Some(d) => Err((
+            d.span(),
+            "use a single ASCII character, e.g. \",\" or \"\\t\"".to_string(),
+        )),
+    }
+}
+
+/// A drop folder: `path` is watched; accepted files are kept under the data folder
+/// (the server sets `store`).
+fn drop_source(
+    name: String,
+    raw: &RawSource,
+    path: PathBuf,
+    fail: &Fail<'_>,
+) -> Result<SourceConfig, ConfigError> {
+    let delimiter = match delimiter(raw) {
+        Ok(d) => d,
+        Err((span, why)) => return fail(span, "delimiter", why),
+    };
+    let mut append = vec![];
+    if let Some(patterns) = &raw.append {
+        for (table, pattern) in patterns.get_ref() {
+            if table.is_empty() || table.starts_with('.') || table.contains('/') {
+                return fail(
+                    patterns.span(),
+                    "append",
+                    format!("\"{table}\" cannot be a table name"),
+                );
+            }
+            match glob::Pattern::new(pattern) {
+                Ok(p) => append.push((table.clone(), p)),
+                Err(e) => {
+                    return fail(
+                        patterns.span(),
+                        "append",
+                        format!("table \"{table}\": \"{pattern}\" is not a file-name pattern: {e}"),
+                    );
+                }
+            }
+        }
+    }
+    let scan_every = match &raw.refresh {
+        None => std::time::Duration::from_secs(10),
+        Some(r) => match parse_interval(r.get_ref()) {
+            Some(d) => d,
+            None => {
+                return fail(
+                    r.span(),
+                    "refresh",
+                    format!(
+                        "\"{}\" is not an interval; write e.g. \"10s\", \"15m\" or \"1h\"",
+                        r.get_ref()
+                    ),
+                );
+            }
+        },
+    };
+    Ok(SourceConfig {
+        name,
+        mode: Mode::Snapshot,
+        kind: SourceKind::Drop(DropOptions {
+            path,
+            store: PathBuf::new(),
+            has_header: raw
+                .has_header
+                .as_ref()
+                .map(|h| *h.get_ref())
+                .unwrap_or(true),
+            delimiter,
+            sheet: raw.sheet.as_ref().map(|s| s.get_ref().clone()),
+            append,
+            scan_every,
+            settle: std::time::Duration::from_secs(2),
+        }),
+    })
 }
 
 fn valid_schema_name(name: &str) -> bool {

@@ -15,3 +15,4 @@ pub mod engine;
 pub mod flight;
 pub mod pgwire;
 pub mod serve;
+pub mod tls;

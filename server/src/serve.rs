@@ -85,8 +85,13 @@ impl RunningServer {
             pg.ip(),
             pg.port()
         ));
+        let scheme = if self.config.server.tls.is_some() {
+            "grpc+tls"
+        } else {
+            "grpc"
+        };
         lines.push(format!(
-            "  Flight SQL (ADBC, pyarrow): grpc://{}:{}",
+            "  Flight SQL (ADBC, pyarrow): {scheme}://{}:{}",
             self.flight_addr.ip(),
             self.flight_addr.port()
         ));
@@ -112,6 +117,11 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
             config.server.policy_file = Some(policy);
             (config, Some(demo))
         }
+    };
+    // A broken certificate stops the start, before anything listens.
+    let tls = match &config.server.tls {
+        Some(files) => Some(crate::tls::Tls::load(files)?),
+        None => None,
     };
     let users = UserDirectory::from_file(&config.server.users_file)?;
     if users.names().is_empty() {
@@ -148,11 +158,13 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
         tokio::spawn(crate::pgwire::serve(
             pg_listener,
             engine.clone(),
+            tls.clone().map(|t| (t.pgwire, config.server.require_tls)),
             shutdown.clone(),
         )),
         tokio::spawn(crate::flight::serve(
             flight_listener,
             engine.clone(),
+            tls.clone(),
             shutdown.clone(),
         )),
     ];
@@ -193,7 +205,8 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
                                         rows,
                                         "snapshot refreshed"
                                     ),
-                                    Ok(None) => {}
+                                    // Nothing new: the tables are as they were.
+                                    Ok(None) => continue,
                                     Err(e) => tracing::error!("{e}; keeping the last snapshot"),
                                 }
                                 if let Err(e) = schema.refresh().await {

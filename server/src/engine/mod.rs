@@ -107,8 +107,17 @@ impl Engine {
         config.options_mut().execution.time_zone = Some("Asia/Tehran".to_string());
         // Federation: a sub-plan whose tables all live in one database (PostgreSQL,
         // MySQL) is handed to that database as one SQL statement.
+        // Files and drop folders change under a running server: list them on every
+        // scan (DataFusion caches listings forever by default), which is cheap locally.
+        let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+            .with_cache_manager(
+                datafusion::execution::cache::cache_manager::CacheManagerConfig::default()
+                    .with_list_files_cache_limit(0),
+            )
+            .build_arc()?;
         let state = SessionStateBuilder::new()
             .with_config(config)
+            .with_runtime_env(runtime)
             .with_default_features()
             .with_optimizer_rules(datafusion_federation::default_optimizer_rules())
             .with_query_planner(Arc::new(datafusion_federation::FederatedQueryPlanner::new()))
@@ -414,6 +423,22 @@ impl Session {
             sqlstate: error.map(|e| e.code.to_string()),
             error: error.map(|e| e.message.clone()),
         }
+    }
+
+    /// Audits a metadata request a front end answered from the catalog (Flight SQL's
+    /// GetTables and the like), with the rows it returned.
+    pub fn audit_metadata(&self, command: &str, arrived: (DateTime<Utc>, Instant), rows: u64) {
+        let entry = self.entry(
+            command,
+            arrived.0,
+            arrived.1.elapsed(),
+            &Report::default(),
+            "allowed",
+            rows,
+            0,
+            None,
+        );
+        self.engine.audit.record(entry);
     }
 
     /// Audits a statement the front end answered itself (SET, BEGIN, FETCH, …, or

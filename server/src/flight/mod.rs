@@ -27,12 +27,30 @@ pub use service::AmarFlightSql;
 const MAX_DECODING_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 
 /// Serves Flight SQL on `listener` until `shutdown` is cancelled.
-pub async fn serve(listener: TcpListener, engine: Arc<Engine>, shutdown: CancellationToken) {
+/// With `tls`, only gRPC over TLS is served.
+pub async fn serve(
+    listener: TcpListener,
+    engine: Arc<Engine>,
+    tls: Option<crate::tls::Tls>,
+    shutdown: CancellationToken,
+) {
     let addr: Option<SocketAddr> = listener.local_addr().ok();
     let service = FlightServiceServer::new(AmarFlightSql::new(engine))
         .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE);
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    let result = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        let identity = tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem);
+        builder =
+            match builder.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity)) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(?addr, "Flight SQL cannot use the TLS certificate: {e}");
+                    return;
+                }
+            };
+    }
+    let result = builder
         .add_service(service)
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await;

@@ -62,7 +62,16 @@ impl PgWireServerHandlers for ConnectionHandlers {
 }
 
 /// Serves pgwire on `listener` until `shutdown` is cancelled.
-pub async fn serve(listener: TcpListener, engine: Arc<Engine>, shutdown: CancellationToken) {
+/// With `tls`, SSLRequest is answered with the certificate; its flag refuses clients
+/// that do not ask for TLS.
+pub async fn serve(
+    listener: TcpListener,
+    engine: Arc<Engine>,
+    tls: Option<(pgwire::tokio::TlsAcceptor, bool)>,
+    shutdown: CancellationToken,
+) {
+    let require_tls = tls.as_ref().is_some_and(|(_, required)| *required);
+    let acceptor = tls.map(|(acceptor, _)| acceptor);
     let connections = Arc::new(ConnectionManager::new());
     let cancel = Arc::new(DefaultCancelHandler::new(connections.clone()));
     let mock_secret: Arc<[u8; 32]> = Arc::new(rand::random());
@@ -87,14 +96,16 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>, shutdown: Cancell
                 engine.clone(),
                 connections.clone(),
                 mock_secret.clone(),
+                require_tls,
             )),
             query: query.clone(),
             cancel: cancel.clone(),
         };
         let shutdown = shutdown.clone();
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
             tokio::select! {
-                result = pgwire::tokio::process_socket(socket, None, handlers) => {
+                result = pgwire::tokio::process_socket(socket, acceptor, handlers) => {
                     if let Err(e) = result {
                         tracing::debug!(%addr, "pgwire connection ended with an error: {e}");
                     }

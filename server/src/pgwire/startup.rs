@@ -56,6 +56,8 @@ pub struct ScramStartup {
     state: Mutex<AuthState>,
     /// A per-server secret, so mock salts cannot be predicted from outside.
     mock_secret: Arc<[u8; 32]>,
+    /// Refuse connections that did not negotiate TLS.
+    require_tls: bool,
 }
 
 impl ScramStartup {
@@ -63,12 +65,14 @@ impl ScramStartup {
         engine: Arc<Engine>,
         connections: Arc<ConnectionManager>,
         mock_secret: Arc<[u8; 32]>,
+        require_tls: bool,
     ) -> Self {
         Self {
             engine,
             connections,
             state: Mutex::new(AuthState::Initial),
             mock_secret,
+            require_tls,
         }
     }
 }
@@ -145,6 +149,12 @@ impl StartupHandler for ScramStartup {
     {
         match message {
             PgWireFrontendMessage::Startup(ref startup) => {
+                if self.require_tls && !client.is_secure() {
+                    return Err(fatal(
+                        code::INVALID_AUTHORIZATION,
+                        "this server accepts only TLS connections; connect with sslmode=require or verify-full",
+                    ));
+                }
                 protocol_negotiation(client, startup).await?;
                 save_startup_parameters_to_metadata(client, startup);
                 if client

@@ -1,0 +1,88 @@
+"""TLS from the real Python clients: psycopg (libpq) with sslmode=verify-full and ADBC
+Flight SQL over grpc+tls, against an `amar serve` started here with the certificate
+`amar cert dev` makes and `require_tls = true`. The binary is AMAR_BIN (scripts/test.sh
+sets it)."""
+
+import os
+import re
+import subprocess
+import time
+
+import adbc_driver_flightsql.dbapi as flight_sql
+import psycopg
+import pytest
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory):
+    binary = os.environ.get("AMAR_BIN")
+    if not binary:
+        pytest.skip("AMAR_BIN is not set (scripts/test.sh sets it)")
+    d = tmp_path_factory.mktemp("tls")
+    subprocess.run([binary, "cert", "dev", "--dir", str(d / "tls")], check=True, capture_output=True)
+    users = d / "users.toml"
+    subprocess.run(
+        [binary, "user", "add", "stats", "--role", "admin", "--password-stdin", "--users-file", str(users)],
+        input=b"pw\n",
+        check=True,
+        capture_output=True,
+    )
+    config = d / "amar.toml"
+    config.write_text(
+        "[server]\n"
+        f'users_file = "{users}"\n'
+        f'tls_cert = "{d / "tls" / "server.crt"}"\n'
+        f'tls_key = "{d / "tls" / "server.key"}"\n'
+        "require_tls = true\n"
+    )
+    log = open(d / "amar.log", "w+")
+    server = subprocess.Popen(
+        [binary, "serve", "--config", str(config), "--data-dir", str(d / "data"),
+         "--pg-listen", "127.0.0.1:0", "--flight-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    pg = flight = None
+    for _ in range(600):
+        text = (d / "amar.log").read_text()
+        pg = re.search(r"psql:.*@127\.0\.0\.1:(\d+)/amar", text)
+        flight = re.search(r"Flight SQL.*grpc\+tls://127\.0\.0\.1:(\d+)", text)
+        if pg and flight:
+            break
+        assert server.poll() is None, text
+        time.sleep(0.1)
+    assert pg and flight, (d / "amar.log").read_text()
+    yield {"pg": int(pg.group(1)), "flight": int(flight.group(1)), "ca": d / "tls" / "ca.crt"}
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def test_psycopg_verify_full(tls_server):
+    dsn = (
+        f"host=localhost port={tls_server['pg']} dbname=amar user=stats password=pw "
+        f"sslmode=verify-full sslrootcert={tls_server['ca']}"
+    )
+    with psycopg.connect(dsn) as conn:
+        assert conn.pgconn.ssl_in_use
+        assert conn.execute("SELECT 40 + 2").fetchone()[0] == 42
+
+
+def test_psycopg_without_tls_is_refused(tls_server):
+    dsn = f"host=127.0.0.1 port={tls_server['pg']} dbname=amar user=stats password=pw sslmode=disable"
+    with pytest.raises(psycopg.OperationalError, match="accepts only TLS"):
+        psycopg.connect(dsn)
+
+
+def test_adbc_over_grpc_tls(tls_server):
+    uri = f"grpc+tls://localhost:{tls_server['flight']}"
+    with flight_sql.connect(
+        uri,
+        db_kwargs={
+            "username": "stats",
+            "password": "pw",
+            "adbc.flight.sql.client_option.tls_root_certs": tls_server["ca"].read_text(),
+        },
+        autocommit=True,
+    ) as conn, conn.cursor() as cur:
+        cur.execute("SELECT 40 + 2 AS answer")
+        assert cur.fetch_arrow_table().column("answer")[0].as_py() == 42

@@ -1,0 +1,341 @@
+//! Drop folders: CSV, Parquet and Excel files dropped by departments become tables or
+//! new rows of a table; a malformed file is rejected whole and reported in
+//! `amar.sources`; a file sent again replaces its rows; nothing is doubled or lost
+//! across restarts, even when the list of files taken in is lost.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use amar_policies::UsersFile;
+use amar_server::config::Overrides;
+use amar_server::serve::ServeOptions;
+use amar_tests::TestServer;
+use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::parquet::arrow::ArrowWriter;
+use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+use tokio_postgres::{Client, SimpleQueryMessage};
+
+use crate::support::{connect, sqlstate};
+
+/// Writes `path` and dates it a minute back, so that the folder scan takes it now
+/// (files younger than two seconds are left alone while they may still be written).
+fn settled(path: &Path) {
+    let file = std::fs::File::options().append(true).open(path).unwrap();
+    file.set_modified(SystemTime::now() - Duration::from_secs(60))
+        .unwrap();
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    settled(path);
+}
+
+/// One contributions row: province, Jalali period, amount, paid-on (y, m, d).
+type Contribution<'a> = (&'a str, &'a str, f64, (u16, u8, u8));
+
+/// A contributions workbook.
+fn contributions_xlsx(path: &Path, rows: &[Contribution<'_>]) {
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    let date = Format::new().set_num_format("yyyy-mm-dd");
+    for (c, h) in ["province", "period", "amount", "paid_on"]
+        .iter()
+        .enumerate()
+    {
+        sheet.write_string(0, c as u16, *h).unwrap();
+    }
+    for (i, (province, period, amount, (y, m, d))) in rows.iter().enumerate() {
+        let r = i as u32 + 1;
+        sheet.write_string(r, 0, *province).unwrap();
+        sheet.write_string(r, 1, *period).unwrap();
+        sheet.write_number(r, 2, *amount).unwrap();
+        sheet
+            .write_datetime_with_format(r, 3, ExcelDateTime::from_ymd(*y, *m, *d).unwrap(), &date)
+            .unwrap();
+    }
+    book.save(path).unwrap();
+    settled(path);
+}
+
+fn payments_parquet(path: &Path, ids: std::ops::Range<i64>) {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("branch", DataType::Utf8, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from_iter_values(ids.clone())),
+            Arc::new(StringArray::from_iter_values(
+                ids.map(|i| format!("شعبه {i}")),
+            )),
+        ],
+    )
+    .unwrap();
+    let mut writer =
+        ArrowWriter::try_new(std::fs::File::create(path).unwrap(), schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    settled(path);
+}
+
+fn start(dir: &Path, drop: &Path) -> TestServer {
+    let users = dir.join("users.toml");
+    if !users.exists() {
+        let mut file = UsersFile::load(&users).unwrap();
+        file.add("stats", vec!["admin".into()], BTreeMap::new(), "pw")
+            .unwrap();
+        file.save().unwrap();
+    }
+    let config = dir.join("amar.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nusers_file = \"{}\"\n\n[[source]]\nname = \"provinces\"\nkind = \"drop\"\npath = \"{}\"\nrefresh = \"1s\"\nappend = {{ contributions = \"contributions_*\" }}\n",
+            users.display(),
+            drop.display()
+        ),
+    )
+    .unwrap();
+    let options = ServeOptions {
+        config: Some(config),
+        overrides: Overrides {
+            data_dir: Some(dir.join("data")),
+            ..Overrides::default()
+        },
+        demo_scale: None,
+    };
+    TestServer::start(options, None).expect("the server starts")
+}
+
+async fn texts(client: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
+    client
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+        .into_iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+async fn one(client: &Client, sql: &str) -> String {
+    texts(client, sql).await[0][0].clone().unwrap_or_default()
+}
+
+/// Waits until `sql` returns `want` in its first cell.
+async fn until(client: &Client, sql: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = one(client, sql).await;
+        if got == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{sql}: still {got}, want {want}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+const CONTRIBUTIONS: &str = "SELECT count(*) FROM provinces.contributions";
+const SKIPPED: &str = "SELECT coalesce(skipped, '') FROM amar.sources WHERE name = 'provinces'";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_files_become_tables_and_rows_and_bad_ones_are_rejected_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let drop = dir.path().join("drop");
+    std::fs::create_dir(&drop).unwrap();
+    write(
+        &drop.join("claims.csv"),
+        "id,province,name_fa,amount\n1,23,علی رضایی,100.5\n2,23,زهرا کریمی,200\n3,11,مهدی,50\n",
+    );
+    contributions_xlsx(
+        &drop.join("contributions_1403-01.xlsx"),
+        &[
+            ("23", "1403-01", 1500.0, (2024, 3, 25)),
+            ("11", "1403-01", 700.0, (2024, 4, 1)),
+        ],
+    );
+    contributions_xlsx(
+        &drop.join("contributions_1403-02.xlsx"),
+        &[("23", "1403-02", 1600.0, (2024, 4, 25))],
+    );
+    payments_parquet(&drop.join("payments.parquet"), 0..1000);
+    // Malformed: a line with a field too many; a spreadsheet that is not one.
+    write(&drop.join("broken.csv"), "id,amount\n1,10\n2,20,99\n3,30\n");
+    write(&drop.join("ledger.xlsx"), "this is not a workbook");
+    // Still being written (a hidden name), and a kind of file the folder ignores.
+    std::fs::write(drop.join(".claims_1403.csv.tmp"), "id\n1\n").unwrap();
+    std::fs::write(drop.join("readme.txt"), "notes").unwrap();
+
+    let server = start(dir.path(), &drop);
+    let amar = connect(&server, "stats", "pw").await.unwrap();
+
+    let tables = texts(
+        &amar,
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'provinces' ORDER BY 1",
+    )
+    .await;
+    assert_eq!(
+        tables,
+        vec![
+            vec![Some("claims".to_string())],
+            vec![Some("contributions".to_string())],
+            vec![Some("payments".to_string())],
+        ]
+    );
+    assert_eq!(
+        texts(
+            &amar,
+            "SELECT name_fa, amount FROM provinces.claims ORDER BY id"
+        )
+        .await,
+        vec![
+            vec![Some("علی رضایی".into()), Some("100.5".into())],
+            vec![Some("زهرا کریمی".into()), Some("200".into())],
+            vec![Some("مهدی".into()), Some("50".into())],
+        ]
+    );
+    // Two workbooks, one table; Excel dates arrive as dates, amounts as numbers.
+    assert_eq!(one(&amar, CONTRIBUTIONS).await, "3");
+    assert_eq!(
+        texts(
+            &amar,
+            "SELECT province, sum(amount), min(paid_on)::text FROM provinces.contributions GROUP BY 1 ORDER BY 1"
+        )
+        .await,
+        vec![
+            vec![Some("11".into()), Some("700".into()), Some("2024-04-01".into())],
+            vec![Some("23".into()), Some("3100".into()), Some("2024-03-25".into())],
+        ]
+    );
+    assert_eq!(
+        one(
+            &amar,
+            "SELECT count(DISTINCT branch) FROM provinces.payments"
+        )
+        .await,
+        "1000"
+    );
+    // Rejected files are not tables, and amar.sources says which and why.
+    let e = amar
+        .simple_query("SELECT * FROM provinces.broken")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "42P01");
+    let skipped = one(&amar, SKIPPED).await;
+    assert!(skipped.contains("broken.csv: "), "{skipped}");
+    assert!(
+        skipped.contains("line"),
+        "the CSV error says where: {skipped}"
+    );
+    assert!(
+        skipped.contains("ledger.xlsx: not a readable spreadsheet"),
+        "{skipped}"
+    );
+    assert_eq!(
+        one(
+            &amar,
+            "SELECT snapshot_rows FROM amar.sources WHERE name = 'provinces'"
+        )
+        .await,
+        "1006"
+    );
+
+    // A new workbook while running: new rows of the same table.
+    contributions_xlsx(
+        &drop.join("contributions_1403-03.xlsx"),
+        &[
+            ("23", "1403-03", 1700.0, (2024, 5, 25)),
+            ("11", "1403-03", 800.0, (2024, 5, 26)),
+        ],
+    );
+    until(&amar, CONTRIBUTIONS, "5").await;
+
+    // A workbook whose amounts are text cannot join the table: rejected whole, none
+    // of its rows appear, and the message names the column and types.
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    for (c, h) in ["province", "period", "amount", "paid_on"]
+        .iter()
+        .enumerate()
+    {
+        sheet.write_string(0, c as u16, *h).unwrap();
+    }
+    sheet.write_string(1, 0, "23").unwrap();
+    sheet.write_string(1, 1, "1403-04").unwrap();
+    sheet.write_number(1, 2, 10.0).unwrap();
+    sheet.write_string(1, 3, "2024-06-01").unwrap();
+    sheet.write_string(2, 0, "23").unwrap();
+    sheet.write_string(2, 1, "1403-04").unwrap();
+    sheet.write_string(2, 2, "ده هزار").unwrap();
+    sheet.write_string(2, 3, "2024-06-02").unwrap();
+    let bad = drop.join("contributions_1403-04.xlsx");
+    book.save(&bad).unwrap();
+    settled(&bad);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let skipped = one(&amar, SKIPPED).await;
+        if skipped.contains("contributions_1403-04.xlsx") {
+            assert!(skipped.contains("column \"amount\""), "{skipped}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not rejected: {skipped}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(one(&amar, CONTRIBUTIONS).await, "5");
+
+    // The same file sent again, corrected: its rows are replaced, not added.
+    write(
+        &drop.join("claims.csv"),
+        "id,province,name_fa,amount\n1,23,علی رضایی,100.5\n2,23,زهرا کریمی,250\n",
+    );
+    until(&amar, "SELECT count(*) FROM provinces.claims", "2").await;
+    assert_eq!(
+        one(&amar, "SELECT sum(amount) FROM provinces.claims").await,
+        "350.5"
+    );
+    drop_client(amar);
+    server.stop();
+
+    // Restarted: everything is still there, nothing is taken in twice.
+    let server = start(dir.path(), &drop);
+    let amar = connect(&server, "stats", "pw").await.unwrap();
+    assert_eq!(one(&amar, CONTRIBUTIONS).await, "5");
+    assert_eq!(
+        one(&amar, "SELECT count(*) FROM provinces.claims").await,
+        "2"
+    );
+    drop_client(amar);
+    server.stop();
+
+    // The list of files taken in is lost (a crash between a copy and the list):
+    // every file is read again and lands on its earlier copy — still no doubles.
+    let store = dir.path().join("data").join("drop").join("provinces");
+    std::fs::remove_file(store.join("manifest.json")).unwrap();
+    let server = start(dir.path(), &drop);
+    let amar = connect(&server, "stats", "pw").await.unwrap();
+    assert_eq!(one(&amar, CONTRIBUTIONS).await, "5");
+    assert_eq!(
+        one(&amar, "SELECT count(*) FROM provinces.claims").await,
+        "2"
+    );
+    assert_eq!(
+        one(&amar, "SELECT count(*) FROM provinces.payments").await,
+        "1000"
+    );
+    let skipped = one(&amar, SKIPPED).await;
+    assert!(skipped.contains("broken.csv"), "{skipped}");
+    drop_client(amar);
+    server.stop();
+}
+
+fn drop_client(client: Client) {
+    std::mem::drop(client);
+}
