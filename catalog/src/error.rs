@@ -9,6 +9,9 @@ pub enum CatalogError {
     DuplicateSource(String),
     #[error("source name \"{0}\" is reserved (it names a system schema)")]
     ReservedName(String),
+    /// A value a function cannot take, with the SQLSTATE to report.
+    #[error("{message}")]
+    Value { code: &'static str, message: String },
     #[error(transparent)]
     Connector(#[from] ConnectorError),
     #[error(transparent)]

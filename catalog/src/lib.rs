@@ -12,6 +12,7 @@
 
 pub mod error;
 pub mod jalali;
+pub mod persian;
 pub mod pg;
 pub mod schema;
 pub mod system;

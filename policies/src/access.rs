@@ -285,6 +285,7 @@ impl PolicyStore {
             user: user.clone(),
             enforcer: loaded.enforcer.clone(),
             cache: Mutex::new(HashMap::new()),
+            exprs: Mutex::new(HashMap::new()),
             generation: loaded.generation,
         }
     }
@@ -480,6 +481,10 @@ pub struct UserAccess {
     user: User,
     enforcer: Arc<Enforcer>,
     cache: Mutex<HashMap<(String, String), Arc<TableAccess>>>,
+    /// Row filters and masks already turned from SQL text into expressions, by
+    /// table reference, schema and text: parsed once per session and policy, not
+    /// once per statement.
+    exprs: Mutex<HashMap<String, datafusion::logical_expr::Expr>>,
     generation: u64,
 }
 
@@ -520,6 +525,30 @@ impl UserAccess {
             .unwrap_or_else(|e| e.into_inner())
             .insert(key, access.clone());
         access
+    }
+
+    /// The expression for `key`, parsed by `parse` on first use.
+    pub fn expr(
+        &self,
+        key: String,
+        parse: impl FnOnce() -> datafusion::error::Result<datafusion::logical_expr::Expr>,
+    ) -> datafusion::error::Result<datafusion::logical_expr::Expr> {
+        if let Some(hit) = self
+            .exprs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(hit.clone());
+        }
+        let expr = parse()?;
+        let mut exprs = self.exprs.lock().unwrap_or_else(|e| e.into_inner());
+        // Bounded: a session that names thousands of tables starts over.
+        if exprs.len() >= 1024 {
+            exprs.clear();
+        }
+        exprs.insert(key, expr.clone());
+        Ok(expr)
     }
 
     fn subjects(&self) -> Vec<String> {

@@ -138,12 +138,16 @@ fn rewrite_scan(
     if !decision.row_filters.is_empty() {
         let mut predicate: Option<Expr> = None;
         for text in &decision.row_filters {
-            let expr = parse(text, &scan_schema).map_err(|e| {
-                DataFusionError::External(Box::new(PolicyError::InvalidFilter {
-                    table: format!("{schema}.{table}"),
-                    message: e.to_string(),
-                }))
-            })?;
+            let expr = access
+                .expr(expr_key(&qualifier, &scan_schema, text), || {
+                    parse(text, &scan_schema)
+                })
+                .map_err(|e| {
+                    DataFusionError::External(Box::new(PolicyError::InvalidFilter {
+                        table: format!("{schema}.{table}"),
+                        message: e.to_string(),
+                    }))
+                })?;
             predicate = Some(match predicate {
                 Some(p) => p.or(expr),
                 None => expr,
@@ -172,7 +176,10 @@ fn rewrite_scan(
                             lit("hex"),
                         ),
                         Mask::Null => lit(ScalarValue::try_from(field.data_type())?),
-                        Mask::Expression(sql) => parse(sql, &scan_schema)?,
+                        Mask::Expression(sql) => access
+                            .expr(expr_key(&qualifier, &scan_schema, sql), || {
+                                parse(sql, &scan_schema)
+                            })?,
                     };
                     let name = format!("{schema}.{table}.{}", field.name());
                     if !report.masked.contains(&name) {
@@ -187,6 +194,19 @@ fn rewrite_scan(
         builder = builder.project(exprs)?;
     }
     Ok(Transformed::yes(builder.build()?))
+}
+
+/// What a parsed expression depends on: the table as the statement names it, the
+/// scan's columns and types, and the SQL text.
+fn expr_key(qualifier: &TableReference, schema: &DFSchema, text: &str) -> String {
+    let mut key = format!("{qualifier}\u{0}{text}");
+    for field in schema.fields() {
+        key.push('\u{0}');
+        key.push_str(field.name());
+        key.push(':');
+        key.push_str(&field.data_type().to_string());
+    }
+    key
 }
 
 /// The columns of `schema.table` this user may not see.

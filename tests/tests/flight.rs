@@ -401,4 +401,31 @@ async fn metadata_commands_show_each_user_only_what_they_may_read() {
         .downcast_ref::<Int16Array>()
         .unwrap();
     assert_eq!(province.value(0), 23);
+
+    // Metadata commands are in the audit log like statements, with the rows returned.
+    let (auditor_pg, connection) = tokio_postgres::connect(
+        &shared_demo().conn_str("auditor", "auditor"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let logged = auditor_pg
+        .query(
+            "SELECT protocol, rows, decision FROM amar.query_log \
+             WHERE user_name = 'tehran' AND statement LIKE '-- Flight SQL GetTables %'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(
+        !logged.is_empty(),
+        "tehran's GetTables is not in the audit log"
+    );
+    let protocol: String = logged[0].get(0);
+    let rows: i64 = logged[0].get(1);
+    let decision: String = logged[0].get(2);
+    assert_eq!(protocol, "flight");
+    assert_eq!(rows as usize, tehran.len());
+    assert_eq!(decision, "allowed");
 }

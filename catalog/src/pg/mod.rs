@@ -228,6 +228,9 @@ pub async fn install(ctx: &SessionContext, catalog: Arc<AmarCatalog>) -> Result<
         ));
     }
     ctx.register_udf(privileges::to_regclass(directory.clone()));
+    for f in crate::persian::functions() {
+        ctx.register_udf(f);
+    }
     // Amar publishes nothing by logical replication; psql asks with the OID quoted.
     ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(
         functions::Constant::boolean("pg_relation_is_publishable", false),

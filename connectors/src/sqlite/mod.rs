@@ -201,6 +201,26 @@ impl SqliteSource {
                 key.into_iter().map(|(_, i)| i).collect(),
             )])
         };
+        // Large base tables are scanned in rowid ranges, one per core; the span of
+        // rowids (from the b-tree's two ends, not a count) says whether it pays.
+        let rowid_shadowed = columns.iter().any(|c| {
+            ["rowid", "_rowid_", "oid"]
+                .iter()
+                .any(|r| c.0.eq_ignore_ascii_case(r))
+        });
+        let rowid_span = if object_type == "view" || rowid_shadowed {
+            None
+        } else {
+            conn.query_row(
+                &format!(
+                    "SELECT coalesce(max(rowid) - min(rowid) + 1, 0) FROM {}",
+                    filter::quote_ident(table)
+                ),
+                [],
+                |row| row.get::<_, i64>(0),
+            )
+            .ok()
+        };
         let declared: Vec<String> = columns.into_iter().map(|c| c.1).collect();
         let provider = SqliteTable::new(
             self.name.clone(),
@@ -209,7 +229,11 @@ impl SqliteSource {
             Arc::new(Schema::new(fields)),
             declared,
             constraints,
-            object_type == "view",
+            if object_type == "view" {
+                table::Shape::View
+            } else {
+                table::Shape::Table { rowid_span }
+            },
         );
         Ok(SourceTable {
             name: table.to_string(),

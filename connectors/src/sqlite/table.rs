@@ -28,6 +28,23 @@ use crate::error::ConnectorError;
 /// Rows per record batch sent from a scan.
 const BATCH_ROWS: usize = 8192;
 
+/// Tables with fewer rowids than this are read by one scan: splitting costs a
+/// connection and a query per part, worth it only for large tables.
+const PARTITION_MIN_ROWIDS: i64 = 100_000;
+
+/// At most this many parallel range scans of one table.
+const MAX_PARTITIONS: usize = 8;
+
+/// What a SQLite object is, for scanning it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Shape {
+    View,
+    /// A table, with its span of rowids when it can be read in rowid ranges.
+    Table {
+        rowid_span: Option<i64>,
+    },
+}
+
 /// A table (or view) of a SQLite source.
 #[derive(Debug)]
 pub struct SqliteTable {
@@ -39,6 +56,9 @@ pub struct SqliteTable {
     pushable: Vec<bool>,
     constraints: Constraints,
     is_view: bool,
+    /// The span of rowids when the table was opened; `None` when it cannot be
+    /// scanned by rowid ranges (a view, a WITHOUT ROWID table, a column named rowid).
+    rowid_span: Option<i64>,
 }
 
 impl SqliteTable {
@@ -49,8 +69,12 @@ impl SqliteTable {
         schema: SchemaRef,
         declared: Vec<String>,
         constraints: Constraints,
-        is_view: bool,
+        shape: Shape,
     ) -> Self {
+        let (is_view, rowid_span) = match shape {
+            Shape::View => (true, None),
+            Shape::Table { rowid_span } => (false, rowid_span),
+        };
         let pushable = schema
             .fields()
             .iter()
@@ -75,6 +99,7 @@ impl SqliteTable {
             pushable,
             constraints,
             is_view,
+            rowid_span,
         }
     }
 
@@ -122,7 +147,7 @@ impl TableProvider for SqliteTable {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
@@ -152,17 +177,37 @@ impl TableProvider for SqliteTable {
             }
         }
         if !predicates.is_empty() {
-            sql.push_str(" WHERE ");
+            // In parentheses, so that a part's rowid range can be AND-ed on.
+            sql.push_str(" WHERE (");
             sql.push_str(&predicates.join(" AND "));
+            sql.push(')');
         }
         if let (Some(n), true) = (limit, all_pushed) {
             sql.push_str(&format!(" LIMIT {n}"));
         }
+        // Parallel rowid ranges for large scans; not under a LIMIT (the first rows
+        // should stay the first rows) nor for a lookup by the integer primary key.
+        let by_key = self
+            .constraints
+            .iter()
+            .any(|c| matches!(c, datafusion::common::Constraint::PrimaryKey(k) if k.len() == 1
+                && matches!(self.schema.field(k[0]).data_type(), DataType::Int64)
+                && filters.iter().any(|f| f.column_refs().iter().any(|col| col.name == *self.schema.field(k[0]).name()))));
+        let partitions = match self.rowid_span {
+            Some(span) if span >= PARTITION_MIN_ROWIDS && limit.is_none() && !by_key => state
+                .config_options()
+                .execution
+                .target_partitions
+                .clamp(1, MAX_PARTITIONS),
+            _ => 1,
+        };
         Ok(Arc::new(SqliteScanExec::new(
             self.source_name.clone(),
             self.path.clone(),
             self.table.clone(),
             sql,
+            !predicates.is_empty(),
+            partitions,
             projected,
         )))
     }
@@ -175,6 +220,10 @@ pub struct SqliteScanExec {
     path: PathBuf,
     table: String,
     sql: String,
+    /// Whether `sql` has a WHERE clause already.
+    has_where: bool,
+    /// Parallel scans of rowid ranges (1: one scan of the whole SELECT).
+    partitions: usize,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
 }
@@ -185,11 +234,13 @@ impl SqliteScanExec {
         path: PathBuf,
         table: String,
         sql: String,
+        has_where: bool,
+        partitions: usize,
         schema: SchemaRef,
     ) -> Self {
         let properties = PlanProperties::new(
             EquivalenceProperties::new(schema.clone()),
-            Partitioning::UnknownPartitioning(1),
+            Partitioning::UnknownPartitioning(partitions),
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
@@ -198,6 +249,8 @@ impl SqliteScanExec {
             path,
             table,
             sql,
+            has_where,
+            partitions,
             schema,
             properties: Arc::new(properties),
         }
@@ -212,7 +265,11 @@ impl DisplayAs for SqliteScanExec {
                     f,
                     "SqliteScanExec: source={}, sql={}",
                     self.source_name, self.sql
-                )
+                )?;
+                if self.partitions > 1 {
+                    write!(f, ", rowid ranges={}", self.partitions)?;
+                }
+                Ok(())
             }
             DisplayFormatType::TreeRender => {
                 write!(f, "source={}\nsql={}", self.source_name, self.sql)
@@ -264,9 +321,10 @@ impl ExecutionPlan for SqliteScanExec {
         partition: usize,
         _context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        if partition != 0 {
+        if partition >= self.partitions {
             return Err(DataFusionError::Internal(format!(
-                "SqliteScanExec has one partition, asked for {partition}"
+                "SqliteScanExec has {} partitions, asked for {partition}",
+                self.partitions
             )));
         }
         // Two batches in flight: the reader stays one batch ahead of the client.
@@ -277,6 +335,8 @@ impl ExecutionPlan for SqliteScanExec {
             path: self.path.clone(),
             table: self.table.clone(),
             sql: self.sql.clone(),
+            has_where: self.has_where,
+            part: (partition, self.partitions),
             schema: self.schema.clone(),
         };
         builder.spawn_blocking(move || scan.run(|batch| tx.blocking_send(Ok(batch)).is_ok()));
@@ -289,10 +349,47 @@ struct ScanJob {
     path: PathBuf,
     table: String,
     sql: String,
+    has_where: bool,
+    /// This scan's part, and how many parts the table is read in.
+    part: (usize, usize),
     schema: SchemaRef,
 }
 
 impl ScanJob {
+    /// The SELECT this part runs: the whole statement, or its rowid range. Every
+    /// part reads the table's current rowid ends, so the ranges meet exactly.
+    fn part_sql(&self, conn: &rusqlite::Connection) -> rusqlite::Result<Option<String>> {
+        let (part, parts) = self.part;
+        if parts == 1 {
+            return Ok(Some(self.sql.clone()));
+        }
+        let (lo, hi): (Option<i64>, Option<i64>) = conn.query_row(
+            &format!(
+                "SELECT min(rowid), max(rowid) FROM {}",
+                super::filter::quote_ident(&self.table)
+            ),
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        let (Some(lo), Some(hi)) = (lo, hi) else {
+            // An empty table: one part says so, the others have nothing to add.
+            return Ok((part == 0).then(|| self.sql.clone()));
+        };
+        let span = i128::from(hi) - i128::from(lo) + 1;
+        let bound = |k: usize| i128::from(lo) + span * k as i128 / parts as i128;
+        let (start, end) = (bound(part), bound(part + 1));
+        // The first and last parts are open-ended, so no row falls outside.
+        let range = if part == 0 {
+            format!("rowid < {end}")
+        } else if part + 1 == parts {
+            format!("rowid >= {start}")
+        } else {
+            format!("rowid >= {start} AND rowid < {end}")
+        };
+        let joiner = if self.has_where { " AND " } else { " WHERE " };
+        Ok(Some(format!("{}{joiner}{range}", self.sql)))
+    }
+
     /// Reads rows and hands batches to `send`; stops early when `send` says the
     /// receiver is gone (the query was cancelled or the client left).
     fn run(self, mut send: impl FnMut(RecordBatch) -> bool) -> Result<()> {
@@ -304,7 +401,10 @@ impl ScanJob {
             .into_datafusion()
         };
         let conn = super::connect(&self.path).map_err(sqlite_err)?;
-        let mut stmt = conn.prepare(&self.sql).map_err(sqlite_err)?;
+        let Some(sql) = self.part_sql(&conn).map_err(sqlite_err)? else {
+            return Ok(());
+        };
+        let mut stmt = conn.prepare(&sql).map_err(sqlite_err)?;
         let mut rows = stmt.query([]).map_err(sqlite_err)?;
         let fields = self.schema.fields().clone();
         let new_builders = || -> Vec<ColumnBuilder> {

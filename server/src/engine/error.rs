@@ -118,6 +118,11 @@ impl SqlError {
                 if let Some(e) = inner.downcast_ref::<ConnectorError>() {
                     return Self::from_connector(e);
                 }
+                if let Some(amar_catalog::CatalogError::Value { code, message }) =
+                    inner.downcast_ref::<amar_catalog::CatalogError>()
+                {
+                    return Self::new(code, message.clone());
+                }
                 if let Some(e) = inner.downcast_ref::<PolicyError>() {
                     // Denied objects, and filters that cannot be built (which grant
                     // nothing), are both 42501.

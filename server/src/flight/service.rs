@@ -132,6 +132,19 @@ impl AmarFlightSql {
         Box::pin(encoded)
     }
 
+    /// A metadata command's answer, written to the audit log like a statement (the
+    /// command and its arguments, the rows returned), then sent as one batch.
+    fn metadata_answer<E: std::fmt::Display>(
+        session: &Session,
+        command: String,
+        arrived: (chrono::DateTime<chrono::Utc>, std::time::Instant),
+        batch: Result<RecordBatch, E>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let rows = batch.as_ref().map(|b| b.num_rows() as u64).unwrap_or(0);
+        session.audit_metadata(&format!("-- Flight SQL {command}"), arrived, rows);
+        Self::one_batch(batch)
+    }
+
     fn one_batch<E: std::fmt::Display>(
         batch: Result<RecordBatch, E>,
     ) -> Result<Response<DoGetStream>, Status> {
@@ -461,10 +474,16 @@ impl FlightSqlService for AmarFlightSql {
         query: CommandGetCatalogs,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        self.session(&request)?;
+        let arrived = (chrono::Utc::now(), std::time::Instant::now());
+        let session = self.session(&request)?;
         let mut builder = query.into_builder();
         builder.append(amar_catalog::DATABASE);
-        Self::one_batch(builder.build())
+        Self::metadata_answer(
+            &session,
+            "GetCatalogs".to_string(),
+            arrived,
+            builder.build(),
+        )
     }
 
     async fn get_flight_info_schemas(
@@ -486,6 +505,11 @@ impl FlightSqlService for AmarFlightSql {
         query: CommandGetDbSchemas,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let arrived = (chrono::Utc::now(), std::time::Instant::now());
+        let command = format!(
+            "GetDbSchemas catalog={:?} db_schema_filter_pattern={:?}",
+            query.catalog, query.db_schema_filter_pattern
+        );
         let session = self.session(&request)?;
         let mut schemas: Vec<String> = session
             .tables()
@@ -499,7 +523,7 @@ impl FlightSqlService for AmarFlightSql {
         for schema in schemas {
             builder.append(amar_catalog::DATABASE, schema);
         }
-        Self::one_batch(builder.build())
+        Self::metadata_answer(&session, command, arrived, builder.build())
     }
 
     async fn get_flight_info_tables(
@@ -521,6 +545,15 @@ impl FlightSqlService for AmarFlightSql {
         query: CommandGetTables,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let arrived = (chrono::Utc::now(), std::time::Instant::now());
+        let command = format!(
+            "GetTables catalog={:?} db_schema_filter_pattern={:?} table_name_filter_pattern={:?} table_types={:?} include_schema={}",
+            query.catalog,
+            query.db_schema_filter_pattern,
+            query.table_name_filter_pattern,
+            query.table_types,
+            query.include_schema
+        );
         let session = self.session(&request)?;
         let tables = session.tables().await.map_err(to_status)?;
         let mut builder = query.into_builder();
@@ -529,7 +562,7 @@ impl FlightSqlService for AmarFlightSql {
                 .append(amar_catalog::DATABASE, &t.schema, &t.name, t.kind, &t.arrow)
                 .map_err(|e| Status::internal(e.to_string()))?;
         }
-        Self::one_batch(builder.build())
+        Self::metadata_answer(&session, command, arrived, builder.build())
     }
 
     async fn get_flight_info_table_types(
@@ -551,8 +584,14 @@ impl FlightSqlService for AmarFlightSql {
         _query: CommandGetTableTypes,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        self.session(&request)?;
-        Self::one_batch(metadata::table_types())
+        let arrived = (chrono::Utc::now(), std::time::Instant::now());
+        let session = self.session(&request)?;
+        Self::metadata_answer(
+            &session,
+            "GetTableTypes".to_string(),
+            arrived,
+            metadata::table_types(),
+        )
     }
 
     async fn get_flight_info_sql_info(
@@ -574,8 +613,15 @@ impl FlightSqlService for AmarFlightSql {
         query: CommandGetSqlInfo,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        self.session(&request)?;
-        Self::one_batch(query.into_builder(&metadata::SQL_INFO).build())
+        let arrived = (chrono::Utc::now(), std::time::Instant::now());
+        let session = self.session(&request)?;
+        let command = format!("GetSqlInfo info={:?}", query.info);
+        Self::metadata_answer(
+            &session,
+            command,
+            arrived,
+            query.into_builder(&metadata::SQL_INFO).build(),
+        )
     }
 
     async fn get_flight_info_primary_keys(
@@ -596,6 +642,11 @@ impl FlightSqlService for AmarFlightSql {
         query: CommandGetPrimaryKeys,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let arrived = (chrono::Utc::now(), std::time::Instant::now());
+        let command = format!(
+            "GetPrimaryKeys catalog={:?} db_schema={:?} table={:?}",
+            query.catalog, query.db_schema, query.table
+        );
         let session = self.session(&request)?;
         let tables = session.tables().await.map_err(to_status)?;
         let table = tables.iter().find(|t| {
@@ -606,7 +657,7 @@ impl FlightSqlService for AmarFlightSql {
                     .as_ref()
                     .is_none_or(|c| c == amar_catalog::DATABASE)
         });
-        Self::one_batch(metadata::primary_keys(table))
+        Self::metadata_answer(&session, command, arrived, metadata::primary_keys(table))
     }
 
     async fn get_flight_info_xdbc_type_info(
@@ -628,8 +679,15 @@ impl FlightSqlService for AmarFlightSql {
         query: CommandGetXdbcTypeInfo,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        self.session(&request)?;
-        Self::one_batch(query.into_builder(&metadata::XDBC_TYPES).build())
+        let arrived = (chrono::Utc::now(), std::time::Instant::now());
+        let session = self.session(&request)?;
+        let command = format!("GetXdbcTypeInfo data_type={:?}", query.data_type);
+        Self::metadata_answer(
+            &session,
+            command,
+            arrived,
+            query.into_builder(&metadata::XDBC_TYPES).build(),
+        )
     }
 
     async fn do_get_fallback(
