@@ -16,9 +16,9 @@ use amar_policies::UsersFile;
 use amar_tests::{TestServer, services_required};
 use mysql_async::prelude::Queryable;
 use tokio::net::{TcpListener, TcpStream};
-use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+use tokio_postgres::{Client, NoTls};
 
-use crate::support::{connect, sqlstate};
+use crate::support::{connect, sqlstate, stats_admin, texts};
 
 fn pg_url() -> String {
     std::env::var("AMAR_TEST_POSTGRES")
@@ -154,10 +154,7 @@ impl Drop for MyDatabase {
 /// A server for `sources` (TOML `[[source]]` entries), with an admin user `stats`.
 fn server_for(dir: &Path, sources: &str) -> TestServer {
     let users = dir.join("users.toml");
-    let mut file = UsersFile::load(&users).unwrap();
-    file.add("stats", vec!["admin".into()], BTreeMap::new(), "pw")
-        .unwrap();
-    file.save().unwrap();
+    stats_admin(&users);
     let config = dir.join("amar.toml");
     std::fs::write(
         &config,
@@ -168,23 +165,6 @@ fn server_for(dir: &Path, sources: &str) -> TestServer {
     )
     .unwrap();
     TestServer::with_config(&config).expect("the server starts")
-}
-
-/// Every row of a simple query, as text (what a text-protocol client sees).
-async fn texts(client: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
-    let messages = client
-        .simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
-    messages
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => {
-                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
-            }
-            _ => None,
-        })
-        .collect()
 }
 
 async fn explain(client: &Client, sql: &str) -> String {

@@ -3,12 +3,10 @@
 //! `amar.sources`; a file sent again replaces its rows; nothing is doubled or lost
 //! across restarts, even when the list of files taken in is lost.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use amar_policies::UsersFile;
 use amar_server::config::Overrides;
 use amar_server::serve::ServeOptions;
 use amar_tests::TestServer;
@@ -16,9 +14,9 @@ use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::parquet::arrow::ArrowWriter;
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
-use tokio_postgres::{Client, SimpleQueryMessage};
+use tokio_postgres::Client;
 
-use crate::support::{connect, sqlstate};
+use crate::support::{connect, sqlstate, stats_admin, texts};
 
 /// Writes `path` and dates it a minute back, so that the folder scan takes it now
 /// (files younger than two seconds are left alone while they may still be written).
@@ -85,10 +83,7 @@ fn payments_parquet(path: &Path, ids: std::ops::Range<i64>) {
 fn start(dir: &Path, drop: &Path) -> TestServer {
     let users = dir.join("users.toml");
     if !users.exists() {
-        let mut file = UsersFile::load(&users).unwrap();
-        file.add("stats", vec!["admin".into()], BTreeMap::new(), "pw")
-            .unwrap();
-        file.save().unwrap();
+        stats_admin(&users);
     }
     let config = dir.join("amar.toml");
     std::fs::write(
@@ -109,21 +104,6 @@ fn start(dir: &Path, drop: &Path) -> TestServer {
         demo_scale: None,
     };
     TestServer::start(options, None).expect("the server starts")
-}
-
-async fn texts(client: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
-    client
-        .simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => {
-                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
-            }
-            _ => None,
-        })
-        .collect()
 }
 
 async fn one(client: &Client, sql: &str) -> String {

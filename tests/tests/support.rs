@@ -1,7 +1,7 @@
 //! Connecting to test servers with tokio-postgres.
 
 use amar_tests::{TestServer, shared_demo};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 pub async fn connect(
     server: &TestServer,
@@ -28,4 +28,33 @@ pub fn sqlstate(e: &tokio_postgres::Error) -> String {
     e.as_db_error()
         .map(|d| d.code().code().to_string())
         .unwrap_or_else(|| format!("no SQLSTATE: {e}"))
+}
+
+/// Every row of a simple query, as text (what a text-protocol client sees).
+pub async fn texts(client: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
+    client
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+        .into_iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A users file at `path` with one admin, `stats`, password `pw`.
+pub fn stats_admin(path: &std::path::Path) {
+    let mut file = amar_policies::UsersFile::load(path).unwrap();
+    file.add(
+        "stats",
+        vec!["admin".into()],
+        std::collections::BTreeMap::new(),
+        "pw",
+    )
+    .unwrap();
+    file.save().unwrap();
 }

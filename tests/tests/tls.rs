@@ -2,11 +2,9 @@
 //! `sslmode=verify-full`, plain connections refused under `require_tls` (28000), a
 //! client that trusts another CA refused, and Flight SQL over gRPC with TLS.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use amar_policies::UsersFile;
 use amar_server::tls::make_dev_pair;
 use amar_tests::{TestServer, services_required};
 use arrow_flight::sql::client::FlightSqlServiceClient;
@@ -20,10 +18,7 @@ fn server(dir: &Path) -> TestServer {
     )
     .unwrap();
     let users = dir.join("users.toml");
-    let mut file = UsersFile::load(&users).unwrap();
-    file.add("stats", vec!["admin".into()], BTreeMap::new(), "pw")
-        .unwrap();
-    file.save().unwrap();
+    crate::support::stats_admin(&users);
     let config = dir.join("amar.toml");
     std::fs::write(
         &config,
