@@ -39,7 +39,7 @@ use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{DropOptions, FileFormat, FilesOptions, Mode};
+use crate::config::{DropOptions, Mode};
 use crate::error::{ConnectorError, Result};
 use crate::files::FilesSource;
 use crate::source::{Health, Pushdown, Source, SourceTable};
@@ -857,18 +857,7 @@ impl Source for DropSource {
         if first_scan && let Err(e) = self.scan_now().await {
             tracing::warn!("{e}");
         }
-        FilesSource::open(
-            &self.name,
-            Mode::Snapshot,
-            FilesOptions {
-                path: self.options.store.join(TABLES),
-                format: Some(FileFormat::Parquet),
-                has_header: true,
-                delimiter: b',',
-            },
-        )?
-        .tables()
-        .await
+        FilesSource::parquet_tables(&self.name, self.options.store.join(TABLES)).await
     }
 
     async fn health(&self) -> Health {

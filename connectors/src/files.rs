@@ -59,6 +59,23 @@ impl FilesSource {
         })
     }
 
+    /// The tables of a folder of Parquet files that Amar wrote itself (snapshot
+    /// generations, drop-folder stores): each sub-folder or file one table.
+    pub async fn parquet_tables(name: &str, path: PathBuf) -> Result<Vec<SourceTable>> {
+        FilesSource::open(
+            name,
+            Mode::Snapshot,
+            FilesOptions {
+                path,
+                format: Some(FileFormat::Parquet),
+                has_header: true,
+                delimiter: b',',
+            },
+        )?
+        .tables()
+        .await
+    }
+
     fn path_error(&self, path: &Path, message: impl Into<String>) -> ConnectorError {
         ConnectorError::Path {
             source_name: self.name.clone(),

@@ -19,7 +19,7 @@ use datafusion::arrow::datatypes::UInt64Type;
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::prelude::SessionContext;
 
-use crate::config::{DatabaseOptions, FileFormat, FilesOptions, Mode};
+use crate::config::{DatabaseOptions, Mode};
 use crate::database::{DatabaseSource, Engine};
 use crate::error::{ConnectorError, Result};
 use crate::files::FilesSource;
@@ -241,18 +241,7 @@ impl Source for SnapshotSource {
         let Some(current) = self.current() else {
             return Ok(vec![]);
         };
-        FilesSource::open(
-            self.live.name(),
-            Mode::Snapshot,
-            FilesOptions {
-                path: current,
-                format: Some(FileFormat::Parquet),
-                has_header: true,
-                delimiter: b',',
-            },
-        )?
-        .tables()
-        .await
+        FilesSource::parquet_tables(self.live.name(), current).await
     }
 
     async fn health(&self) -> Health {
