@@ -4,7 +4,8 @@
 //! (`insurance.contributions`), the system tables under `amar.*` (`amar.sources`, …),
 //! PostgreSQL's `pg_catalog` as clients expect it (built on datafusion-pg-catalog, with
 //! the gaps our users meet closed: real primary keys, comments, `pg_get_indexdef`,
-//! `version()`), and later indicators and the Jalali and Persian SQL functions.
+//! `version()`), the statistics catalog (indicators, glossary, validation rules and
+//! the evaluation of units: [`statistics`]) and the Jalali and Persian SQL functions.
 //!
 //! It does not open sources (the connectors crate does), decide access (policies), or
 //! speak any protocol (server). Sources enter as [`amar_connectors::Source`] values;
@@ -15,6 +16,7 @@ pub mod jalali;
 pub mod persian;
 pub mod pg;
 pub mod schema;
+pub mod statistics;
 pub mod system;
 pub mod visible;
 

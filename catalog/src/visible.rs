@@ -32,6 +32,11 @@ pub trait Visibility: Send + Sync + Debug {
     fn computed_here(&self, _schema: &str, _table: &str) -> bool {
         false
     }
+    /// Whether the user reads indicators only in their disclosure-controlled form
+    /// (the public role): small cells suppressed.
+    fn disclosure_control(&self) -> bool {
+        false
+    }
 }
 
 /// The session's visibility, as a DataFusion config extension, for tables computed at
@@ -135,7 +140,18 @@ impl SchemaProvider for VisibleSchema {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        let Some(table) = self.inner.table(name).await? else {
+        let inner: &dyn std::any::Any = self.inner.as_ref();
+        let suppressed = match inner.downcast_ref::<crate::statistics::IndicatorsSchema>() {
+            Some(indicators) if self.visibility.disclosure_control() => {
+                Some(indicators.suppressed_table(name).await?)
+            }
+            _ => None,
+        };
+        let table = match suppressed {
+            Some(table) => table,
+            None => self.inner.table(name).await?,
+        };
+        let Some(table) = table else {
             return Ok(None);
         };
         let hidden = self.visibility.hidden_columns(&self.name, name);
@@ -200,6 +216,16 @@ impl WithoutColumns {
             schema,
             constraints,
         })
+    }
+
+    /// The table with every column.
+    pub fn inner(&self) -> &Arc<dyn TableProvider> {
+        &self.inner
+    }
+
+    /// For each visible column, its index in the inner table.
+    pub fn kept(&self) -> &[usize] {
+        &self.kept
     }
 
     fn inner_projection(&self, projection: Option<&Vec<usize>>) -> Vec<usize> {

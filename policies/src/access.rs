@@ -175,6 +175,13 @@ pub fn substitute(template: &str, user: &User) -> std::result::Result<String, St
     Ok(out)
 }
 
+/// What the public role may read at most: the indicators and their published
+/// metadata and evaluation.
+pub fn public_may_read(schema: &str, table: &str) -> bool {
+    schema == "indicators"
+        || (schema == "amar" && matches!(table, "indicators" | "glossary" | "indicator_status"))
+}
+
 /// A decimal literal SQL reads as a number (`23`, `-4.5`), not `inf` or `1e9`.
 fn is_plain_number(value: &str) -> bool {
     let digits = value.strip_prefix('-').unwrap_or(value);
@@ -560,8 +567,54 @@ impl UserAccess {
         subjects
     }
 
+    /// The row filters of `schema.table` for this user whether or not they may read
+    /// it: an indicator reads tables with its definer's rights, but its rows are still
+    /// the reader's.
+    pub fn row_filters(&self, schema: &str, table: &str) -> Vec<String> {
+        if self.user.is_admin() {
+            return vec![];
+        }
+        let object = format!("{schema}.{table}");
+        let subjects = self.subjects();
+        self.filters_of(&object, &subjects)
+    }
+
+    fn filters_of(&self, object: &str, subjects: &[String]) -> Vec<String> {
+        let mut row_filters = vec![];
+        for rule in self.enforcer.get_named_policy("p3") {
+            if let [sub, obj, cond] = rule.as_slice()
+                && subjects.iter().any(|s| s == sub)
+                && casbin::function_map::key_match(object, obj)
+            {
+                match substitute(cond, &self.user) {
+                    Ok(predicate) => row_filters.push(predicate),
+                    // A filter that cannot be made for this user admits no rows:
+                    // failing closed is the only safe answer.
+                    Err(e) => {
+                        tracing::warn!(user = %self.user.name, table = %object, "{e}; no rows pass");
+                        row_filters.push("FALSE".to_string());
+                    }
+                }
+            }
+        }
+        // Several filters from one grant admit a row if any holds; if a filter had
+        // to be replaced by FALSE but another holds, the others still apply.
+        if row_filters.len() > 1 {
+            row_filters.retain(|f| f != "FALSE");
+            if row_filters.is_empty() {
+                row_filters.push("FALSE".into());
+            }
+        }
+        row_filters
+    }
+
     fn decide(&self, schema: &str, table: &str) -> TableAccess {
         let object = format!("{schema}.{table}");
+        // The public role reads published statistics and nothing else, whatever a
+        // policy grants it by mistake.
+        if self.user.is_public() && !public_may_read(schema, table) {
+            return TableAccess::default();
+        }
         let readable = self
             .enforcer
             .enforce((self.user.name.as_str(), object.as_str(), "read"))
@@ -593,30 +646,7 @@ impl UserAccess {
                 }
             }
         }
-        let mut row_filters = vec![];
-        for rule in self.enforcer.get_named_policy("p3") {
-            if let [sub, obj, cond] = rule.as_slice()
-                && applies(sub, obj)
-            {
-                match substitute(cond, &self.user) {
-                    Ok(predicate) => row_filters.push(predicate),
-                    // A filter that cannot be made for this user admits no rows:
-                    // failing closed is the only safe answer.
-                    Err(e) => {
-                        tracing::warn!(user = %self.user.name, table = %object, "{e}; no rows pass");
-                        row_filters.push("FALSE".to_string());
-                    }
-                }
-            }
-        }
-        // Several filters from one grant admit a row if any holds; if a filter had
-        // to be replaced by FALSE but another holds, the others still apply.
-        if row_filters.len() > 1 {
-            row_filters.retain(|f| f != "FALSE");
-            if row_filters.is_empty() {
-                row_filters.push("FALSE".into());
-            }
-        }
+        let row_filters = self.filters_of(&object, &subjects);
         TableAccess {
             readable,
             columns,
@@ -812,5 +842,36 @@ p3, role:provincial, health.claims, province_code = ${user.province_code} OR sta
         assert_eq!(substitute("u = ${user.name}", &u).unwrap(), "u = 'o''neil'");
         assert!(substitute("x = ${user.missing}", &u).is_err());
         assert!(substitute("x = ${env.HOME}", &u).is_err());
+    }
+
+    #[tokio::test]
+    async fn the_public_reads_published_statistics_whatever_else_it_is_granted() {
+        let public = user("web", &["public"], &[("province_code", "23")]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policy.csv");
+        std::fs::write(
+            &path,
+            "p, role:public, *, read, allow\n\
+             p3, role:public, insurance.contributions, province_code = ${user.province_code}\n",
+        )
+        .unwrap();
+        let store = PolicyStore::load(Some(&path), None, std::slice::from_ref(&public))
+            .await
+            .unwrap();
+        let access = store.for_user(&public);
+        assert!(access.table("indicators", "active_insured").readable);
+        assert!(access.table("amar", "indicator_status").readable);
+        assert!(access.table("amar", "glossary").readable);
+        assert!(!access.table("insurance", "contributions").readable);
+        assert!(!access.table("amar", "query_log").readable);
+        assert!(!access.table("amar", "validation_results").readable);
+        // Row filters of the tables under an indicator apply whether or not the user
+        // may read those tables.
+        assert_eq!(
+            access.row_filters("insurance", "contributions"),
+            vec!["province_code = 23".to_string()]
+        );
+        let admin = user("root", &["admin", "public"], &[]);
+        assert!(!admin.is_public(), "an admin is never restricted");
     }
 }

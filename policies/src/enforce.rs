@@ -66,34 +66,155 @@ impl Report {
     }
 }
 
+/// The definition of a view that runs with its definer's rights (an indicator), if
+/// the scan reads one.
+/// An error here fails the statement: a view that cannot be inlined must not run
+/// with its definer's rights unchecked.
+pub type Definer<'a> = dyn Fn(&TableScan) -> Result<Option<LogicalPlan>> + 'a;
+
+/// How deep definer views may be built on one another.
+const MAX_DEFINER_DEPTH: usize = 16;
+
+/// What enforcement needs besides the plan and the user.
+pub struct Planner<'a> {
+    pub default_schema: &'a str,
+    pub parse: &'a ParseExpr<'a>,
+    pub definer: &'a Definer<'a>,
+}
+
 /// Rewrites every table scan of `plan` for `access`'s user, and reports what it read
 /// and what was filtered or masked.
+///
+/// A definer view (an indicator) needs a grant on itself only: its definition is
+/// inlined in place of its scan, and the tables under it get the user's row filters
+/// (not their grants, masks or denied columns, which are the definer's business).
 pub fn enforce(
     plan: LogicalPlan,
     access: &UserAccess,
-    default_schema: &str,
-    parse: &ParseExpr<'_>,
+    planner: &Planner<'_>,
 ) -> Result<(LogicalPlan, Report)> {
     let mut report = Report::default();
-    if access.is_admin() {
-        plan.apply_with_subqueries(|node| {
-            if let LogicalPlan::TableScan(scan) = node {
-                let (schema, table) = schema_and_table(&scan.table_name, default_schema);
-                report.read(&format!("{schema}.{table}"));
-            }
-            Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
-        })?;
-        return Ok((plan, report));
-    }
+    let admin = access.is_admin();
     let plan = plan
         .transform_up_with_subqueries(|node| match node {
-            LogicalPlan::TableScan(scan) => {
-                rewrite_scan(scan, access, default_schema, parse, &mut report)
+            LogicalPlan::TableScan(scan) if admin => {
+                let (schema, table) = schema_and_table(&scan.table_name, planner.default_schema);
+                report.read(&format!("{schema}.{table}"));
+                match (planner.definer)(&scan)? {
+                    Some(definition) => Ok(Transformed::yes(inline(&scan, definition)?)),
+                    None => Ok(Transformed::no(LogicalPlan::TableScan(scan))),
+                }
             }
+            LogicalPlan::TableScan(scan) => rewrite_scan(scan, access, planner, &mut report),
             other => Ok(Transformed::no(other)),
         })?
         .data;
     Ok((plan, report))
+}
+
+/// A view's definition in place of its scan, under the scan's name, with what the
+/// scan carried (projection, filters, fetch).
+fn inline(scan: &TableScan, definition: LogicalPlan) -> Result<LogicalPlan> {
+    let mut builder = LogicalPlanBuilder::from(definition.clone());
+    if let Some(projection) = &scan.projection {
+        let columns = projection
+            .iter()
+            .map(|i| Expr::Column(Column::from(definition.schema().qualified_field(*i))))
+            .collect::<Vec<_>>();
+        builder = builder.project(columns)?;
+    }
+    builder = builder.alias(scan.table_name.clone())?;
+    if let Some(predicate) = datafusion::logical_expr::utils::conjunction(scan.filters.clone()) {
+        builder = builder.filter(predicate)?;
+    }
+    if let Some(fetch) = scan.fetch {
+        builder = builder.limit(0, Some(fetch))?;
+    }
+    builder.build()
+}
+
+/// A definer view's definition with the user's row filters on every table under it
+/// (and under the definer views it uses).
+fn under_definer(
+    definition: LogicalPlan,
+    access: &UserAccess,
+    planner: &Planner<'_>,
+    report: &mut Report,
+    depth: usize,
+) -> Result<LogicalPlan> {
+    if depth > MAX_DEFINER_DEPTH {
+        return Err(DataFusionError::Plan(format!(
+            "views are built on one another more than {MAX_DEFINER_DEPTH} deep"
+        )));
+    }
+    Ok(definition
+        .transform_up_with_subqueries(|node| match node {
+            LogicalPlan::TableScan(scan) => {
+                if let Some(inner) = (planner.definer)(&scan)? {
+                    let inner = under_definer(inner, access, planner, report, depth + 1)?;
+                    return Ok(Transformed::yes(inline(&scan, inner)?));
+                }
+                let (schema, table) = schema_and_table(&scan.table_name, planner.default_schema);
+                let filters = access.row_filters(&schema, &table);
+                let qualifier = scan.table_name.clone();
+                let scan_schema = scan.projected_schema.clone();
+                match row_filter(
+                    &filters,
+                    &qualifier,
+                    &scan_schema,
+                    access,
+                    planner,
+                    &schema,
+                    &table,
+                )? {
+                    Some(predicate) => {
+                        let object = format!("{schema}.{table}");
+                        if !report.filtered.contains(&object) {
+                            report.filtered.push(object);
+                        }
+                        Ok(Transformed::yes(
+                            LogicalPlanBuilder::from(LogicalPlan::TableScan(scan))
+                                .filter(predicate)?
+                                .build()?,
+                        ))
+                    }
+                    None => Ok(Transformed::no(LogicalPlan::TableScan(scan))),
+                }
+            }
+            other => Ok(Transformed::no(other)),
+        })?
+        .data)
+}
+
+/// The user's row filters of one table as one predicate (OR-ed), parsed over the
+/// scan's schema.
+fn row_filter(
+    filters: &[String],
+    qualifier: &TableReference,
+    scan_schema: &DFSchema,
+    access: &UserAccess,
+    planner: &Planner<'_>,
+    schema: &str,
+    table: &str,
+) -> Result<Option<Expr>> {
+    let mut predicate: Option<Expr> = None;
+    for text in filters {
+        let expr = access
+            .expr(expr_key(qualifier, scan_schema, text), || {
+                (planner.parse)(text, scan_schema)
+            })
+            .map_err(|e| {
+                DataFusionError::External(Box::new(PolicyError::InvalidFilter {
+                    table: format!("{schema}.{table}"),
+                    message: e.to_string(),
+                }))
+            })?;
+        predicate = Some(match predicate {
+            Some(p) => p.or(expr),
+            None => expr,
+        });
+    }
+    Ok(predicate)
 }
 
 fn schema_and_table(name: &TableReference, default_schema: &str) -> (String, String) {
@@ -111,11 +232,10 @@ fn denied(object: String) -> DataFusionError {
 fn rewrite_scan(
     scan: TableScan,
     access: &UserAccess,
-    default_schema: &str,
-    parse: &ParseExpr<'_>,
+    planner: &Planner<'_>,
     report: &mut Report,
 ) -> Result<Transformed<LogicalPlan>> {
-    let (schema, table) = schema_and_table(&scan.table_name, default_schema);
+    let (schema, table) = schema_and_table(&scan.table_name, planner.default_schema);
     report.read(&format!("{schema}.{table}"));
     if OPEN_SCHEMAS.contains(&schema.as_str()) {
         return Ok(Transformed::no(LogicalPlan::TableScan(scan)));
@@ -124,8 +244,15 @@ fn rewrite_scan(
     if !decision.readable {
         return Err(denied(format!("table {schema}.{table}")));
     }
+    let definition = (planner.definer)(&scan)?;
     if decision.columns.is_empty() && decision.row_filters.is_empty() {
-        return Ok(Transformed::no(LogicalPlan::TableScan(scan)));
+        return Ok(match definition {
+            Some(d) => {
+                let d = under_definer(d, access, planner, report, 1)?;
+                Transformed::yes(inline(&scan, d)?)
+            }
+            None => Transformed::no(LogicalPlan::TableScan(scan)),
+        });
     }
     let qualifier = scan.table_name.clone();
     let scan_schema = scan.projected_schema.clone();
@@ -134,25 +261,24 @@ fn rewrite_scan(
             return Err(denied(format!("column {hidden} of table {schema}.{table}")));
         }
     }
-    let mut builder = LogicalPlanBuilder::from(LogicalPlan::TableScan(scan));
-    if !decision.row_filters.is_empty() {
-        let mut predicate: Option<Expr> = None;
-        for text in &decision.row_filters {
-            let expr = access
-                .expr(expr_key(&qualifier, &scan_schema, text), || {
-                    parse(text, &scan_schema)
-                })
-                .map_err(|e| {
-                    DataFusionError::External(Box::new(PolicyError::InvalidFilter {
-                        table: format!("{schema}.{table}"),
-                        message: e.to_string(),
-                    }))
-                })?;
-            predicate = Some(match predicate {
-                Some(p) => p.or(expr),
-                None => expr,
-            });
+    let base = match definition {
+        Some(d) => {
+            let d = under_definer(d, access, planner, report, 1)?;
+            inline(&scan, d)?
         }
+        None => LogicalPlan::TableScan(scan),
+    };
+    let mut builder = LogicalPlanBuilder::from(base);
+    if !decision.row_filters.is_empty() {
+        let predicate = row_filter(
+            &decision.row_filters,
+            &qualifier,
+            &scan_schema,
+            access,
+            planner,
+            &schema,
+            &table,
+        )?;
         if let Some(p) = predicate {
             builder = builder.filter(p)?;
             let object = format!("{schema}.{table}");
@@ -178,7 +304,7 @@ fn rewrite_scan(
                         Mask::Null => lit(ScalarValue::try_from(field.data_type())?),
                         Mask::Expression(sql) => access
                             .expr(expr_key(&qualifier, &scan_schema, sql), || {
-                                parse(sql, &scan_schema)
+                                (planner.parse)(sql, &scan_schema)
                             })?,
                     };
                     let name = format!("{schema}.{table}.{}", field.name());

@@ -27,6 +27,8 @@ use crate::scram::ScramVerifier;
 
 /// The built-in role that reads everything, as a PostgreSQL superuser does.
 pub const ADMIN_ROLE: &str = "admin";
+/// The built-in role for anonymous, internet-facing use.
+pub const PUBLIC_ROLE: &str = "public";
 
 /// A person (or service) that may log in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +44,12 @@ pub struct User {
 impl User {
     pub fn is_admin(&self) -> bool {
         self.roles.iter().any(|r| r == ADMIN_ROLE)
+    }
+
+    /// In the public role (and not an admin): reads published indicators only, with
+    /// small cells suppressed.
+    pub fn is_public(&self) -> bool {
+        !self.is_admin() && self.roles.iter().any(|r| r == PUBLIC_ROLE)
     }
 }
 

@@ -38,6 +38,23 @@ enum Command {
     /// Certificates for TLS.
     #[command(subcommand)]
     Cert(CertCommand),
+    /// Run every validation rule now and report the violations. Exits with 1 when an
+    /// error-severity rule is violated or cannot run. Without --config, validates the
+    /// embedded demo.
+    Validate(ValidateArgs),
+}
+
+#[derive(Args, Debug)]
+struct ValidateArgs {
+    /// The config file (amar.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The data folder, if the server runs with --data-dir (results are kept there).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Size of the embedded demo, as the server was started with.
+    #[arg(long)]
+    demo_scale: Option<f64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -145,6 +162,7 @@ pub fn main() -> ExitCode {
         Command::User(command) => user(command),
         Command::Snapshot(args) => snapshot(args),
         Command::Cert(CertCommand::Dev { dir, hosts }) => cert_dev(dir, hosts),
+        Command::Validate(args) => validate(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -229,6 +247,75 @@ fn snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
             None => anyhow::bail!("source \"{}\" keeps no snapshots", args.source),
         }
     })
+}
+
+fn validate(args: ValidateArgs) -> anyhow::Result<()> {
+    use amar_catalog::statistics::{RuleOutcome, Severity, Trigger};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let options = ServeOptions {
+            config: args.config,
+            overrides: Overrides {
+                data_dir: args.data_dir,
+                ..Overrides::default()
+            },
+            demo_scale: args.demo_scale,
+        };
+        let prepared = crate::serve::prepare(&options).await?;
+        let runs = prepared
+            .engine
+            .statistics()
+            .validate(Trigger::Command, None)
+            .await;
+        let mut failed = 0;
+        for run in &runs {
+            let mark = match run.outcome {
+                RuleOutcome::Passed => "ok  ",
+                RuleOutcome::Violated => "FAIL",
+                RuleOutcome::Failed => "ERR ",
+            };
+            let detail = match run.outcome {
+                RuleOutcome::Passed => String::new(),
+                RuleOutcome::Violated => format!(
+                    ": {} violating rows, e.g. {}",
+                    run.violations,
+                    first_sample(run.sample.as_deref())
+                ),
+                RuleOutcome::Failed => format!(": {}", run.error.as_deref().unwrap_or("")),
+            };
+            println!(
+                "{mark} {:<7} {} ({:.0} ms){detail}",
+                run.severity.as_str(),
+                run.rule,
+                run.duration_ms
+            );
+            if run.severity == Severity::Error && run.outcome != RuleOutcome::Passed {
+                failed += 1;
+            }
+        }
+        println!(
+            "{} rules, {} passed; {failed} error-severity rules not passed",
+            runs.len(),
+            runs.iter()
+                .filter(|r| r.outcome == RuleOutcome::Passed)
+                .count()
+        );
+        let audit = prepared.engine.audit().clone();
+        let _ = tokio::task::spawn_blocking(move || audit.close()).await;
+        anyhow::ensure!(failed == 0, "{failed} error-severity rules did not pass");
+        Ok(())
+    })
+}
+
+/// The first sample row of a run, compact.
+fn first_sample(sample: Option<&str>) -> String {
+    sample
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+        .and_then(|v| v.get(0).cloned())
+        .map(|v| v.to_string())
+        .unwrap_or_default()
 }
 
 fn init_logging() {

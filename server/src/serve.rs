@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use amar_catalog::statistics::Trigger;
 use amar_policies::UserDirectory;
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -99,8 +100,16 @@ impl RunningServer {
     }
 }
 
-/// Loads the config (or prepares the demo), opens every source and starts listening.
-pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
+/// A config with its sources opened and its engine assembled, not yet listening.
+pub struct Prepared {
+    pub config: Config,
+    pub demo: Option<demo::Demo>,
+    pub engine: Arc<Engine>,
+}
+
+/// Loads the config (or prepares the demo), opens every source and assembles the
+/// engine: what serving and `amar validate` share.
+pub async fn prepare(options: &ServeOptions) -> anyhow::Result<Prepared> {
     let (config, demo) = match &options.config {
         Some(path) => (Config::load(path, &options.overrides)?, None),
         None => {
@@ -111,17 +120,13 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
                 .await
                 .context("the demo generator stopped")??;
             config.sources = demo.sources();
+            config.definitions = demo::catalog()?;
             demo::ensure_users(&config.server.users_file)?;
             let policy = config.server.data_dir.join("policy.csv");
             demo::ensure_policy(&policy)?;
             config.server.policy_file = Some(policy);
             (config, Some(demo))
         }
-    };
-    // A broken certificate stops the start, before anything listens.
-    let tls = match &config.server.tls {
-        Some(files) => Some(crate::tls::Tls::load(files)?),
-        None => None,
     };
     let users = UserDirectory::from_file(&config.server.users_file)?;
     if users.names().is_empty() {
@@ -137,8 +142,31 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
         users,
         config.server.policy_file.as_deref(),
         audit,
+        crate::engine::StatisticsSetup {
+            definitions: config.definitions.clone(),
+            results_dir: Some(config.server.data_dir.join("validation")),
+        },
     )
     .await?;
+    Ok(Prepared {
+        config,
+        demo,
+        engine,
+    })
+}
+
+/// Loads the config (or prepares the demo), opens every source and starts listening.
+pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
+    let Prepared {
+        config,
+        demo,
+        engine,
+    } = prepare(&options).await?;
+    // A broken certificate stops the start, before anything listens.
+    let tls = match &config.server.tls {
+        Some(files) => Some(crate::tls::Tls::load(files)?),
+        None => None,
+    };
 
     let pg_listener = TcpListener::bind(config.server.pg_listen)
         .await
@@ -212,6 +240,14 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
                                 if let Err(e) = schema.refresh().await {
                                     tracing::warn!("{e}");
                                 }
+                                // New data is validated before anyone trusts it.
+                                let statistics = engine.statistics().clone();
+                                let name = schema.source().name().to_string();
+                                tokio::spawn(async move {
+                                    statistics
+                                        .validate(Trigger::Snapshot(name.clone()), Some(&name))
+                                        .await;
+                                });
                                 continue;
                             }
                             let kind = schema.source().kind();
@@ -227,6 +263,29 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
                         }
                         if since_full >= 12 {
                             since_full = 0;
+                        }
+                    }
+                }
+            }
+        });
+    }
+    // Validation rules: all of them now, then each on its own schedule.
+    {
+        let statistics = engine.statistics().clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = statistics.validate(Trigger::Start, None) => {}
+            }
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tick.tick() => {
+                        let due = statistics.due_rules(std::time::SystemTime::now());
+                        if !due.is_empty() {
+                            statistics.run_scheduled(&due).await;
                         }
                     }
                 }

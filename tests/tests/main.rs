@@ -9,6 +9,7 @@ mod databases;
 mod dbeaver;
 mod drop;
 mod flight;
+mod indicators;
 mod metabase;
 mod npgsql;
 mod pgwire_errors;

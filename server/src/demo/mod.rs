@@ -149,6 +149,16 @@ fn generate(dir: &Path, scale: f64) -> anyhow::Result<u64> {
     Ok(a?? + b? + c?)
 }
 
+/// The demo's statistics catalog: ten indicators of a social-security organisation,
+/// the glossary they use and validation rules (two of which the demo data violates on
+/// purpose: payments to unknown pensioners, and full months below the minimum wage).
+pub fn catalog() -> anyhow::Result<amar_catalog::statistics::Definitions> {
+    Ok(crate::config::definitions::parse(
+        include_str!("catalog.toml"),
+        "server/src/demo/catalog.toml",
+    )?)
+}
+
 /// The demo's users, created in the users file where missing: `admin` (everything),
 /// `tehran` (Tehran's rows, national ids masked), `auditor` (the query log) and
 /// `public` (indicators). Passwords equal user names: for the demo only.
@@ -206,8 +216,21 @@ p3, role:provincial, health.providers, province_code = ${user.province_code}
 p, role:auditor, amar.query_log, read, allow
 p, role:auditor, amar.policy_status, read, allow
 #
-# The public reads published indicators only.
+# Everyone but the public reads the statistics catalog; provincial staff see their
+# own province's evaluation (indicator rows are filtered through the tables under them).
+p, role:analyst, indicators.*, read, allow
+p, role:analyst, amar.indicators, read, allow
+p, role:analyst, amar.glossary, read, allow
+p, role:analyst, amar.indicator_status, read, allow
+p, role:analyst, amar.validation_rules, read, allow
+p, role:analyst, amar.validation_results, read, allow
+p3, role:provincial, amar.indicator_status, unit = CAST(${user.province_code} AS VARCHAR)
+#
+# The public reads published indicators only, with small cells suppressed.
 p, role:public, indicators.*, read, allow
+p, role:public, amar.indicators, read, allow
+p, role:public, amar.glossary, read, allow
+p, role:public, amar.indicator_status, read, allow
 ";
 
 /// Writes the demo policy unless a policy file is already there.

@@ -22,6 +22,10 @@ impl Visibility for PolicyVisibility {
         hidden_columns(&self.0.current(), schema, table)
     }
 
+    fn disclosure_control(&self) -> bool {
+        self.0.current().user().is_public()
+    }
+
     fn computed_here(&self, schema: &str, table: &str) -> bool {
         let access = self.0.current();
         !access.is_admin()

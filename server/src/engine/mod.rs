@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use amar_catalog::AmarCatalog;
+use amar_catalog::statistics::{Definitions, IndicatorView, Statistics};
 use amar_catalog::visible::{SessionVisibility, Visibility, VisibleCatalogList};
 use amar_connectors::{SourceConfig, open_source};
 use amar_policies::enforce::Report;
@@ -50,6 +51,7 @@ use crate::audit::{AuditEntry, AuditLog};
 /// The shared parts of the server's query engine.
 pub struct Engine {
     state: SessionState,
+    statistics: Arc<Statistics>,
     catalog: Arc<AmarCatalog>,
     users: Arc<UserDirectory>,
     policy: Arc<PolicyStore>,
@@ -63,6 +65,14 @@ impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine").finish_non_exhaustive()
     }
+}
+
+/// The statistics office's definitions and where rule results are kept.
+#[derive(Debug, Clone, Default)]
+pub struct StatisticsSetup {
+    pub definitions: Definitions,
+    /// The folder for `results.jsonl`; none keeps results in memory only.
+    pub results_dir: Option<std::path::PathBuf>,
 }
 
 /// Where a session came from.
@@ -82,6 +92,7 @@ impl Engine {
         users: UserDirectory,
         policy_file: Option<&std::path::Path>,
         audit: Arc<AuditLog>,
+        statistics: StatisticsSetup,
     ) -> anyhow::Result<Arc<Engine>> {
         let mut opened = Vec::with_capacity(sources.len());
         for config in sources {
@@ -132,8 +143,16 @@ impl Engine {
         .map_err(|e| anyhow::anyhow!("setting up pg_catalog: {e}"))?;
         // Also installs our PostgreSQL-shaped information_schema in place of DataFusion's.
         amar_catalog::pg::install(&ctx, catalog.clone()).await?;
+        // Indicators and rules are planned by this base session, with every function
+        // registered: the definer's rights. (pg_catalog lists the indicators from its
+        // next read on.)
+        let stats = Statistics::new(statistics.definitions, statistics.results_dir);
+        stats.install(catalog.provider().as_ref(), catalog.system())?;
+        stats.set_definer(ctx.state());
+        stats.check().await?;
 
         Ok(Arc::new(Engine {
+            statistics: stats,
             state: ctx.state(),
             catalog,
             users,
@@ -151,6 +170,11 @@ impl Engine {
 
     pub fn catalog(&self) -> &AmarCatalog {
         &self.catalog
+    }
+
+    /// Indicators, glossary and validation rules.
+    pub fn statistics(&self) -> &Arc<Statistics> {
+        &self.statistics
     }
 
     pub fn policy(&self) -> &PolicyStore {
@@ -285,6 +309,41 @@ impl Planned {
             planning: Duration::ZERO,
         })
     }
+}
+
+/// The definition of the indicator a scan reads (as this session sees it: the
+/// public's is the disclosure-controlled one, denied columns are left out).
+fn definition_of(
+    scan: &datafusion::logical_expr::TableScan,
+) -> datafusion::error::Result<Option<LogicalPlan>> {
+    use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
+    let Ok(provider) = datafusion::datasource::source_as_provider(&scan.source) else {
+        return Ok(None);
+    };
+    if let Some(view) = IndicatorView::of(provider.as_ref()) {
+        return Ok(Some(view.definition().clone()));
+    }
+    let Some(without) = provider.downcast_ref::<amar_catalog::visible::WithoutColumns>() else {
+        return Ok(None);
+    };
+    let Some(view) = IndicatorView::of(without.inner().as_ref()) else {
+        return Ok(None);
+    };
+    let definition = view.definition();
+    let columns = without
+        .kept()
+        .iter()
+        .map(|i| {
+            Expr::Column(datafusion::common::Column::from(
+                definition.schema().qualified_field(*i),
+            ))
+        })
+        .collect::<Vec<_>>();
+    Ok(Some(
+        LogicalPlanBuilder::from(definition.clone())
+            .project(columns)?
+            .build()?,
+    ))
 }
 
 /// `$n` placeholders under a cast, with the cast's type.
@@ -510,8 +569,12 @@ impl Session {
             state.create_logical_expr(sql, schema)
         };
         let access = self.access.current();
-        let (plan, report) =
-            amar_policies::enforce::enforce(plan, &access, &default_schema, &parse)?;
+        let planner = amar_policies::enforce::Planner {
+            default_schema: &default_schema,
+            parse: &parse,
+            definer: &definition_of,
+        };
+        let (plan, report) = amar_policies::enforce::enforce(plan, &access, &planner)?;
         let schema = plan.schema().as_arrow().clone();
         let names = output::postgres_names(statement, schema.fields().len());
         let output = output::output_schema(&schema, &names, &self.settings().time_zone());

@@ -17,6 +17,8 @@ use amar_connectors::{
 use serde::Deserialize;
 use toml::Spanned;
 
+pub mod definitions;
+
 /// The default Postgres-wire address; never PostgreSQL's own 5432.
 pub const DEFAULT_PG_LISTEN: &str = "127.0.0.1:6543";
 pub const DEFAULT_FLIGHT_LISTEN: &str = "127.0.0.1:6544";
@@ -53,6 +55,8 @@ pub struct ServerConfig {
 pub struct Config {
     pub server: ServerConfig,
     pub sources: Vec<SourceConfig>,
+    /// Indicators, glossary and validation rules.
+    pub definitions: amar_catalog::statistics::Definitions,
     /// Where it came from, for messages (`None` for the embedded demo).
     pub file: Option<PathBuf>,
 }
@@ -75,6 +79,22 @@ struct RawConfig {
     audit: RawAudit,
     #[serde(default, rename = "source")]
     sources: Vec<RawSource>,
+    #[serde(default)]
+    catalog: RawCatalog,
+    #[serde(default, rename = "indicator")]
+    indicators: Vec<definitions::RawIndicator>,
+    #[serde(default)]
+    glossary: Vec<definitions::RawGlossary>,
+    #[serde(default, rename = "validation")]
+    rules: Vec<definitions::RawRule>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCatalog {
+    /// A folder of `*.toml` files with more `[[indicator]]`, `[[glossary]]` and
+    /// `[[validation]]` entries.
+    dir: Option<Spanned<PathBuf>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -199,9 +219,27 @@ impl Config {
                 _ => {}
             }
         }
+        let mut gathered = definitions::Gathered::default();
+        gathered.add(
+            definitions::RawDefinitions {
+                indicators: raw.indicators,
+                glossary: raw.glossary,
+                rules: raw.rules,
+            },
+            &at,
+        )?;
+        if let Some(dir) = &raw.catalog.dir {
+            let folder = if dir.get_ref().is_absolute() {
+                dir.get_ref().clone()
+            } else {
+                base.join(dir.get_ref())
+            };
+            definitions::read_dir(&folder, &mut gathered, &at, Some(dir.span()))?;
+        }
         Ok(Config {
             server,
             sources,
+            definitions: gathered.finish()?,
             file: Some(path.to_path_buf()),
         })
     }
@@ -231,6 +269,7 @@ impl Config {
                 require_tls: false,
             },
             sources: vec![],
+            definitions: Default::default(),
             file: None,
         }
     }

@@ -1,0 +1,298 @@
+//! The definitions as system tables: `amar.indicators` (with whether each is
+//! verified), `amar.glossary`, `amar.validation_rules` and `amar.validation_results`.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{
+    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::datasource::TableType;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::error::Result;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+
+use super::Statistics;
+use crate::system::SystemSchema;
+
+pub(super) fn install(statistics: &Arc<Statistics>, system: &SystemSchema) {
+    for kind in [Kind::Indicators, Kind::Glossary, Kind::Rules, Kind::Results] {
+        system.add_table(
+            kind.name(),
+            Arc::new(Listing {
+                schema: kind.schema(),
+                kind,
+                statistics: statistics.clone(),
+            }),
+        );
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Indicators,
+    Glossary,
+    Rules,
+    Results,
+}
+
+fn text(name: &str) -> Field {
+    Field::new(name, DataType::Utf8, false)
+}
+
+fn text_or_null(name: &str) -> Field {
+    Field::new(name, DataType::Utf8, true)
+}
+
+fn number(name: &str) -> Field {
+    Field::new(name, DataType::Float64, true)
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Indicators => "indicators",
+            Kind::Glossary => "glossary",
+            Kind::Rules => "validation_rules",
+            Kind::Results => "validation_results",
+        }
+    }
+
+    fn schema(self) -> SchemaRef {
+        Arc::new(Schema::new(match self {
+            Kind::Indicators => vec![
+                text("id"),
+                text("title_fa"),
+                text("title_en"),
+                text("definition_fa"),
+                text("definition_en"),
+                text("counting_logic"),
+                text("unit"),
+                text("periodicity"),
+                text("department"),
+                text("dimensions"),
+                text_or_null("area_dimension"),
+                text_or_null("period_dimension"),
+                text("value_column"),
+                text_or_null("count_column"),
+                text("additivity"),
+                Field::new("min_cell", DataType::Int64, false),
+                number("target"),
+                number("lower"),
+                number("upper"),
+                text_or_null("direction"),
+                number("weight"),
+                text("concepts"),
+                Field::new("verified", DataType::Boolean, false),
+                text_or_null("failing_rules"),
+                text("sql"),
+            ],
+            Kind::Glossary => vec![
+                text("term"),
+                text("title_fa"),
+                text("title_en"),
+                text("definition_fa"),
+                text("definition_en"),
+            ],
+            Kind::Rules => vec![
+                text("id"),
+                text("title_fa"),
+                text("title_en"),
+                text("severity"),
+                text_or_null("guards"),
+                text_or_null("every"),
+                text("sql"),
+            ],
+            Kind::Results => vec![
+                text("rule"),
+                text("severity"),
+                Field::new(
+                    "run_at",
+                    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                    false,
+                ),
+                text("trigger"),
+                text("outcome"),
+                Field::new("violations", DataType::Int64, false),
+                text_or_null("sample"),
+                text_or_null("error"),
+                Field::new("duration_ms", DataType::Float64, false),
+                text("guards"),
+            ],
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct Listing {
+    kind: Kind,
+    schema: SchemaRef,
+    statistics: Arc<Statistics>,
+}
+
+impl Listing {
+    async fn batch(&self) -> Result<RecordBatch> {
+        let defs = self.statistics.definitions();
+        let columns: Vec<ArrayRef> = match self.kind {
+            Kind::Indicators => {
+                let mut verified = BooleanBuilder::new();
+                let mut failing = StringBuilder::new();
+                for indicator in &defs.indicators {
+                    // An indicator that cannot even be planned is not verified.
+                    let failed = match self.statistics.inputs(indicator).await {
+                        Ok(inputs) => self.statistics.failing_rules(&inputs),
+                        Err(e) => vec![format!("cannot be planned: {e}")],
+                    };
+                    verified.append_value(failed.is_empty());
+                    if failed.is_empty() {
+                        failing.append_null();
+                    } else {
+                        failing.append_value(failed.join(", "));
+                    }
+                }
+                let list = &defs.indicators;
+                let norm = |f: fn(&super::Norm) -> Option<f64>| {
+                    let mut b = Float64Builder::new();
+                    for i in list {
+                        b.append_option(i.norm.as_ref().and_then(f));
+                    }
+                    Arc::new(b.finish()) as ArrayRef
+                };
+                vec![
+                    strings(list.iter().map(|i| Some(i.id.as_str()))),
+                    strings(list.iter().map(|i| Some(i.title_fa.as_str()))),
+                    strings(list.iter().map(|i| Some(i.title_en.as_str()))),
+                    strings(list.iter().map(|i| Some(i.definition_fa.as_str()))),
+                    strings(list.iter().map(|i| Some(i.definition_en.as_str()))),
+                    strings(list.iter().map(|i| Some(i.counting.as_str()))),
+                    strings(list.iter().map(|i| Some(i.unit.as_str()))),
+                    strings(list.iter().map(|i| Some(i.periodicity.as_str()))),
+                    strings(list.iter().map(|i| Some(i.department.as_str()))),
+                    owned(list.iter().map(|i| Some(i.dimensions.join(", ")))),
+                    strings(list.iter().map(|i| i.area.as_deref())),
+                    strings(list.iter().map(|i| i.period.as_deref())),
+                    strings(list.iter().map(|i| Some(i.value.as_str()))),
+                    strings(list.iter().map(|i| i.count.as_deref())),
+                    strings(list.iter().map(|i| Some(i.additivity.as_str()))),
+                    {
+                        let mut b = Int64Builder::new();
+                        for i in list {
+                            b.append_value(i64::from(i.min_cell));
+                        }
+                        Arc::new(b.finish())
+                    },
+                    norm(|n| Some(n.target)),
+                    norm(|n| n.lower),
+                    norm(|n| n.upper),
+                    strings(
+                        list.iter()
+                            .map(|i| i.norm.as_ref().map(|n| n.direction.as_str())),
+                    ),
+                    norm(|n| Some(n.weight)),
+                    owned(list.iter().map(|i| Some(i.concepts.join(", ")))),
+                    Arc::new(verified.finish()),
+                    Arc::new(failing.finish()),
+                    strings(list.iter().map(|i| Some(i.sql.as_str()))),
+                ]
+            }
+            Kind::Glossary => {
+                let list = &defs.glossary;
+                vec![
+                    strings(list.iter().map(|g| Some(g.term.as_str()))),
+                    strings(list.iter().map(|g| Some(g.title_fa.as_str()))),
+                    strings(list.iter().map(|g| Some(g.title_en.as_str()))),
+                    strings(list.iter().map(|g| Some(g.definition_fa.as_str()))),
+                    strings(list.iter().map(|g| Some(g.definition_en.as_str()))),
+                ]
+            }
+            Kind::Rules => {
+                let list = &defs.rules;
+                vec![
+                    strings(list.iter().map(|r| Some(r.id.as_str()))),
+                    strings(list.iter().map(|r| Some(r.title_fa.as_str()))),
+                    strings(list.iter().map(|r| Some(r.title_en.as_str()))),
+                    strings(list.iter().map(|r| Some(r.severity.as_str()))),
+                    owned(
+                        list.iter()
+                            .map(|r| (!r.guards.is_empty()).then(|| r.guards.join(", "))),
+                    ),
+                    owned(
+                        list.iter()
+                            .map(|r| r.every.map(|d| format!("{} s", d.as_secs()))),
+                    ),
+                    strings(list.iter().map(|r| Some(r.sql.as_str()))),
+                ]
+            }
+            Kind::Results => {
+                let runs = self.statistics.results();
+                let mut at = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+                let mut violations = Int64Builder::new();
+                let mut took = Float64Builder::new();
+                for run in &runs {
+                    at.append_value(run.at_micros);
+                    violations.append_value(run.violations as i64);
+                    took.append_value(run.duration_ms);
+                }
+                vec![
+                    strings(runs.iter().map(|r| Some(r.rule.as_str()))),
+                    strings(runs.iter().map(|r| Some(r.severity.as_str()))),
+                    Arc::new(at.finish()),
+                    strings(runs.iter().map(|r| Some(r.trigger.as_str()))),
+                    strings(runs.iter().map(|r| Some(r.outcome.as_str()))),
+                    Arc::new(violations.finish()),
+                    strings(runs.iter().map(|r| r.sample.as_deref())),
+                    strings(runs.iter().map(|r| r.error.as_deref())),
+                    Arc::new(took.finish()),
+                    owned(runs.iter().map(|r| Some(r.guards.join(", ")))),
+                ]
+            }
+        };
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+}
+
+fn strings<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
+    let mut b = StringBuilder::new();
+    for v in values {
+        b.append_option(v);
+    }
+    Arc::new(b.finish())
+}
+
+fn owned(values: impl Iterator<Item = Option<String>>) -> ArrayRef {
+    let mut b = StringBuilder::new();
+    for v in values {
+        b.append_option(v);
+    }
+    Arc::new(b.finish())
+}
+
+#[async_trait]
+impl TableProvider for Listing {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let batch = self.batch().await?;
+        Ok(MemorySourceConfig::try_new_exec(
+            &[vec![batch]],
+            self.schema.clone(),
+            projection.cloned(),
+        )?)
+    }
+}

@@ -1,0 +1,297 @@
+//! `amar.indicator_status`: units evaluated by the indicators.
+//!
+//! For each indicator with a norm, its latest period (the greatest value of its period
+//! dimension) and each unit (the values of its area dimension, e.g. a province code),
+//! one row: the value beside the norm and a status — on target, warning or off target.
+//! Every row of a unit also carries the unit's weighted score (0–100: on target counts
+//! 1, a warning 0.5, off target 0, weighted by each indicator's norm weight) and the
+//! unit's rank among units by that score (1 is best; ties share a rank). An indicator
+//! without an area dimension gives one national row, with no score or rank.
+//!
+//! It is computed when read, from the indicators as the reader may see them: the
+//! public gets the disclosure-controlled values (a suppressed cell has no value and
+//! status `suppressed`). Who may read the table, and which of its rows, is the
+//! policy's business, like any other table.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch,
+    StringBuilder,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::datasource::TableType;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::error::Result;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
+
+use super::{Indicator, SUPPRESSED_COLUMN, Statistics};
+use crate::visible::SessionVisibility;
+
+#[derive(Debug)]
+pub(super) struct StatusTable {
+    statistics: Arc<Statistics>,
+    schema: SchemaRef,
+}
+
+/// One evaluated cell.
+struct Row {
+    indicator: String,
+    title_fa: String,
+    title_en: String,
+    unit: Option<String>,
+    period: Option<String>,
+    value: Option<f64>,
+    status: &'static str,
+    points: Option<f64>,
+    weight: f64,
+    verified: bool,
+}
+
+impl StatusTable {
+    pub(super) fn new(statistics: Arc<Statistics>) -> Self {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("indicator", DataType::Utf8, false),
+            Field::new("title_fa", DataType::Utf8, false),
+            Field::new("title_en", DataType::Utf8, false),
+            Field::new("unit", DataType::Utf8, true),
+            Field::new("period", DataType::Utf8, true),
+            Field::new("value", DataType::Float64, true),
+            Field::new("target", DataType::Float64, false),
+            Field::new("lower", DataType::Float64, true),
+            Field::new("upper", DataType::Float64, true),
+            Field::new("direction", DataType::Utf8, false),
+            Field::new("status", DataType::Utf8, false),
+            Field::new("verified", DataType::Boolean, false),
+            Field::new("weight", DataType::Float64, false),
+            Field::new("unit_score", DataType::Float64, true),
+            Field::new("unit_rank", DataType::Int64, true),
+        ]));
+        Self { statistics, schema }
+    }
+
+    async fn rows(&self, suppress: bool) -> Result<Vec<Row>> {
+        let definer = self.statistics.definer()?.clone();
+        let ctx = SessionContext::new_with_state(definer);
+        let mut rows = vec![];
+        for indicator in &self.statistics.definitions().indicators {
+            let Some(norm) = &indicator.norm else {
+                continue;
+            };
+            let inputs = self.statistics.inputs(indicator).await?;
+            let verified = self.statistics.failing_rules(&inputs).is_empty();
+            let plan = self.statistics.view_plan(indicator, suppress).await?;
+            let batches = ctx.execute_logical_plan(plan).await?.collect().await?;
+            for cell in latest_cells(indicator, &batches)? {
+                let (status, points) = match cell.value {
+                    _ if cell.suppressed => ("suppressed", None),
+                    Some(v) if v.is_finite() => {
+                        let s = norm.status(v);
+                        (s.as_str(), Some(s.points()))
+                    }
+                    _ => ("no value", None),
+                };
+                rows.push(Row {
+                    indicator: indicator.id.clone(),
+                    title_fa: indicator.title_fa.clone(),
+                    title_en: indicator.title_en.clone(),
+                    unit: cell.unit,
+                    period: cell.period,
+                    value: cell.value.filter(|_| !cell.suppressed),
+                    status,
+                    points,
+                    weight: norm.weight,
+                    verified,
+                });
+            }
+        }
+        Ok(rows)
+    }
+
+    fn batch(&self, rows: Vec<Row>) -> Result<RecordBatch> {
+        // Scores per unit, over the indicators that have a status for it.
+        let mut sums: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
+        for row in &rows {
+            if let (Some(unit), Some(points)) = (&row.unit, row.points) {
+                let entry = sums.entry(unit.as_str()).or_default();
+                entry.0 += points * row.weight;
+                entry.1 += row.weight;
+            }
+        }
+        let scores: BTreeMap<&str, f64> = sums
+            .iter()
+            .filter(|(_, (_, w))| *w > 0.0)
+            .map(|(u, (p, w))| (*u, 100.0 * p / w))
+            .collect();
+        let ranks: BTreeMap<&str, i64> = scores
+            .iter()
+            .map(|(u, s)| (*u, 1 + scores.values().filter(|o| *o > s).count() as i64))
+            .collect();
+        let n = rows.len();
+        let mut indicator = StringBuilder::with_capacity(n, n * 16);
+        let mut title_fa = StringBuilder::with_capacity(n, n * 32);
+        let mut title_en = StringBuilder::with_capacity(n, n * 32);
+        let mut unit = StringBuilder::with_capacity(n, n * 4);
+        let mut period = StringBuilder::with_capacity(n, n * 8);
+        let mut value = Float64Builder::with_capacity(n);
+        let mut target = Float64Builder::with_capacity(n);
+        let mut lower = Float64Builder::with_capacity(n);
+        let mut upper = Float64Builder::with_capacity(n);
+        let mut direction = StringBuilder::with_capacity(n, n * 8);
+        let mut status = StringBuilder::with_capacity(n, n * 12);
+        let mut verified = BooleanBuilder::with_capacity(n);
+        let mut weight = Float64Builder::with_capacity(n);
+        let mut unit_score = Float64Builder::with_capacity(n);
+        let mut unit_rank = Int64Builder::with_capacity(n);
+        for row in &rows {
+            let norm = self
+                .statistics
+                .indicator(&row.indicator)
+                .and_then(|i| i.norm.as_ref());
+            indicator.append_value(&row.indicator);
+            title_fa.append_value(&row.title_fa);
+            title_en.append_value(&row.title_en);
+            unit.append_option(row.unit.as_deref());
+            period.append_option(row.period.as_deref());
+            value.append_option(row.value);
+            target.append_value(norm.map_or(f64::NAN, |n| n.target));
+            lower.append_option(norm.and_then(|n| n.lower));
+            upper.append_option(norm.and_then(|n| n.upper));
+            direction.append_value(norm.map_or("", |n| n.direction.as_str()));
+            status.append_value(row.status);
+            verified.append_value(row.verified);
+            weight.append_value(row.weight);
+            let u = row.unit.as_deref();
+            unit_score.append_option(u.and_then(|u| scores.get(u).copied()));
+            unit_rank.append_option(u.and_then(|u| ranks.get(u).copied()));
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(indicator.finish()),
+            Arc::new(title_fa.finish()),
+            Arc::new(title_en.finish()),
+            Arc::new(unit.finish()),
+            Arc::new(period.finish()),
+            Arc::new(value.finish()),
+            Arc::new(target.finish()),
+            Arc::new(lower.finish()),
+            Arc::new(upper.finish()),
+            Arc::new(direction.finish()),
+            Arc::new(status.finish()),
+            Arc::new(verified.finish()),
+            Arc::new(weight.finish()),
+            Arc::new(unit_score.finish()),
+            Arc::new(unit_rank.finish()),
+        ];
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+}
+
+/// One unit's value in the latest period.
+struct Cell {
+    unit: Option<String>,
+    period: Option<String>,
+    value: Option<f64>,
+    suppressed: bool,
+}
+
+/// The cells of the indicator's latest period, one per unit (summed if its SQL
+/// returned a unit twice in a period for other dimensions, which only a flow or stock
+/// can mean; a ratio keeps the first).
+fn latest_cells(indicator: &Indicator, batches: &[RecordBatch]) -> Result<Vec<Cell>> {
+    let text = |batch: &RecordBatch, name: &str| -> Result<Option<ArrayRef>> {
+        match batch.schema().index_of(name) {
+            Ok(i) => Ok(Some(cast(batch.column(i), &DataType::Utf8)?)),
+            Err(_) => Ok(None),
+        }
+    };
+    let mut all = vec![];
+    for batch in batches {
+        let units = match &indicator.area {
+            Some(a) => text(batch, a)?,
+            None => None,
+        };
+        let periods = match &indicator.period {
+            Some(p) => text(batch, p)?,
+            None => None,
+        };
+        let values = cast(
+            batch.column(batch.schema().index_of(&indicator.value)?),
+            &DataType::Float64,
+        )?;
+        let values = values.as_primitive::<Float64Type>();
+        let suppressed = batch.column(batch.schema().index_of(SUPPRESSED_COLUMN)?);
+        let suppressed = suppressed.as_boolean();
+        let get = |a: &Option<ArrayRef>, i: usize| {
+            a.as_ref()
+                .filter(|a| !a.is_null(i))
+                .map(|a| a.as_string::<i32>().value(i).to_string())
+        };
+        for i in 0..batch.num_rows() {
+            all.push(Cell {
+                unit: get(&units, i),
+                period: get(&periods, i),
+                value: (!values.is_null(i)).then(|| values.value(i)),
+                suppressed: suppressed.value(i),
+            });
+        }
+    }
+    let latest = all.iter().filter_map(|c| c.period.clone()).max();
+    let mut by_unit: BTreeMap<Option<String>, Cell> = BTreeMap::new();
+    for cell in all {
+        if latest.is_some() && cell.period != latest {
+            continue;
+        }
+        match by_unit.get_mut(&cell.unit) {
+            None => {
+                by_unit.insert(cell.unit.clone(), cell);
+            }
+            Some(seen) => {
+                seen.suppressed |= cell.suppressed;
+                if indicator.additivity != super::Additivity::Ratio {
+                    seen.value = match (seen.value, cell.value) {
+                        (Some(a), Some(b)) => Some(a + b),
+                        (a, b) => a.or(b),
+                    };
+                }
+            }
+        }
+    }
+    Ok(by_unit.into_values().collect())
+}
+
+#[async_trait]
+impl TableProvider for StatusTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let suppress = state
+            .config()
+            .get_extension::<SessionVisibility>()
+            .is_some_and(|v| v.0.disclosure_control());
+        let rows = self.rows(suppress).await?;
+        let batch = self.batch(rows)?;
+        Ok(MemorySourceConfig::try_new_exec(
+            &[vec![batch]],
+            self.schema.clone(),
+            projection.cloned(),
+        )?)
+    }
+}

@@ -1,0 +1,553 @@
+//! The statistics office's definitions in config files: `[[indicator]]`,
+//! `[[glossary]]` and `[[validation]]`, in `amar.toml` itself or in any `*.toml` file
+//! of the folder `[catalog] dir` names (one file per indicator, if you like).
+//!
+//! Each entry is checked here, with the file, line and key of what is wrong; the SQL
+//! is checked when the engine starts (it needs the sources' tables).
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::Path;
+
+use amar_catalog::statistics::{
+    Additivity, Definitions, Direction, GlossaryEntry, Indicator, Norm, Rule, Severity,
+};
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{ConfigError, Locator, parse_interval, valid_schema_name};
+
+/// The default smallest cell shown to the public.
+pub const DEFAULT_MIN_CELL: u32 = 5;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDefinitions {
+    #[serde(default, rename = "indicator")]
+    pub indicators: Vec<RawIndicator>,
+    #[serde(default)]
+    pub glossary: Vec<RawGlossary>,
+    #[serde(default, rename = "validation")]
+    pub rules: Vec<RawRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawIndicator {
+    id: Spanned<String>,
+    title_fa: String,
+    title_en: String,
+    #[serde(default)]
+    definition_fa: String,
+    #[serde(default)]
+    definition_en: String,
+    #[serde(default)]
+    counting: String,
+    unit: String,
+    periodicity: Spanned<String>,
+    #[serde(default)]
+    department: String,
+    #[serde(default)]
+    dimensions: Vec<String>,
+    area: Option<Spanned<String>>,
+    period: Option<Spanned<String>>,
+    value: Option<String>,
+    count: Option<String>,
+    min_cell: Option<Spanned<i64>>,
+    additivity: Spanned<String>,
+    norm: Option<Spanned<RawNorm>>,
+    #[serde(default)]
+    concepts: Vec<Spanned<String>>,
+    sql: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNorm {
+    target: f64,
+    lower: Option<f64>,
+    upper: Option<f64>,
+    direction: Option<String>,
+    weight: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGlossary {
+    term: Spanned<String>,
+    title_fa: String,
+    title_en: String,
+    #[serde(default)]
+    definition_fa: String,
+    #[serde(default)]
+    definition_en: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRule {
+    id: Spanned<String>,
+    title_fa: String,
+    title_en: String,
+    severity: Spanned<String>,
+    #[serde(default)]
+    guards: Vec<String>,
+    sql: Spanned<String>,
+    every: Option<Spanned<String>>,
+}
+
+/// Definitions gathered from several files, with where each came from.
+#[derive(Debug, Default)]
+pub(super) struct Gathered {
+    definitions: Definitions,
+    /// id → file:line, to name both places of a duplicate.
+    seen: BTreeMap<String, String>,
+    /// Concepts indicators use, with where, checked against the glossary at the end.
+    concepts: Vec<(String, ConfigError)>,
+}
+
+impl Gathered {
+    /// Adds one file's definitions.
+    pub(super) fn add(&mut self, raw: RawDefinitions, at: &Locator<'_>) -> Result<(), ConfigError> {
+        for g in raw.glossary {
+            let term = g.term.get_ref().trim().to_string();
+            let here = format!("glossary term \"{term}\"");
+            if term.is_empty() {
+                return Err(at.error(Some(g.term.span()), "glossary: `term` is empty"));
+            }
+            self.unique(&format!("glossary {term}"), &here, g.term.span(), at)?;
+            self.definitions.glossary.push(GlossaryEntry {
+                term,
+                title_fa: g.title_fa,
+                title_en: g.title_en,
+                definition_fa: g.definition_fa,
+                definition_en: g.definition_en,
+            });
+        }
+        for raw in raw.indicators {
+            let id = raw.id.get_ref().clone();
+            let span = raw.id.span();
+            let indicator = indicator(raw, at, &mut self.concepts)?;
+            self.unique(
+                &format!("indicator {id}"),
+                &format!("indicator \"{id}\""),
+                span,
+                at,
+            )?;
+            self.definitions.indicators.push(indicator);
+        }
+        for r in raw.rules {
+            let id = r.id.get_ref().clone();
+            let here = format!("validation rule \"{id}\"");
+            let fail = |span: Range<usize>, key: &str, why: String| {
+                Err(at.error(Some(span), format!("{here}, key `{key}`: {why}")))
+            };
+            if !valid_schema_name(&id) {
+                return fail(
+                    r.id.span(),
+                    "id",
+                    "lower-case letters, digits and '_', starting with a letter".into(),
+                );
+            }
+            let Some(severity) = Severity::parse(r.severity.get_ref()) else {
+                return fail(
+                    r.severity.span(),
+                    "severity",
+                    format!(
+                        "\"{}\" is not a severity; use error, warning or info",
+                        r.severity.get_ref()
+                    ),
+                );
+            };
+            let every = match &r.every {
+                None => None,
+                Some(e) => match parse_interval(e.get_ref()) {
+                    Some(d) => Some(d),
+                    None => {
+                        return fail(
+                            e.span(),
+                            "every",
+                            format!(
+                                "\"{}\" is not an interval; write e.g. \"15m\", \"6h\" or \"1d\"",
+                                e.get_ref()
+                            ),
+                        );
+                    }
+                },
+            };
+            let sql = query_text(r.sql.get_ref());
+            if sql.is_empty() {
+                return fail(
+                    r.sql.span(),
+                    "sql",
+                    "empty; write the query that returns the violating rows".into(),
+                );
+            }
+            self.unique(&format!("rule {id}"), &here, r.id.span(), at)?;
+            self.definitions.rules.push(Rule {
+                id,
+                title_fa: r.title_fa,
+                title_en: r.title_en,
+                severity,
+                guards: r.guards,
+                sql,
+                every,
+            });
+        }
+        Ok(())
+    }
+
+    fn unique(
+        &mut self,
+        key: &str,
+        here: &str,
+        span: Range<usize>,
+        at: &Locator<'_>,
+    ) -> Result<(), ConfigError> {
+        let place = format!("{}:{}", at.file, at.line(span.clone()));
+        if let Some(earlier) = self.seen.get(key) {
+            return Err(at.error(
+                Some(span),
+                format!("{here} is defined twice (first at {earlier})"),
+            ));
+        }
+        self.seen.insert(key.to_string(), place);
+        Ok(())
+    }
+
+    /// The definitions, once every file is in: concepts must be in the glossary.
+    pub(super) fn finish(self) -> Result<Definitions, ConfigError> {
+        for (term, error) in self.concepts {
+            if !self.definitions.glossary.iter().any(|g| g.term == term) {
+                return Err(error);
+            }
+        }
+        Ok(self.definitions)
+    }
+}
+
+/// SQL as written, without the trailing semicolon an editor adds.
+fn query_text(sql: &str) -> String {
+    sql.trim().trim_end_matches(';').trim().to_string()
+}
+
+fn indicator(
+    raw: RawIndicator,
+    at: &Locator<'_>,
+    concepts: &mut Vec<(String, ConfigError)>,
+) -> Result<Indicator, ConfigError> {
+    let id = raw.id.get_ref().clone();
+    let here = format!("indicator \"{id}\"");
+    let fail = |span: Range<usize>, key: &str, why: String| {
+        Err(at.error(Some(span), format!("{here}, key `{key}`: {why}")))
+    };
+    if !valid_schema_name(&id) {
+        return fail(
+            raw.id.span(),
+            "id",
+            "an indicator id is a view name: lower-case letters, digits and '_', starting with a letter".into(),
+        );
+    }
+    let periodicity = raw.periodicity.get_ref().as_str();
+    if !matches!(periodicity, "monthly" | "quarterly" | "yearly") {
+        return fail(
+            raw.periodicity.span(),
+            "periodicity",
+            format!("\"{periodicity}\" is not a periodicity; use monthly, quarterly or yearly"),
+        );
+    }
+    let Some(additivity) = Additivity::parse(raw.additivity.get_ref()) else {
+        return fail(
+            raw.additivity.span(),
+            "additivity",
+            format!(
+                "\"{}\" is not how an indicator adds up; use flow (sums over time and units), stock (last value of a period, sums over units) or ratio (recomputed, never summed)",
+                raw.additivity.get_ref()
+            ),
+        );
+    };
+    for (key, dim) in [("area", &raw.area), ("period", &raw.period)] {
+        if let Some(d) = dim
+            && !raw.dimensions.contains(d.get_ref())
+        {
+            return fail(
+                d.span(),
+                key,
+                format!(
+                    "\"{}\" is not one of `dimensions` ({})",
+                    d.get_ref(),
+                    raw.dimensions.join(", ")
+                ),
+            );
+        }
+    }
+    let min_cell = match &raw.min_cell {
+        None => DEFAULT_MIN_CELL,
+        Some(m) => match u32::try_from(*m.get_ref()) {
+            Ok(n @ 1..=1000) => n,
+            _ => {
+                return fail(
+                    m.span(),
+                    "min_cell",
+                    format!(
+                        "{} is not a cell size; agencies use 3 to 11 (default {DEFAULT_MIN_CELL})",
+                        m.get_ref()
+                    ),
+                );
+            }
+        },
+    };
+    let norm = match raw.norm {
+        None => None,
+        Some(n) => {
+            let span = n.span();
+            let n = n.into_inner();
+            let direction = match n.direction.as_deref() {
+                None => Direction::Higher,
+                Some(d) => match Direction::parse(d) {
+                    Some(d) => d,
+                    None => {
+                        return fail(
+                            span,
+                            "norm.direction",
+                            format!("\"{d}\" is not a direction; use higher, lower or range"),
+                        );
+                    }
+                },
+            };
+            let weight = n.weight.unwrap_or(1.0);
+            if !(weight.is_finite() && weight > 0.0) {
+                return fail(span, "norm.weight", "a weight is a number above 0".into());
+            }
+            let bad = match direction {
+                Direction::Higher => n
+                    .lower
+                    .filter(|l| *l > n.target)
+                    .map(|_| "`lower` is above `target`"),
+                Direction::Lower => n
+                    .upper
+                    .filter(|u| *u < n.target)
+                    .map(|_| "`upper` is below `target`"),
+                Direction::Range => match (n.lower, n.upper) {
+                    (Some(l), Some(u)) if l <= u => None,
+                    (Some(_), Some(_)) => Some("`lower` is above `upper`"),
+                    _ => Some("a range needs both `lower` and `upper`"),
+                },
+            };
+            if let Some(why) = bad {
+                return fail(span, "norm", why.into());
+            }
+            Some(Norm {
+                target: n.target,
+                lower: n.lower,
+                upper: n.upper,
+                direction,
+                weight,
+            })
+        }
+    };
+    for c in &raw.concepts {
+        concepts.push((
+            c.get_ref().clone(),
+            at.error(
+                Some(c.span()),
+                format!(
+                    "{here}, key `concepts`: \"{}\" is not a term of the glossary; add a [[glossary]] entry for it",
+                    c.get_ref()
+                ),
+            ),
+        ));
+    }
+    let sql = query_text(raw.sql.get_ref());
+    if sql.is_empty() {
+        return fail(
+            raw.sql.span(),
+            "sql",
+            "empty; write the query that computes the indicator".into(),
+        );
+    }
+    Ok(Indicator {
+        id,
+        title_fa: raw.title_fa,
+        title_en: raw.title_en,
+        definition_fa: raw.definition_fa,
+        definition_en: raw.definition_en,
+        counting: raw.counting,
+        unit: raw.unit,
+        periodicity: periodicity.to_string(),
+        department: raw.department,
+        dimensions: raw.dimensions,
+        area: raw.area.map(Spanned::into_inner),
+        period: raw.period.map(Spanned::into_inner),
+        value: raw.value.unwrap_or_else(|| "value".to_string()),
+        count: raw.count,
+        min_cell,
+        additivity,
+        norm,
+        concepts: raw.concepts.into_iter().map(Spanned::into_inner).collect(),
+        sql,
+    })
+}
+
+/// Reads every `*.toml` file of a catalog folder, in name order.
+pub(super) fn read_dir(
+    dir: &Path,
+    gathered: &mut Gathered,
+    from: &Locator<'_>,
+    span: Option<Range<usize>>,
+) -> Result<(), ConfigError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        from.error(
+            span.clone(),
+            format!(
+                "[catalog], key `dir`: cannot read the folder {}: {e}",
+                dir.display()
+            ),
+        )
+    })?;
+    let mut files: Vec<_> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+        .collect();
+    files.sort();
+    for path in files {
+        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            line: None,
+            message: format!("cannot read: {e}"),
+        })?;
+        parse_into(&text, &path.display().to_string(), gathered)?;
+    }
+    Ok(())
+}
+
+/// Parses one definitions file (the folder's files, the demo's catalog).
+pub(super) fn parse_into(
+    text: &str,
+    file: &str,
+    gathered: &mut Gathered,
+) -> Result<(), ConfigError> {
+    let at = Locator {
+        file: file.to_string(),
+        text,
+    };
+    let deserializer = toml::Deserializer::parse(text)
+        .map_err(|e| at.error(e.span(), e.message().trim().to_string()))?;
+    let raw: RawDefinitions = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        at.error(
+            inner.span(),
+            format!("key `{key}`: {}", inner.message().trim()),
+        )
+    })?;
+    gathered.add(raw, &at)
+}
+
+/// Definitions from one text alone (the embedded demo's catalog).
+pub fn parse(text: &str, file: &str) -> Result<Definitions, ConfigError> {
+    let mut gathered = Gathered::default();
+    parse_into(text, file, &mut gathered)?;
+    gathered.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[[glossary]]
+term = "insured_person"
+title_fa = "بیمه‌شده"
+title_en = "Insured person"
+
+[[indicator]]
+id = "active_insured"
+title_fa = "بیمه‌شدگان فعال"
+title_en = "Active insured persons"
+unit = "persons"
+periodicity = "monthly"
+dimensions = ["province_code", "period"]
+area = "province_code"
+period = "period"
+count = "value"
+additivity = "stock"
+concepts = ["insured_person"]
+sql = "SELECT 1 AS province_code, '1403-01' AS period, 10 AS value;"
+norm = { target = 100, lower = 90, weight = 2 }
+
+[[validation]]
+id = "no_orphans"
+title_fa = "x"
+title_en = "x"
+severity = "error"
+every = "1h"
+sql = "SELECT 1 WHERE false"
+"#;
+
+    #[test]
+    fn a_good_catalog_parses_with_defaults() {
+        let d = parse(GOOD, "c.toml").unwrap();
+        let i = &d.indicators[0];
+        assert_eq!(i.min_cell, DEFAULT_MIN_CELL);
+        assert_eq!(i.value, "value");
+        assert_eq!(i.additivity, Additivity::Stock);
+        assert_eq!(
+            i.sql,
+            "SELECT 1 AS province_code, '1403-01' AS period, 10 AS value"
+        );
+        let n = i.norm.as_ref().unwrap();
+        assert_eq!(
+            (n.direction, n.weight, n.lower),
+            (Direction::Higher, 2.0, Some(90.0))
+        );
+        assert_eq!(d.rules[0].every, Some(std::time::Duration::from_secs(3600)));
+        assert_eq!(d.rules[0].severity, Severity::Error);
+    }
+
+    fn error(text: &str) -> String {
+        parse(text, "c.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn mistakes_name_the_file_line_and_key() {
+        let e = error(&GOOD.replace("\"stock\"", "\"stocks\""));
+        assert!(e.starts_with("c.toml:"), "{e}");
+        assert!(
+            e.contains("key `additivity`") && e.contains("use flow"),
+            "{e}"
+        );
+        let e = error(&GOOD.replace("area = \"province_code\"", "area = \"branch\""));
+        assert!(
+            e.contains("key `area`") && e.contains("not one of `dimensions`"),
+            "{e}"
+        );
+        let e = error(&GOOD.replace(
+            "concepts = [\"insured_person\"]",
+            "concepts = [\"pensioner\"]",
+        ));
+        assert!(
+            e.contains("\"pensioner\" is not a term of the glossary"),
+            "{e}"
+        );
+        let e = error(&GOOD.replace("severity = \"error\"", "severity = \"fatal\""));
+        assert!(e.contains("key `severity`"), "{e}");
+        let e = error(&GOOD.replace("lower = 90", "lower = 190"));
+        assert!(e.contains("`lower` is above `target`"), "{e}");
+        let e = error(&GOOD.replace("weight = 2 }", "weight = 2, colour = 1 }"));
+        assert!(e.contains("colour"), "{e}");
+        let e = error(&format!(
+            "{GOOD}{}",
+            &GOOD[GOOD.find("[[indicator]]").unwrap()..GOOD.find("[[validation]]").unwrap()]
+        ));
+        assert!(e.contains("defined twice"), "{e}");
+        let e = error(&GOOD.replace("id = \"active_insured\"", "id = \"Active-Insured\""));
+        assert!(e.contains("key `id`"), "{e}");
+        let e = error(
+            &GOOD
+                .replace("min_cell", "x")
+                .replace("count = \"value\"", "count = \"value\"\nmin_cell = 0"),
+        );
+        assert!(e.contains("key `min_cell`"), "{e}");
+    }
+}

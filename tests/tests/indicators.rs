@@ -1,0 +1,546 @@
+//! The statistics catalog through pgwire: indicators as definer-rights views, the
+//! evaluation of provinces, validation results, and the public's suppressed cells.
+
+use std::time::Duration;
+
+use amar_tests::{TestServer, shared_demo};
+
+use crate::support::{admin, connect, sqlstate, texts};
+
+/// Waits until the rules that run at start have all run once.
+async fn validated(client: &tokio_postgres::Client) {
+    for _ in 0..600 {
+        let rows = texts(
+            client,
+            "SELECT count(DISTINCT rule) FROM amar.validation_results",
+        )
+        .await;
+        let rules = texts(client, "SELECT count(*) FROM amar.validation_rules").await;
+        if rows[0][0] == rules[0][0] {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the validation rules did not run within a minute of the start");
+}
+
+#[tokio::test]
+async fn indicator_status_ranks_provinces_that_miss_their_norms() {
+    let client = admin().await;
+    let rows = texts(
+        &client,
+        "SELECT indicator, unit, period, value, status, unit_score, unit_rank \
+         FROM amar.indicator_status WHERE status <> 'on target' ORDER BY unit_rank, indicator",
+    )
+    .await;
+    assert!(!rows.is_empty(), "some province misses some norm");
+    for row in &rows {
+        let status = row[4].as_deref().unwrap();
+        assert!(
+            ["warning", "off target"].contains(&status),
+            "status {status} in {row:?}"
+        );
+        let score: f64 = row[5].as_deref().unwrap().parse().unwrap();
+        assert!((0.0..=100.0).contains(&score), "{row:?}");
+        let rank: i64 = row[6].as_deref().unwrap().parse().unwrap();
+        assert!((1..=31).contains(&rank), "{row:?}");
+    }
+    let ranks: Vec<i64> = rows
+        .iter()
+        .map(|r| r[6].as_deref().unwrap().parse().unwrap())
+        .collect();
+    assert!(ranks.windows(2).all(|w| w[0] <= w[1]), "ordered by rank");
+
+    // One row per indicator with a norm and province, in the indicator's latest period;
+    // a better score never has a worse rank.
+    let all = texts(
+        &client,
+        "SELECT indicator, count(*), count(DISTINCT unit), min(period), max(period) \
+         FROM amar.indicator_status GROUP BY indicator ORDER BY indicator",
+    )
+    .await;
+    let names: Vec<&str> = all.iter().map(|r| r[0].as_deref().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "average_pension",
+            "average_wage",
+            "claim_approval_rate",
+            "claims_per_thousand",
+            "contribution_collection_rate",
+            "pensioner_contributor_ratio"
+        ]
+    );
+    for row in &all {
+        assert_eq!(row[1], row[2], "one row per unit: {row:?}");
+        assert_eq!(row[3], row[4], "one period, the latest: {row:?}");
+    }
+    let quarterly = texts(
+        &client,
+        "SELECT DISTINCT period FROM amar.indicator_status WHERE indicator = 'claim_approval_rate'",
+    )
+    .await;
+    assert_eq!(quarterly, vec![vec![Some("1403Q4".to_string())]]);
+    let inversions = texts(
+        &client,
+        "SELECT count(*) FROM (SELECT DISTINCT unit, unit_score, unit_rank FROM amar.indicator_status) a \
+         JOIN (SELECT DISTINCT unit, unit_score, unit_rank FROM amar.indicator_status) b \
+         ON a.unit_score > b.unit_score AND a.unit_rank >= b.unit_rank",
+    )
+    .await;
+    assert_eq!(inversions[0][0].as_deref(), Some("0"));
+}
+
+#[tokio::test]
+async fn the_status_follows_the_norm_of_each_indicator() {
+    let client = admin().await;
+    // contribution_collection_rate: higher is better, target 94, warning down to 92.
+    let wrong = texts(
+        &client,
+        "SELECT unit, value, status FROM amar.indicator_status \
+         WHERE indicator = 'contribution_collection_rate' AND NOT ( \
+           (value >= 94 AND status = 'on target') OR \
+           (value >= 92 AND value < 94 AND status = 'warning') OR \
+           (value < 92 AND status = 'off target'))",
+    )
+    .await;
+    assert!(wrong.is_empty(), "{wrong:?}");
+    // The value is the indicator's own, for the same unit and period.
+    let mismatched = texts(
+        &client,
+        "SELECT s.unit FROM amar.indicator_status s \
+         JOIN indicators.contribution_collection_rate i \
+           ON s.unit = CAST(i.province_code AS VARCHAR) AND s.period = i.period \
+         WHERE s.indicator = 'contribution_collection_rate' AND s.value <> i.value",
+    )
+    .await;
+    assert!(mismatched.is_empty(), "{mismatched:?}");
+}
+
+#[tokio::test]
+async fn indicators_list_their_metadata_and_the_glossary_defines_their_concepts() {
+    let client = admin().await;
+    let rows = texts(
+        &client,
+        "SELECT id, periodicity, additivity, min_cell, direction, unit FROM amar.indicators ORDER BY id",
+    )
+    .await;
+    assert!(rows.len() >= 8, "{rows:?}");
+    let collection = rows
+        .iter()
+        .find(|r| r[0].as_deref() == Some("contribution_collection_rate"))
+        .unwrap();
+    assert_eq!(
+        collection[1..],
+        [
+            Some("monthly".to_string()),
+            Some("ratio".to_string()),
+            Some("5".to_string()),
+            Some("higher".to_string()),
+            Some("percent".to_string())
+        ]
+    );
+    let undefined = texts(
+        &client,
+        "SELECT c.id, c.concept FROM \
+         (SELECT id, unnest(string_to_array(concepts, ', ')) AS concept FROM amar.indicators) c \
+         LEFT JOIN amar.glossary g ON g.term = c.concept WHERE g.term IS NULL",
+    )
+    .await;
+    assert!(undefined.is_empty(), "{undefined:?}");
+    let fa = texts(
+        &client,
+        "SELECT title_fa FROM amar.glossary WHERE term = 'pensioner'",
+    )
+    .await;
+    assert_eq!(fa[0][0].as_deref(), Some("مستمری‌بگیر"));
+}
+
+#[tokio::test]
+async fn the_planted_violation_marks_the_pension_indicators_unverified() {
+    let client = admin().await;
+    validated(&client).await;
+    let run = texts(
+        &client,
+        "SELECT outcome, violations, sample, trigger FROM amar.validation_results \
+         WHERE rule = 'payments_to_known_pensioners' ORDER BY run_at DESC LIMIT 1",
+    )
+    .await;
+    assert_eq!(run[0][0].as_deref(), Some("violated"));
+    let violations: i64 = run[0][1].as_deref().unwrap().parse().unwrap();
+    assert!(violations >= 1);
+    let sample = run[0][2].as_deref().unwrap();
+    assert!(sample.contains("\"pensioner_id\":\"9000000\""), "{sample}");
+    assert_eq!(run[0][3].as_deref(), Some("start"));
+
+    let outcomes = texts(
+        &client,
+        "SELECT rule, outcome FROM amar.validation_results ORDER BY rule",
+    )
+    .await;
+    let outcome = |rule: &str| {
+        outcomes
+            .iter()
+            .find(|r| r[0].as_deref() == Some(rule))
+            .and_then(|r| r[1].clone())
+            .unwrap_or_else(|| panic!("{rule} ran: {outcomes:?}"))
+    };
+    // Rules that compare sources, and indicators with one another, pass on the demo.
+    assert_eq!(outcome("claims_for_known_insured"), "passed");
+    assert_eq!(outcome("provinces_sum_to_national"), "passed");
+    assert_eq!(outcome("paid_not_above_due"), "passed");
+    assert_eq!(outcome("full_month_minimum_wage"), "violated");
+
+    let verified = texts(
+        &client,
+        "SELECT id, verified, failing_rules FROM amar.indicators ORDER BY id",
+    )
+    .await;
+    for row in &verified {
+        let id = row[0].as_deref().unwrap();
+        let reads_payments = id == "average_pension" || id == "pensioner_contributor_ratio";
+        assert_eq!(
+            row[1].as_deref(),
+            Some(if reads_payments { "f" } else { "t" }),
+            "{row:?}"
+        );
+        if reads_payments {
+            assert!(
+                row[2]
+                    .as_deref()
+                    .unwrap()
+                    .contains("payments_to_known_pensioners (violated)"),
+                "{row:?}"
+            );
+        }
+    }
+    let status = texts(
+        &client,
+        "SELECT DISTINCT indicator, verified FROM amar.indicator_status \
+         WHERE indicator IN ('average_pension', 'average_wage') ORDER BY indicator",
+    )
+    .await;
+    assert_eq!(
+        status,
+        vec![
+            vec![Some("average_pension".into()), Some("f".into())],
+            vec![Some("average_wage".into()), Some("t".into())]
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_indicator_needs_a_grant_on_itself_and_keeps_the_readers_row_filters() {
+    let server = shared_demo();
+    let admin = admin().await;
+    let tehran = connect(server, "tehran", "tehran").await.unwrap();
+    let provinces = "SELECT DISTINCT province_code FROM indicators.active_insured ORDER BY 1";
+    assert!(texts(&admin, provinces).await.len() > 5);
+    assert_eq!(
+        texts(&tehran, provinces).await,
+        vec![vec![Some("23".to_string())]]
+    );
+    // Tehran's own numbers: the indicator counts the rows the user may see.
+    let direct = texts(
+        &admin,
+        "SELECT count(DISTINCT insured_id) FROM insurance.contributions \
+         WHERE province_code = 23 AND jalali_period('month', period) = '1403-12'",
+    )
+    .await;
+    let through = texts(
+        &tehran,
+        "SELECT value FROM indicators.active_insured WHERE period = '1403-12'",
+    )
+    .await;
+    assert_eq!(direct, through);
+    // Provincial staff see their own province's evaluation.
+    let units = texts(&tehran, "SELECT DISTINCT unit FROM amar.indicator_status").await;
+    assert_eq!(units, vec![vec![Some("23".to_string())]]);
+
+    // The public has no grant on any table under the indicator, and reads it.
+    let public = connect(server, "public", "public").await.unwrap();
+    let rows = texts(&public, "SELECT count(*) FROM indicators.average_pension").await;
+    assert_ne!(rows[0][0].as_deref(), Some("0"));
+    let e = public
+        .simple_query("SELECT count(*) FROM pension.payments")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "42501");
+    // Nor through the indicator's name in a join or a subquery.
+    let e = public
+        .simple_query(
+            "SELECT * FROM indicators.average_pension a \
+             WHERE a.province_code IN (SELECT province_code FROM pension.pensioners)",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "42501");
+}
+
+#[tokio::test]
+async fn the_public_reads_indicators_only_with_small_cells_suppressed() {
+    let server = shared_demo();
+    let public = connect(server, "public", "public").await.unwrap();
+    let admin = admin().await;
+    // At the demo's scale some provinces have under five rehabilitation claims a month.
+    let small = texts(
+        &admin,
+        "SELECT count(*) FROM indicators.rehabilitation_claims WHERE value < 5",
+    )
+    .await;
+    assert_ne!(
+        small[0][0].as_deref(),
+        Some("0"),
+        "the demo has small cells"
+    );
+    let shown_small = texts(
+        &public,
+        "SELECT count(*) FROM indicators.rehabilitation_claims WHERE value < 5",
+    )
+    .await;
+    assert_eq!(shown_small[0][0].as_deref(), Some("0"));
+    let suppressed = texts(
+        &public,
+        "SELECT count(*) FROM indicators.rehabilitation_claims WHERE suppressed AND value IS NULL",
+    )
+    .await;
+    let suppressed: i64 = suppressed[0][0].as_deref().unwrap().parse().unwrap();
+    let small: i64 = small[0][0].as_deref().unwrap().parse().unwrap();
+    assert!(
+        suppressed >= small,
+        "{suppressed} suppressed, {small} small"
+    );
+    // For everyone else nothing is suppressed.
+    let none = texts(
+        &admin,
+        "SELECT count(*) FROM indicators.rehabilitation_claims WHERE suppressed",
+    )
+    .await;
+    assert_eq!(none[0][0].as_deref(), Some("0"));
+
+    // The status table is computed from the suppressed values too.
+    let statuses = texts(
+        &public,
+        "SELECT count(*) FROM amar.indicator_status WHERE status = 'suppressed' AND value IS NOT NULL",
+    )
+    .await;
+    assert_eq!(statuses[0][0].as_deref(), Some("0"));
+
+    // Nothing but the published statistics: not the tables, not the logs, and not
+    // even listed.
+    for sql in [
+        "SELECT * FROM health.claims LIMIT 1",
+        "SELECT * FROM amar.query_log LIMIT 1",
+        "SELECT * FROM amar.validation_results LIMIT 1",
+        "SELECT * FROM amar.sources",
+    ] {
+        let e = public.simple_query(sql).await.unwrap_err();
+        assert_eq!(sqlstate(&e), "42501", "{sql}");
+    }
+    let schemas = texts(
+        &public,
+        "SELECT DISTINCT table_schema FROM information_schema.tables \
+         WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
+    )
+    .await;
+    assert_eq!(
+        schemas,
+        vec![
+            vec![Some("amar".to_string())],
+            vec![Some("indicators".to_string())]
+        ]
+    );
+}
+
+/// A server over one CSV of cells, with an admin `stats` and a public user `web`.
+fn cells_server(dir: &std::path::Path, csv: &str) -> TestServer {
+    std::fs::create_dir_all(dir.join("cells")).unwrap();
+    std::fs::write(dir.join("cells/counts.csv"), csv).unwrap();
+    let users = dir.join("users.toml");
+    crate::support::stats_admin(&users);
+    let mut file = amar_policies::UsersFile::load(&users).unwrap();
+    file.add("web", vec!["public".into()], Default::default(), "pw")
+        .unwrap();
+    file.save().unwrap();
+    std::fs::write(
+        dir.join("policy.csv"),
+        "p, role:public, indicators.*, read, allow\n",
+    )
+    .unwrap();
+    let config = dir.join("amar.toml");
+    std::fs::write(
+        &config,
+        r#"[server]
+users_file = "users.toml"
+policy_file = "policy.csv"
+
+[[source]]
+name = "stats"
+kind = "files"
+path = "cells"
+
+[[indicator]]
+id = "cases"
+title_fa = "موارد"
+title_en = "Cases"
+unit = "cases"
+periodicity = "monthly"
+dimensions = ["province", "period"]
+area = "province"
+period = "period"
+value = "cases"
+count = "cases"
+min_cell = 5
+additivity = "flow"
+sql = "SELECT province, period, cases, amount FROM stats.counts"
+"#,
+    )
+    .unwrap();
+    TestServer::with_config(&config).unwrap()
+}
+
+#[tokio::test]
+async fn small_cells_are_suppressed_with_their_complement_and_stay_so_under_aggregates() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = cells_server(
+        dir.path(),
+        "province,period,cases,amount\n\
+         1,1403-01,2,200\n2,1403-01,8,800\n3,1403-01,20,2000\n4,1403-01,30,3000\n\
+         1,1403-02,1,100\n2,1403-02,3,300\n3,1403-02,50,5000\n\
+         1,1403-03,40,4000\n2,1403-03,60,6000\n",
+    );
+    let web = connect(&server, "web", "pw").await.unwrap();
+    let rows = texts(
+        &web,
+        "SELECT province, period, cases, amount, suppressed FROM indicators.cases ORDER BY period, province",
+    )
+    .await;
+    let s = |v: &str| Some(v.to_string());
+    let hidden = |p: &str, m: &str| vec![s(p), s(m), None, None, s("t")];
+    let shown = |p: &str, m: &str, c: &str, a: &str| vec![s(p), s(m), s(c), s(a), s("f")];
+    assert_eq!(
+        rows,
+        vec![
+            // 2 is below 5; 8, the next smallest, goes with it, or 60 − 50 would tell.
+            hidden("1", "1403-01"),
+            hidden("2", "1403-01"),
+            shown("3", "1403-01", "20", "2000"),
+            shown("4", "1403-01", "30", "3000"),
+            // Two small cells protect each other.
+            hidden("1", "1403-02"),
+            hidden("2", "1403-02"),
+            shown("3", "1403-02", "50", "5000"),
+            shown("1", "1403-03", "40", "4000"),
+            shown("2", "1403-03", "60", "6000"),
+        ]
+    );
+    // Whatever is written on top sees NULLs, never the values under them.
+    assert_eq!(
+        texts(
+            &web,
+            "SELECT period, sum(cases), count(amount), max(amount) FROM indicators.cases \
+             GROUP BY period ORDER BY period"
+        )
+        .await,
+        vec![
+            vec![s("1403-01"), s("50"), s("2"), s("3000")],
+            vec![s("1403-02"), s("50"), s("1"), s("5000")],
+            vec![s("1403-03"), s("100"), s("2"), s("6000")],
+        ]
+    );
+    for sql in [
+        "SELECT count(*) FROM indicators.cases WHERE cases < 5",
+        "SELECT count(*) FROM indicators.cases WHERE amount = 200",
+        "SELECT count(*) FROM (SELECT * FROM indicators.cases) c WHERE c.cases BETWEEN 1 AND 9",
+        "SELECT count(*) FROM indicators.cases a JOIN indicators.cases b \
+         ON a.period = b.period AND a.province = b.province WHERE a.amount < 1000",
+    ] {
+        assert_eq!(texts(&web, sql).await, vec![vec![s("0")]], "{sql}");
+    }
+    let e = web
+        .simple_query("SELECT * FROM stats.counts")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "42501");
+    // The definer sees every cell.
+    let stats = connect(&server, "stats", "pw").await.unwrap();
+    assert_eq!(
+        texts(
+            &stats,
+            "SELECT sum(cases), count(*) FILTER (WHERE suppressed) FROM indicators.cases"
+        )
+        .await,
+        vec![vec![s("214"), s("0")]]
+    );
+    drop((web, stats));
+    server.stop();
+}
+
+#[tokio::test]
+async fn a_definition_that_cannot_work_stops_the_start_and_names_the_indicator() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    crate::support::stats_admin(&users);
+    let write = |extra: &str| {
+        let config = dir.path().join("amar.toml");
+        std::fs::write(
+            &config,
+            format!("[server]\nusers_file = \"users.toml\"\ndata_dir = \"data\"\n\n{extra}"),
+        )
+        .unwrap();
+        config
+    };
+    let indicator = |id: &str, sql: &str| {
+        format!(
+            "[[indicator]]\nid = \"{id}\"\ntitle_fa = \"x\"\ntitle_en = \"x\"\nunit = \"u\"\n\
+             periodicity = \"monthly\"\nadditivity = \"flow\"\nsql = \"{sql}\"\n\n"
+        )
+    };
+    let e = TestServer::with_config(&write(&indicator("a", "DELETE FROM t")))
+        .err()
+        .map(|e| format!("{e:#}"))
+        .unwrap();
+    assert!(
+        e.contains("indicator \"a\"") && e.contains("one query"),
+        "{e}"
+    );
+    let cycle = format!(
+        "{}{}",
+        indicator("a", "SELECT * FROM indicators.b"),
+        indicator("b", "SELECT * FROM indicators.a")
+    );
+    let e = TestServer::with_config(&write(&cycle))
+        .err()
+        .map(|e| format!("{e:#}"))
+        .unwrap();
+    assert!(e.contains("a → b → a"), "{e}");
+
+    // One that is fine starts; reading it works, and a missing value column is named.
+    let fine = format!(
+        "{}{}",
+        indicator("one", "SELECT 1 AS value"),
+        indicator("two", "SELECT 2 AS v")
+    );
+    let server = TestServer::with_config(&write(&fine)).unwrap();
+    let client = connect(&server, "stats", "pw").await.unwrap();
+    assert_eq!(
+        texts(&client, "SELECT value, suppressed FROM indicators.one").await,
+        vec![vec![Some("1".into()), Some("f".into())]]
+    );
+    let e = client
+        .simple_query("SELECT * FROM indicators.two")
+        .await
+        .unwrap_err();
+    let message = e.as_db_error().unwrap().message().to_string();
+    assert!(
+        message.contains("value column \"value\"") && message.contains("indicator \"two\""),
+        "{message}"
+    );
+    let e = client
+        .simple_query("CREATE VIEW indicators.three AS SELECT 1")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "25006");
+    drop(client);
+    server.stop();
+}
