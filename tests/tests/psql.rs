@@ -139,3 +139,30 @@ fn psql_lists_only_what_a_restricted_user_may_read() {
     assert!(tehran.contains("contributions"), "{tehran}");
     assert!(!tehran.contains("query_log"), "{tehran}");
 }
+
+#[test]
+fn psql_shows_provinces_that_miss_their_norms_and_lists_the_indicator_views() {
+    let Some(out) = psql(
+        "SELECT unit, indicator, status, unit_rank FROM amar.indicator_status \
+         WHERE status <> 'on target' ORDER BY unit_rank, indicator",
+    ) else {
+        return;
+    };
+    assert!(
+        out.lines().any(|l| l.contains("warning") || l.contains("off target")),
+        "{out}"
+    );
+    assert!(!out.contains("(0 rows)"), "{out}");
+    let Some(views) = psql("\\dv indicators.*") else {
+        return;
+    };
+    assert!(views.contains("active_insured"), "{views}");
+    assert!(views.contains("rehabilitation_claims"), "{views}");
+    let Some(public) = psql_as(
+        "public",
+        "SELECT count(*) FILTER (WHERE suppressed) AS hidden FROM indicators.rehabilitation_claims",
+    ) else {
+        return;
+    };
+    assert!(public.contains(" 141"), "{public}");
+}
