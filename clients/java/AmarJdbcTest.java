@@ -46,6 +46,7 @@ public class AmarJdbcTest {
             prepared(conn);
             fetchSize(conn);
             errors(conn);
+            indicators(conn);
         }
         try (Connection conn = connect(host, port, "tehran", "tehran")) {
             restricted(conn);
@@ -60,6 +61,36 @@ public class AmarJdbcTest {
             check("28P01".equals(e.getSQLState()), "a wrong password is refused with 28P01 (got " + e.getSQLState() + ")");
         }
         System.out.println("all " + checks + " JDBC checks passed");
+    }
+
+    /** A Metabase dashboard of the evaluation: provinces that miss a norm, by rank. */
+    static void indicators(Connection conn) throws SQLException {
+        List<String> views = new ArrayList<>();
+        try (ResultSet rs = conn.getMetaData().getTables(null, "indicators", "%", new String[] {"VIEW"})) {
+            while (rs.next()) {
+                views.add(rs.getString("TABLE_NAME"));
+            }
+        }
+        check(views.contains("active_insured") && views.size() >= 8, "getTables lists the indicator views " + views);
+        try (PreparedStatement st = conn.prepareStatement(
+                "SELECT unit, indicator, value, status, unit_rank FROM amar.indicator_status "
+                + "WHERE status <> ? ORDER BY unit_rank, indicator")) {
+            st.setString(1, "on target");
+            try (ResultSet rs = st.executeQuery()) {
+                long lastRank = 0;
+                int n = 0;
+                while (rs.next()) {
+                    long rank = rs.getLong("unit_rank");
+                    check(rank >= lastRank, "ranks ascend");
+                    String status = rs.getString("status");
+                    check(status.equals("warning") || status.equals("off target"), "status " + status);
+                    rs.getDouble("value");
+                    lastRank = rank;
+                    n++;
+                }
+                check(n > 0, "some province misses a norm");
+            }
+        }
     }
 
     static List<String> allTables(DatabaseMetaData md) throws SQLException {

@@ -43,8 +43,7 @@ def test_jalali_quarters_group_the_demo_contributions(conn):
 
 
 def test_public_reads_suppressed_indicators_over_flight_sql(flight_uri):
-    with connect(flight_uri, "public", "public") as c:
-        cur = c.cursor()
+    with connect(flight_uri, "public", "public") as c, c.cursor() as cur:
         cur.execute(
             "SELECT count(*) AS cells, sum(CASE WHEN suppressed THEN 1 ELSE 0 END) AS hidden, "
             "sum(CASE WHEN value < 5 THEN 1 ELSE 0 END) AS small FROM indicators.rehabilitation_claims"
