@@ -278,7 +278,8 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
                 _ = shutdown.cancelled() => return,
                 _ = statistics.validate(Trigger::Start, None) => {}
             }
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+            // Cheap: a look at each rule's last run.
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,

@@ -476,6 +476,129 @@ async fn small_cells_are_suppressed_with_their_complement_and_stay_so_under_aggr
     server.stop();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_run_after_each_refresh_of_their_source_and_on_their_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("drop");
+    std::fs::create_dir(&folder).unwrap();
+    let write = |name: &str, text: &str| {
+        let path = folder.join(name);
+        std::fs::write(&path, text).unwrap();
+        // Old enough for the folder scan to take it at once.
+        std::fs::File::options()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - Duration::from_secs(60))
+            .unwrap();
+    };
+    write("cases_1.csv", "province,n\n1,10\n2,20\n");
+    crate::support::stats_admin(&dir.path().join("users.toml"));
+    let config = dir.path().join("amar.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[server]
+users_file = "users.toml"
+
+[[source]]
+name = "provinces"
+kind = "drop"
+path = "{}"
+refresh = "1s"
+append = {{ cases = "cases_*" }}
+
+[[indicator]]
+id = "cases"
+title_fa = "x"
+title_en = "Cases"
+unit = "cases"
+periodicity = "monthly"
+additivity = "flow"
+sql = "SELECT province, sum(n) AS value FROM provinces.cases GROUP BY province"
+
+[[validation]]
+id = "no_negative_cases"
+title_fa = "x"
+title_en = "No negative counts"
+severity = "error"
+sql = "SELECT * FROM provinces.cases WHERE n < 0"
+
+[[validation]]
+id = "heartbeat"
+title_fa = "x"
+title_en = "Runs every second"
+severity = "info"
+every = "1s"
+sql = "SELECT 1 WHERE false"
+"#,
+            folder.display()
+        ),
+    )
+    .unwrap();
+    let server = TestServer::with_config(&config).unwrap();
+    let client = connect(&server, "stats", "pw").await.unwrap();
+    let latest = "SELECT outcome FROM amar.validation_results WHERE rule = 'no_negative_cases' \
+                  ORDER BY run_at DESC LIMIT 1";
+    let wait_for = |sql: &'static str, want: &'static str| {
+        let client = &client;
+        async move {
+            for _ in 0..300 {
+                let rows = texts(client, sql).await;
+                if rows.first().and_then(|r| r[0].as_deref()) == Some(want) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("{sql}: never {want}: {:?}", texts(client, sql).await);
+        }
+    };
+    wait_for(latest, "passed").await;
+    wait_for(
+        "SELECT CAST(verified AS VARCHAR) FROM amar.indicators WHERE id = 'cases'",
+        "true",
+    )
+    .await;
+
+    // A department drops a file with a negative count: the rule runs on the refresh
+    // and the indicator over it is no longer verified.
+    write("cases_2.csv", "province,n\n3,-5\n");
+    wait_for(latest, "violated").await;
+    let run = texts(
+        &client,
+        "SELECT trigger, violations, sample FROM amar.validation_results \
+         WHERE rule = 'no_negative_cases' ORDER BY run_at DESC LIMIT 1",
+    )
+    .await;
+    assert_eq!(run[0][0].as_deref(), Some("snapshot provinces"));
+    assert_eq!(run[0][1].as_deref(), Some("1"));
+    assert!(
+        run[0][2].as_deref().unwrap().contains("\"n\":\"-5\""),
+        "{run:?}"
+    );
+    let verified = texts(
+        &client,
+        "SELECT verified, failing_rules FROM amar.indicators WHERE id = 'cases'",
+    )
+    .await;
+    assert_eq!(
+        verified,
+        vec![vec![
+            Some("f".to_string()),
+            Some("no_negative_cases (violated)".to_string())
+        ]]
+    );
+    let scheduled = texts(
+        &client,
+        "SELECT count(*) FROM amar.validation_results WHERE rule = 'heartbeat' AND trigger = 'schedule'",
+    )
+    .await;
+    let scheduled: i64 = scheduled[0][0].as_deref().unwrap().parse().unwrap();
+    assert!(scheduled >= 2, "{scheduled} scheduled runs");
+    drop(client);
+    server.stop();
+}
+
 #[tokio::test]
 async fn a_definition_that_cannot_work_stops_the_start_and_names_the_indicator() {
     let dir = tempfile::tempdir().unwrap();

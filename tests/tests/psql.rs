@@ -149,7 +149,8 @@ fn psql_shows_provinces_that_miss_their_norms_and_lists_the_indicator_views() {
         return;
     };
     assert!(
-        out.lines().any(|l| l.contains("warning") || l.contains("off target")),
+        out.lines()
+            .any(|l| l.contains("warning") || l.contains("off target")),
         "{out}"
     );
     assert!(!out.contains("(0 rows)"), "{out}");
