@@ -1,11 +1,12 @@
-"""Pushdown: an aggregate over a PostgreSQL table of N rows, asked through Amar
-(a `postgres` source, federated) and sent straight to PostgreSQL, interleaved.
-The ratio amar / direct is what federation costs. Prints JSON.
+"""Pushdown: an aggregate over a table of N rows in PostgreSQL and the same in
+MariaDB, asked through Amar (a `postgres` and a `mysql` source, federated) and sent
+straight to each database, interleaved. The ratio amar / direct is what federation
+costs. Prints JSON.
 
 Usage:
-  python pushdown.py setup --pg URL --schema S --rows N
-  python pushdown.py measure --pg URL --schema S --amar-port P --rounds R
-  python pushdown.py drop --pg URL --schema S
+  python pushdown.py setup --pg URL --schema S --rows N [--mysql-db DB]
+  python pushdown.py measure --pg URL --schema S --amar-port P --rounds R [--mysql-db DB]
+  python pushdown.py drop --pg URL --schema S [--mysql-db DB]
 """
 
 import argparse
@@ -14,6 +15,13 @@ import statistics
 import time
 
 import psycopg
+import pymysql
+
+
+def mysql(a, db=None):
+    return pymysql.connect(
+        host=a.mysql_host, port=a.mysql_port, user="root", database=db, autocommit=True
+    )
 
 QUERY = (
     "SELECT province_code, sum(contribution) AS total, count(*) AS n FROM {t} "
@@ -36,11 +44,33 @@ def setup(a):
             (a.rows,),
         )
         c.execute(f"ANALYZE {a.schema}.contributions")
+    if a.mysql_db:
+        with mysql(a) as m, m.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {a.mysql_db}")
+            cur.execute(f"CREATE DATABASE {a.mysql_db}")
+            cur.execute(f"USE {a.mysql_db}")
+            cur.execute(
+                f"CREATE TABLE {a.mysql_db}.contributions (id BIGINT PRIMARY KEY, province_code SMALLINT NOT NULL, "
+                "period DATE NOT NULL, wage DECIMAL(14,0) NOT NULL, contribution DECIMAL(14,0) NOT NULL)"
+            )
+            # MariaDB's sequence engine: seq_1_to_N is a table of 1..N.
+            step = 1_000_000
+            for lo in range(1, a.rows + 1, step):
+                hi = min(a.rows, lo + step - 1)
+                cur.execute(
+                    f"INSERT INTO {a.mysql_db}.contributions SELECT seq, (seq % 31) + 1, "
+                    "DATE '2023-01-01' + INTERVAL ((seq DIV 1000) % 730) DAY, 10000000 + (seq % 50000) * 100, "
+                    f"(10000000 + (seq % 50000) * 100) * 23 / 100 FROM seq_{lo}_to_{hi}"
+                )
+            cur.execute(f"ANALYZE TABLE {a.mysql_db}.contributions")
 
 
 def drop(a):
     with psycopg.connect(a.pg, autocommit=True) as c:
         c.execute(f"DROP SCHEMA IF EXISTS {a.schema} CASCADE")
+    if a.mysql_db:
+        with mysql(a) as m, m.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {a.mysql_db}")
 
 
 def timed(conn, sql):
@@ -69,18 +99,44 @@ def measure(a):
     with amar.cursor() as cur:
         cur.execute("EXPLAIN " + ours_sql)
         plan = "\n".join(r[1] for r in cur.fetchall())
-    print(
-        json.dumps(
-            {
-                "rounds": a.rounds,
-                "groups": len(ours),
-                "direct_median_s": statistics.median(times["direct"]),
-                "amar_median_s": statistics.median(times["amar"]),
-                "runs_s": times,
-                "pushed_down": "GROUP BY" in plan and "VirtualExecutionPlan" in plan,
-            }
-        )
-    )
+    report = {
+        "rounds": a.rounds,
+        "groups": len(ours),
+        "direct_median_s": statistics.median(times["direct"]),
+        "amar_median_s": statistics.median(times["amar"]),
+        "runs_s": times,
+        "pushed_down": "GROUP BY" in plan and "VirtualExecutionPlan" in plan,
+    }
+    if a.mysql_db:
+        m = mysql(a, a.mysql_db)
+        theirs_sql = QUERY.format(t="contributions")
+        ours_sql = QUERY.format(t="mdept.contributions")
+
+        def mtimed(sql):
+            start = time.perf_counter()
+            with m.cursor() as cur:
+                cur.execute(sql)
+                rows = cur.fetchall()
+            return rows, time.perf_counter() - start
+
+        ours, _ = timed(amar, ours_sql)
+        theirs, _ = mtimed(theirs_sql)
+        if [tuple(map(str, r)) for r in ours] != [tuple(map(str, r)) for r in theirs]:
+            raise SystemExit(f"MariaDB answers differ: {ours[:3]} vs {theirs[:3]}")
+        mt = {"direct": [], "amar": []}
+        for _ in range(a.rounds):
+            mt["direct"].append(mtimed(theirs_sql)[1])
+            mt["amar"].append(timed(amar, ours_sql)[1])
+        with amar.cursor() as cur:
+            cur.execute("EXPLAIN " + ours_sql)
+            plan = "\n".join(r[1] for r in cur.fetchall())
+        report["mysql"] = {
+            "direct_median_s": statistics.median(mt["direct"]),
+            "amar_median_s": statistics.median(mt["amar"]),
+            "runs_s": mt,
+            "pushed_down": "GROUP BY" in plan and "VirtualExecutionPlan" in plan,
+        }
+    print(json.dumps(report))
 
 
 def main():
@@ -91,6 +147,9 @@ def main():
     p.add_argument("--rows", type=int, default=5_000_000)
     p.add_argument("--amar-port", type=int)
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--mysql-db")
+    p.add_argument("--mysql-host", default="127.0.0.1")
+    p.add_argument("--mysql-port", type=int, default=3306)
     a = p.parse_args()
     {"setup": setup, "measure": measure, "drop": drop}[a.action](a)
 

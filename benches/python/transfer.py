@@ -1,9 +1,12 @@
 """Transfer benchmark: one query's full result into this Python process, over
 Arrow Flight SQL (ADBC, to a pyarrow Table) and over the PostgreSQL protocol
 (psycopg, to Python rows, binary and text), interleaved A B C A B C … and reported
-as the median of the rounds. Prints one JSON object.
+as the median of the rounds; and, as the peer, PostgreSQL serving the same rows
+(copied from Amar into a scratch schema first) to the same client. Prints one JSON
+object.
 
-Usage: python transfer.py --pg-port P --flight-port F [--rounds 5] [--sql "..."]
+Usage: python transfer.py --pg-port P --flight-port F [--rounds 5]
+                          [--postgres URL --schema S]
 """
 
 import argparse
@@ -33,12 +36,35 @@ def pg_run(dsn, sql, binary):
             return len(rows), time.perf_counter() - start
 
 
+COLUMNS = (
+    "id bigint, insured_id bigint, employer_id bigint, province_code smallint, branch_code integer, "
+    "period date, days_worked smallint, wage numeric(14,0), contribution numeric(14,0), "
+    "paid_amount numeric(14,0), paid_at timestamp, economic_sector text"
+)
+
+
+def copy_to_postgres(dsn, url, schema):
+    """The demo's contributions, as Amar serves them, into PostgreSQL."""
+    with psycopg.connect(url, autocommit=True) as pg, psycopg.connect(dsn, autocommit=True) as amar:
+        pg.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        pg.execute(f"CREATE SCHEMA {schema}")
+        pg.execute(f"CREATE TABLE {schema}.contributions ({COLUMNS})")
+        with amar.cursor(binary=True) as src, pg.cursor() as dst:
+            src.execute("SELECT * FROM insurance.contributions")
+            with dst.copy(f"COPY {schema}.contributions FROM STDIN") as copy:
+                for row in src:
+                    copy.write_row(row)
+        pg.execute(f"ANALYZE {schema}.contributions")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--pg-port", type=int, required=True)
     p.add_argument("--flight-port", type=int, required=True)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--sql", default="SELECT * FROM insurance.contributions")
+    p.add_argument("--postgres")
+    p.add_argument("--schema")
     a = p.parse_args()
     dsn = f"host=127.0.0.1 port={a.pg_port} dbname=amar user=admin password=admin"
     uri = f"grpc://127.0.0.1:{a.flight_port}"
@@ -47,6 +73,11 @@ def main():
         "pgwire-binary": lambda: pg_run(dsn, a.sql, True),
         "pgwire-text": lambda: pg_run(dsn, a.sql, False),
     }
+    if a.postgres:
+        copy_to_postgres(dsn, a.postgres, a.schema)
+        theirs = a.sql.replace("insurance.contributions", f"{a.schema}.contributions")
+        clients["postgres-binary"] = lambda: pg_run(a.postgres, theirs, True)
+        clients["postgres-text"] = lambda: pg_run(a.postgres, theirs, False)
     # One warm-up round, not counted.
     for run in clients.values():
         run()
@@ -66,6 +97,9 @@ def main():
         }
         for name, times in seconds.items()
     }
+    if a.postgres:
+        with psycopg.connect(a.postgres, autocommit=True) as pg:
+            pg.execute(f"DROP SCHEMA IF EXISTS {a.schema} CASCADE")
     print(json.dumps({"sql": a.sql, "rounds": a.rounds, "results": result}))
 
 

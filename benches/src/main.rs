@@ -5,14 +5,17 @@
 //!
 //! ```sh
 //! cargo build --release --bin amar
-//! cargo run -p amar-benches --release -- transfer policy pushdown --rounds 5 --scale 1
+//! cargo run -p amar-benches --release -- transfer policy pushdown latency join --rounds 5 --scale 1
 //! ```
 
+mod join;
+mod latency;
 mod machine;
 mod policy;
 mod pushdown;
 mod python;
 mod results;
+mod scale;
 mod server;
 mod transfer;
 
@@ -25,6 +28,8 @@ pub struct Options {
     pub scenarios: Vec<String>,
     pub rounds: usize,
     pub scale: f64,
+    /// Table sizes for the scale scenario.
+    pub sizes: Vec<u64>,
     pub amar: PathBuf,
     pub python: PathBuf,
     pub results: PathBuf,
@@ -37,6 +42,7 @@ fn parse_args() -> anyhow::Result<Options> {
         scenarios: vec![],
         rounds: 5,
         scale: 1.0,
+        sizes: vec![1_000_000, 10_000_000],
         amar: root.join("target/release/amar"),
         python: root.join(".venv/bin/python"),
         results: root.join("benches/RESULTS.md"),
@@ -48,12 +54,18 @@ fn parse_args() -> anyhow::Result<Options> {
         match arg.as_str() {
             "--rounds" => options.rounds = value("--rounds")?.parse()?,
             "--scale" => options.scale = value("--scale")?.parse()?,
+            "--sizes" => {
+                options.sizes = value("--sizes")?
+                    .split(',')
+                    .map(|n| n.trim().parse::<u64>())
+                    .collect::<Result<_, _>>()?
+            }
             "--amar" => options.amar = value("--amar")?.into(),
             "--python" => options.python = value("--python")?.into(),
             "--results" => options.results = value("--results")?.into(),
             "-h" | "--help" => {
                 println!(
-                    "amar-benches [transfer] [policy] [pushdown] [--rounds N] [--scale S] [--amar PATH] [--python PATH] [--results FILE]"
+                    "amar-benches [transfer] [policy] [pushdown] [latency] [join] [scale] [--sizes N,N,…] [--rounds N] [--scale S] [--amar PATH] [--python PATH] [--results FILE]"
                 );
                 std::process::exit(0);
             }
@@ -83,6 +95,9 @@ fn main() -> anyhow::Result<()> {
     for scenario in &options.scenarios {
         let table = match scenario.as_str() {
             "pushdown" => pushdown::run(&options)?,
+            "latency" => latency::run(&options)?,
+            "join" => join::run(&options)?,
+            "scale" => scale::run(&options)?,
             "transfer" | "policy" => {
                 if demo.is_none() {
                     demo = Some(server::Amar::start(&options.amar, options.scale)?);
@@ -94,7 +109,9 @@ fn main() -> anyhow::Result<()> {
                     policy::run(&options, server)?
                 }
             }
-            other => bail!("unknown scenario {other}; known: transfer, policy, pushdown"),
+            other => bail!(
+                "unknown scenario {other}; known: transfer, policy, pushdown, latency, join, scale"
+            ),
         };
         println!("{table}");
         results::record(&options, scenario, &machine, &table)?;

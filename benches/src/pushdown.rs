@@ -1,11 +1,6 @@
-//! Pushdown: an aggregate over a 5M-row PostgreSQL table through Amar (a `postgres`
-//! source, federated: PostgreSQL computes the groups) against the same query sent
-//! straight to PostgreSQL. Target: Amar within 1.5× of direct.
-
-use std::io::Write;
-use std::process::{Command, Stdio};
-
-use anyhow::{Context, bail};
+//! Pushdown: an aggregate over a 5M-row table through Amar (a `postgres` and a `mysql`
+//! source, federated: the database computes the groups) against the same query sent
+//! straight to PostgreSQL and to MariaDB. Target: Amar within 1.2× of direct.
 
 use crate::Options;
 use crate::server::Amar;
@@ -18,6 +13,8 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
     let pg = std::env::var("AMAR_TEST_POSTGRES")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
     let schema = format!("amar_bench_{}", std::process::id());
+    // The same name serves as MariaDB's database.
+    let mysql = ["--mysql-db", schema.as_str()];
     let rows = ((5_000_000.0 * options.scale) as u64).max(10_000);
     python(
         options,
@@ -29,55 +26,39 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
             &schema,
             "--rows",
             &rows.to_string(),
+            mysql[0],
+            mysql[1],
         ],
     )?;
     let result = measure(options, &pg, &schema);
-    let _ = python(options, &["drop", "--pg", &pg, "--schema", &schema]);
+    let _ = python(
+        options,
+        &["drop", "--pg", &pg, "--schema", &schema, mysql[0], mysql[1]],
+    );
     let report = result?;
     let direct = report["direct_median_s"].as_f64().unwrap_or(f64::NAN);
     let amar = report["amar_median_s"].as_f64().unwrap_or(f64::NAN);
+    let m = &report["mysql"];
+    let m_direct = m["direct_median_s"].as_f64().unwrap_or(f64::NAN);
+    let m_amar = m["amar_median_s"].as_f64().unwrap_or(f64::NAN);
     Ok(format!(
-        "{} rounds interleaved (direct, amar, …), median. `SELECT province_code, sum(contribution), count(*) … WHERE period >= … GROUP BY 1` over {rows} rows; {} groups; aggregate pushed down to PostgreSQL: {}.\n\n| path | median s | ratio |\n|---|---:|---:|\n| PostgreSQL direct (psycopg) | {direct:.4} | 1.00 |\n| Amar `postgres` source (psycopg → pgwire) | {amar:.4} | {:.2} |\n",
+        "{} rounds interleaved (direct, amar, …), median. `SELECT province_code, sum(contribution), count(*) … WHERE period >= … GROUP BY 1` over {rows} rows in each database; {} groups; aggregate pushed down: PostgreSQL {}, MariaDB {}.\n\n| path | median s | ratio |\n|---|---:|---:|\n| PostgreSQL direct (psycopg) | {direct:.4} | 1.00 |\n| Amar `postgres` source (psycopg → pgwire) | {amar:.4} | {:.2} |\n| MariaDB direct (PyMySQL) | {m_direct:.4} | 1.00 |\n| Amar `mysql` source (psycopg → pgwire) | {m_amar:.4} | {:.2} |\n",
         report["rounds"],
         report["groups"],
         report["pushed_down"],
-        amar / direct
+        m["pushed_down"],
+        amar / direct,
+        m_amar / m_direct
     ))
 }
 
 fn measure(options: &Options, pg: &str, schema: &str) -> anyhow::Result<serde_json::Value> {
-    let dir = std::env::temp_dir().join(format!("amar-bench-pushdown-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let users = dir.join("users.toml");
-    let mut add = Command::new(&options.amar)
-        .args([
-            "user",
-            "add",
-            "bench",
-            "--role",
-            "admin",
-            "--password-stdin",
-            "--users-file",
-        ])
-        .arg(&users)
-        .stdin(Stdio::piped())
-        .spawn()?;
-    add.stdin
-        .take()
-        .context("no stdin")?
-        .write_all(b"bench\n")?;
-    if !add.wait()?.success() {
-        bail!("amar user add failed");
-    }
-    let config = dir.join("amar.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nusers_file = \"{}\"\n\n[[source]]\nname = \"dept\"\nkind = \"postgres\"\nurl = \"{pg}\"\nschema = \"{schema}\"\nsslmode = \"disable\"\n",
-            users.display()
+    let server = Amar::with_sources(
+        &options.amar,
+        &format!(
+            "[[source]]\nname = \"dept\"\nkind = \"postgres\"\nurl = \"{pg}\"\nschema = \"{schema}\"\nsslmode = \"disable\"\n\n[[source]]\nname = \"mdept\"\nkind = \"mysql\"\nurl = \"mysql://root@127.0.0.1:3306/{schema}\"\nsslmode = \"disabled\"\n"
         ),
     )?;
-    let server = Amar::with_config(&options.amar, &config)?;
     let out = python(
         options,
         &[
@@ -90,9 +71,10 @@ fn measure(options: &Options, pg: &str, schema: &str) -> anyhow::Result<serde_js
             &server.pg_port.to_string(),
             "--rounds",
             &options.rounds.to_string(),
+            "--mysql-db",
+            schema,
         ],
     );
     drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(serde_json::from_slice(&out?)?)
 }

@@ -12,6 +12,7 @@ pub struct Amar {
     pub pg_port: u16,
     pub flight_port: u16,
     _data: TempDir,
+    _config: Option<TempDir>,
 }
 
 /// A folder removed on drop (std has no temp dirs; this crate needs no more).
@@ -37,6 +38,50 @@ impl Amar {
             "demo",
             &["--demo-scale".to_string(), scale.to_string()],
         )
+    }
+
+    /// On `sources` (`[[source]]` entries of amar.toml), with one admin user `bench`
+    /// (password `bench`); the config and users live in the server's data folder.
+    pub fn with_sources(binary: &Path, sources: &str) -> anyhow::Result<Amar> {
+        let dir = std::env::temp_dir().join(format!(
+            "amar-bench-config-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let users = dir.join("users.toml");
+        let mut add = Command::new(binary)
+            .args([
+                "user",
+                "add",
+                "bench",
+                "--role",
+                "admin",
+                "--password-stdin",
+                "--users-file",
+            ])
+            .arg(&users)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()?;
+        std::io::Write::write_all(&mut add.stdin.take().context("no stdin")?, b"bench\n")?;
+        if !add.wait()?.success() {
+            bail!("amar user add failed");
+        }
+        let config = dir.join("amar.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nusers_file = \"{}\"\n\n{sources}",
+                users.display()
+            ),
+        )?;
+        let mut server = Self::with_config(binary, &config)?;
+        server._config = Some(TempDir(dir));
+        Ok(server)
     }
 
     /// On a config file.
@@ -99,7 +144,24 @@ impl Amar {
             pg_port,
             flight_port,
             _data: data,
+            _config: None,
         })
+    }
+}
+
+impl Amar {
+    /// The server's resident memory now and at its peak (VmRSS, VmHWM), in MiB.
+    pub fn memory_mib(&self) -> Option<(f64, f64)> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+                .map(|kb| kb / 1024.0)
+        };
+        Some((field("VmRSS:")?, field("VmHWM:")?))
     }
 }
 

@@ -1,5 +1,7 @@
 //! Transfer: the demo's largest table into one Python process over Flight SQL
-//! (ADBC → pyarrow) and over pgwire (psycopg → rows, binary and text).
+//! (ADBC → pyarrow) and over pgwire (psycopg → rows, binary and text), and the same
+//! rows served by PostgreSQL itself to the same client. Targets: Amar's pgwire ≥ 0.8×
+//! PostgreSQL's rows/s; Flight ≥ 5× Amar's pgwire.
 
 use crate::Options;
 use crate::server::Amar;
@@ -10,6 +12,9 @@ pub fn run(options: &Options, server: &Amar) -> anyhow::Result<String> {
         server.flight_port.to_string(),
         options.rounds.to_string(),
     );
+    let postgres = std::env::var("AMAR_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+    let schema = format!("amar_bench_transfer_{}", std::process::id());
     let output = crate::python::run(
         options,
         "transfer.py",
@@ -20,6 +25,10 @@ pub fn run(options: &Options, server: &Amar) -> anyhow::Result<String> {
             &flight,
             "--rounds",
             &rounds,
+            "--postgres",
+            &postgres,
+            "--schema",
+            &schema,
         ],
     )?;
     let report: serde_json::Value = serde_json::from_slice(&output)?;
@@ -28,11 +37,17 @@ pub fn run(options: &Options, server: &Amar) -> anyhow::Result<String> {
         .as_f64()
         .unwrap_or(f64::NAN);
     let mut table = format!(
-        "`{}`, {} rounds interleaved, median. Ratio: rows/s against pgwire-binary.\n\n| client | rows | median s | rows/s | ratio |\n|---|---:|---:|---:|---:|\n",
+        "`{}`, {} rounds interleaved, median. Ratio: rows/s against Amar's pgwire-binary. `postgres-*`: the same rows in a PostgreSQL table, served by PostgreSQL to the same psycopg client.\n\n| client | rows | median s | rows/s | ratio |\n|---|---:|---:|---:|---:|\n",
         report["sql"].as_str().unwrap_or(""),
         report["rounds"]
     );
-    for name in ["flight", "pgwire-binary", "pgwire-text"] {
+    for name in [
+        "flight",
+        "pgwire-binary",
+        "pgwire-text",
+        "postgres-binary",
+        "postgres-text",
+    ] {
         let r = &results[name];
         let rate = r["rows_per_s"].as_f64().unwrap_or(f64::NAN);
         table.push_str(&format!(

@@ -1,0 +1,137 @@
+"""Point and small queries: latency of many short statements, through Amar (a `postgres`
+source: each lookup goes to PostgreSQL as one SQL statement) and straight to
+PostgreSQL, with 1 and with 32 concurrent clients. Blocks of queries alternate
+between the two paths (A B A B …); every query's time is kept, and the report gives
+p50 and p99 over all of them. Prints JSON.
+
+Usage:
+  python latency.py setup --pg URL --schema S --rows N
+  python latency.py measure --pg URL --schema S --amar-port P --rounds R --queries Q
+  python latency.py drop --pg URL --schema S
+
+Clients are threads, each with its own connection (psycopg releases the GIL while it
+waits on the socket); the same harness drives both paths, so its cost is in both.
+"""
+
+import argparse
+import json
+import random
+import statistics
+import threading
+import time
+
+import psycopg
+
+POINT = "SELECT id, province_code, period, wage, contribution FROM {t} WHERE id = %s"
+SMALL = (
+    "SELECT period, sum(contribution) FROM {t} WHERE id BETWEEN %s AND %s + 200 "
+    "GROUP BY period ORDER BY period"
+)
+
+
+def setup(a):
+    with psycopg.connect(a.pg, autocommit=True) as c:
+        c.execute(f"DROP SCHEMA IF EXISTS {a.schema} CASCADE")
+        c.execute(f"CREATE SCHEMA {a.schema}")
+        c.execute(
+            f"CREATE TABLE {a.schema}.contributions (id bigint PRIMARY KEY, province_code smallint NOT NULL, "
+            "period date NOT NULL, wage numeric(14,0) NOT NULL, contribution numeric(14,0) NOT NULL)"
+        )
+        c.execute(
+            f"INSERT INTO {a.schema}.contributions SELECT g, (g %% 31) + 1, "
+            "date '2023-01-01' + ((g / 1000) %% 730)::int, 10000000 + (g %% 50000) * 100, "
+            "(10000000 + (g %% 50000) * 100) * 23 / 100 FROM generate_series(1, %s) g",
+            (a.rows,),
+        )
+        c.execute(f"ANALYZE {a.schema}.contributions")
+
+
+def drop(a):
+    with psycopg.connect(a.pg, autocommit=True) as c:
+        c.execute(f"DROP SCHEMA IF EXISTS {a.schema} CASCADE")
+
+
+def block(dsns, sql, keys, clients):
+    """Runs one query per key over `clients` connections at once; returns latencies."""
+    per = [keys[i::clients] for i in range(clients)]
+    out = [[] for _ in range(clients)]
+    conns = dsns
+
+    def work(i):
+        with conns[i].cursor() as cur:
+            for k in per[i]:
+                start = time.perf_counter()
+                cur.execute(sql, k)
+                cur.fetchall()
+                out[i].append(time.perf_counter() - start)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return [x for xs in out for x in xs]
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def measure(a):
+    amar_dsn = f"host=127.0.0.1 port={a.amar_port} dbname=amar user=bench password=bench"
+    rng = random.Random(7)
+    report = {"rounds": a.rounds, "queries": a.queries, "cases": []}
+    for name, template, arity in (("point", POINT, 1), ("small", SMALL, 2)):
+        for clients in (1, 32):
+            direct = [psycopg.connect(a.pg, autocommit=True) for _ in range(clients)]
+            amar = [psycopg.connect(amar_dsn, autocommit=True) for _ in range(clients)]
+            theirs = template.format(t=f"{a.schema}.contributions")
+            ours = template.format(t="dept.contributions")
+            # The same answers, and both paths warmed up (prepared, pools filled).
+            key = (12345,) * arity
+            for c in direct + amar:
+                c.execute(theirs if c in direct else ours, key).fetchall()
+            if [tuple(map(str, r)) for r in direct[0].execute(theirs, key).fetchall()] != [
+                tuple(map(str, r)) for r in amar[0].execute(ours, key).fetchall()
+            ]:
+                raise SystemExit(f"{name}: answers differ")
+            per_round = max(clients, a.queries // a.rounds)
+            lat = {"direct": [], "amar": []}
+            for _ in range(a.rounds):
+                keys = [(rng.randint(1, a.rows - 300),) * arity for _ in range(per_round)]
+                lat["direct"] += block(direct, theirs, keys, clients)
+                lat["amar"] += block(amar, ours, keys, clients)
+            for c in direct + amar:
+                c.close()
+            report["cases"].append(
+                {
+                    "query": name,
+                    "clients": clients,
+                    "n": len(lat["amar"]),
+                    "direct_p50_ms": 1000 * pct(lat["direct"], 50),
+                    "direct_p99_ms": 1000 * pct(lat["direct"], 99),
+                    "amar_p50_ms": 1000 * pct(lat["amar"], 50),
+                    "amar_p99_ms": 1000 * pct(lat["amar"], 99),
+                    "direct_mean_ms": 1000 * statistics.mean(lat["direct"]),
+                    "amar_mean_ms": 1000 * statistics.mean(lat["amar"]),
+                }
+            )
+    print(json.dumps(report))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("action", choices=["setup", "measure", "drop"])
+    p.add_argument("--pg", required=True)
+    p.add_argument("--schema", required=True)
+    p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument("--amar-port", type=int)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--queries", type=int, default=10_000)
+    a = p.parse_args()
+    {"setup": setup, "measure": measure, "drop": drop}[a.action](a)
+
+
+if __name__ == "__main__":
+    main()
