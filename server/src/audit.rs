@@ -115,6 +115,7 @@ pub struct AuditLog {
     written: Arc<AtomicU64>,
     failed: Arc<AtomicU64>,
     dir: PathBuf,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -165,11 +166,33 @@ impl AuditLog {
             written,
             failed,
             dir: config.dir.clone(),
+            metrics: Arc::new(crate::metrics::Metrics::new()),
         }))
     }
 
-    /// Records one statement.
+    /// The metrics every recorded statement is counted in.
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.metrics
+    }
+
+    /// Records one statement (and counts it in the metrics, and logs it at info).
     pub fn record(&self, entry: AuditEntry) {
+        self.metrics.observe(&entry);
+        let statement = match entry.statement.char_indices().nth(200) {
+            Some((cut, _)) => &entry.statement[..cut],
+            None => entry.statement.as_str(),
+        };
+        tracing::info!(
+            target: "amar::statement",
+            session = entry.session,
+            user = %entry.user,
+            protocol = %entry.protocol,
+            rows = entry.rows,
+            ms = entry.duration_ms,
+            sqlstate = entry.sqlstate.as_deref().unwrap_or(""),
+            decision = %entry.decision,
+            "{statement}"
+        );
         let entry = Arc::new(entry);
         {
             let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());

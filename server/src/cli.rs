@@ -38,6 +38,13 @@ enum Command {
     /// Certificates for TLS.
     #[command(subcommand)]
     Cert(CertCommand),
+    /// Check a config without serving it: its keys, the users and policy files, each
+    /// source (opened and reached), and every indicator and rule (planned). Reports
+    /// every problem found and exits with 1 if there is any.
+    CheckConfig {
+        /// The config file (amar.toml).
+        file: PathBuf,
+    },
     /// Run every validation rule now and report the violations. Exits with 1 when an
     /// error-severity rule is violated or cannot run. Without --config, validates the
     /// embedded demo.
@@ -163,6 +170,7 @@ pub fn main() -> ExitCode {
         Command::Snapshot(args) => snapshot(args),
         Command::Cert(CertCommand::Dev { dir, hosts }) => cert_dev(dir, hosts),
         Command::Validate(args) => validate(args),
+        Command::CheckConfig { file } => check_config(file),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -309,6 +317,111 @@ fn validate(args: ValidateArgs) -> anyhow::Result<()> {
     })
 }
 
+fn check_config(file: PathBuf) -> anyhow::Result<()> {
+    let config = Config::load(&file, &Overrides::default())?;
+    let counts = (
+        config.sources.len(),
+        config.definitions.indicators.len(),
+        config.definitions.rules.len(),
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let problems = runtime.block_on(async move {
+        let mut problems: Vec<String> = vec![];
+        let users = match amar_policies::UserDirectory::from_file(&config.server.users_file) {
+            Ok(u) => Some(u),
+            Err(e) => {
+                problems.push(format!("{}: {e}", config.server.users_file.display()));
+                None
+            }
+        };
+        if let Err(e) = amar_policies::PolicyStore::load(
+            config.server.policy_file.as_deref(),
+            None,
+            &users.as_ref().map(|u| u.all()).unwrap_or_default(),
+        )
+        .await
+        {
+            problems.push(e.to_string());
+        }
+        if let Some(files) = &config.server.tls
+            && let Err(e) = crate::tls::Tls::load(files)
+        {
+            problems.push(format!("{e:#}"));
+        }
+        let mut opened = true;
+        for source in &config.sources {
+            match amar_connectors::open_source(source).await {
+                Ok(s) => {
+                    let health = s.health().await;
+                    if health.ok {
+                        println!("source \"{}\" ({}): reached", source.name, s.kind());
+                    } else {
+                        opened = false;
+                        problems.push(format!(
+                            "source \"{}\": cannot be reached: {}",
+                            source.name,
+                            health.message.unwrap_or_default()
+                        ));
+                    }
+                }
+                Err(e) => {
+                    opened = false;
+                    problems.push(format!("source \"{}\": {e}", source.name));
+                }
+            }
+        }
+        // Indicators and rules need the sources' tables to be planned.
+        if let (true, true, Some(users)) = (opened, problems.is_empty(), users) {
+            let scratch = std::env::temp_dir().join(format!("amar-check-{}", std::process::id()));
+            let audit = crate::audit::AuditLog::open(&crate::audit::AuditConfig::in_dir(
+                scratch.join("audit"),
+            ));
+            match audit {
+                Ok(audit) => {
+                    match crate::engine::Engine::open(
+                        &config.sources,
+                        users,
+                        config.server.policy_file.as_deref(),
+                        audit.clone(),
+                        crate::engine::EngineSetup {
+                            definitions: config.definitions.clone(),
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    {
+                        Ok(engine) => problems.extend(engine.statistics().problems().await),
+                        Err(e) => problems.push(format!("{e:#}")),
+                    }
+                    audit.close();
+                }
+                Err(e) => problems.push(format!("{e:#}")),
+            }
+            let _ = std::fs::remove_dir_all(&scratch);
+        }
+        problems
+    });
+    for p in &problems {
+        println!("problem: {p}");
+    }
+    anyhow::ensure!(
+        problems.is_empty(),
+        "{}: {} problems",
+        file.display(),
+        problems.len()
+    );
+    println!(
+        "{}: fine ({} sources, {} indicators, {} rules)",
+        file.display(),
+        counts.0,
+        counts.1,
+        counts.2
+    );
+    Ok(())
+}
+
 /// The first sample row of a run, compact.
 fn first_sample(sample: Option<&str>) -> String {
     sample
@@ -346,8 +459,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let server = start(options).await?;
         println!("{}", server.connection_help());
         wait_for_signal().await;
-        tracing::info!("stopping");
-        server.stop().await;
+        let grace = server.config.server.limits.shutdown_grace;
+        tracing::info!(
+            grace_s = grace.as_secs(),
+            "stopping: no new connections; running statements may finish"
+        );
+        server.drain(grace).await;
+        tracing::info!("stopped");
         Ok(())
     })
 }

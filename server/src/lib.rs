@@ -2,8 +2,8 @@
 //! protocol front ends.
 //!
 //! This crate wires the libraries together and owns everything that touches a socket:
-//! the Postgres wire protocol ([`pgwire`]), Arrow Flight SQL ([`flight`]), and later
-//! the HTTP operations port. The engine ([`engine`]) is the one path from SQL to Arrow batches
+//! the Postgres wire protocol ([`pgwire`]), Arrow Flight SQL ([`flight`]), and the
+//! HTTP operations port ([`http`]: health, readiness, [`metrics`]). The engine ([`engine`]) is the one path from SQL to Arrow batches
 //! that every front end shares. [`serve::start`] runs a server in-process, as `amar
 //! serve` does and as the tests do on port 0.
 
@@ -13,6 +13,8 @@ pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod flight;
+pub mod http;
+pub mod metrics;
 pub mod pgwire;
 pub mod serve;
 pub mod tls;

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use amar_catalog::statistics::Trigger;
 use amar_policies::UserDirectory;
@@ -29,17 +30,48 @@ pub struct ServeOptions {
 pub struct RunningServer {
     pub pg_addr: SocketAddr,
     pub flight_addr: SocketAddr,
+    /// Health, readiness and metrics.
+    pub http_addr: SocketAddr,
     pub engine: Arc<Engine>,
     pub config: Config,
     /// Set when the embedded demo is being served.
     pub demo: Option<demo::Demo>,
     shutdown: CancellationToken,
+    /// Cancelled to stop taking new connections (the first step of a stop).
+    accepting: CancellationToken,
+    /// Set while draining: `/ready` answers 503.
+    draining: Arc<AtomicBool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl RunningServer {
+    /// Stops as SIGTERM asks: stops taking connections (and `/ready` turns 503),
+    /// waits up to `grace` for running statements to finish, then closes every
+    /// connection. Returns how many statements were still running when it closed.
+    pub async fn drain(self, grace: std::time::Duration) -> i64 {
+        self.draining.store(true, Ordering::Relaxed);
+        self.accepting.cancel();
+        let metrics = self.engine.metrics().clone();
+        let deadline = std::time::Instant::now() + grace;
+        // Until every statement has run and its whole answer is on its way.
+        let busy = || metrics.running_now() > 0 || metrics.responding_now() > 0;
+        while busy() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let left = metrics.running_now().max(metrics.responding_now());
+        if left > 0 {
+            tracing::warn!(
+                running = left,
+                "the grace period is over; closing the connections of statements still running"
+            );
+        }
+        self.stop().await;
+        left
+    }
+
     /// Stops accepting and closes every connection.
     pub async fn stop(self) {
+        self.accepting.cancel();
         self.shutdown.cancel();
         for task in self.tasks {
             let _ = task.await;
@@ -96,6 +128,10 @@ impl RunningServer {
             self.flight_addr.ip(),
             self.flight_addr.port()
         ));
+        lines.push(format!(
+            "  Health and metrics: http://{}/ready, http://{}/metrics",
+            self.http_addr, self.http_addr
+        ));
         lines.join("\n")
     }
 }
@@ -142,9 +178,12 @@ pub async fn prepare(options: &ServeOptions) -> anyhow::Result<Prepared> {
         users,
         config.server.policy_file.as_deref(),
         audit,
-        crate::engine::StatisticsSetup {
+        crate::engine::EngineSetup {
             definitions: config.definitions.clone(),
             results_dir: Some(config.server.data_dir.join("validation")),
+            memory_bytes: Some(config.server.limits.memory_bytes),
+            statement_timeout: config.server.limits.statement_timeout,
+            statements_per_user: config.server.limits.statements_per_user,
         },
     )
     .await?;
@@ -181,18 +220,35 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
             )
         })?;
     let flight_addr = flight_listener.local_addr()?;
+    let http_listener = TcpListener::bind(config.server.http_listen)
+        .await
+        .with_context(|| format!("cannot listen for HTTP on {}", config.server.http_listen))?;
+    let http_addr = http_listener.local_addr()?;
     let shutdown = CancellationToken::new();
+    let accepting = CancellationToken::new();
+    let draining = Arc::new(AtomicBool::new(false));
     let tasks = vec![
         tokio::spawn(crate::pgwire::serve(
             pg_listener,
             engine.clone(),
             tls.clone().map(|t| (t.pgwire, config.server.require_tls)),
-            shutdown.clone(),
+            config.server.limits.clone(),
+            crate::pgwire::Shutdown {
+                accepting: accepting.clone(),
+                shutdown: shutdown.clone(),
+            },
         )),
         tokio::spawn(crate::flight::serve(
             flight_listener,
             engine.clone(),
             tls.clone(),
+            accepting.clone(),
+            shutdown.clone(),
+        )),
+        tokio::spawn(crate::http::serve(
+            http_listener,
+            engine.clone(),
+            draining.clone(),
             shutdown.clone(),
         )),
     ];
@@ -293,14 +349,17 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
             }
         });
     }
-    tracing::info!(%pg_addr, %flight_addr, "listening");
+    tracing::info!(%pg_addr, %flight_addr, %http_addr, "listening");
     Ok(RunningServer {
         pg_addr,
         flight_addr,
+        http_addr,
         engine,
         config,
         demo,
         shutdown,
+        accepting,
+        draining,
         tasks,
     })
 }

@@ -15,8 +15,11 @@ use amar_server::serve::{ServeOptions, start};
 pub struct TestServer {
     pub pg_addr: SocketAddr,
     pub flight_addr: SocketAddr,
+    /// Health, readiness and metrics.
+    pub http_addr: SocketAddr,
     pub data_dir: PathBuf,
-    stop: std::sync::mpsc::Sender<()>,
+    /// `None` stops at once; `Some(grace)` drains as SIGTERM does.
+    stop: std::sync::mpsc::Sender<Option<std::time::Duration>>,
     thread: Option<std::thread::JoinHandle<()>>,
     _keep: Option<tempfile::TempDir>,
 }
@@ -37,7 +40,7 @@ impl TestServer {
             .clone()
             .unwrap_or_else(|| PathBuf::from("amar-data"));
         let (tx, rx) = std::sync::mpsc::channel();
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let (stop, stopped) = std::sync::mpsc::channel::<Option<std::time::Duration>>();
         let thread = std::thread::Builder::new()
             .name("amar-test-server".into())
             .spawn(move || {
@@ -55,11 +58,17 @@ impl TestServer {
                 runtime.block_on(async move {
                     match start(options).await {
                         Ok(server) => {
-                            let _ = tx.send(Ok((server.pg_addr, server.flight_addr)));
+                            let _ =
+                                tx.send(Ok((server.pg_addr, server.flight_addr, server.http_addr)));
                             // Runs until stop() is called or the TestServer is dropped
                             // (the shared one lives as long as the test binary).
-                            let _ = tokio::task::spawn_blocking(move || stopped.recv()).await;
-                            server.stop().await;
+                            let how = tokio::task::spawn_blocking(move || stopped.recv()).await;
+                            match how {
+                                Ok(Ok(Some(grace))) => {
+                                    server.drain(grace).await;
+                                }
+                                _ => server.stop().await,
+                            }
                         }
                         Err(e) => {
                             let _ = tx.send(Err(e));
@@ -67,10 +76,11 @@ impl TestServer {
                     }
                 });
             })?;
-        let (pg_addr, flight_addr) = rx.recv()??;
+        let (pg_addr, flight_addr, http_addr) = rx.recv()??;
         Ok(TestServer {
             pg_addr,
             flight_addr,
+            http_addr,
             data_dir,
             stop,
             thread: Some(thread),
@@ -81,7 +91,20 @@ impl TestServer {
     /// Stops the server and waits until it has closed every connection and written
     /// its audit log.
     pub fn stop(mut self) {
-        let _ = self.stop.send(());
+        let _ = self.stop.send(None);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    /// Starts a stop as SIGTERM does (no new connections, running statements get
+    /// `grace` to finish) and returns at once; `join` waits for the end.
+    pub fn drain(&self, grace: std::time::Duration) {
+        let _ = self.stop.send(Some(grace));
+    }
+
+    /// Waits until the server has stopped.
+    pub fn join(mut self) {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }

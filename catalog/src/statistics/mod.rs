@@ -361,6 +361,30 @@ impl Statistics {
         Ok(())
     }
 
+    /// Plans every indicator (and its public form) and every rule now: what cannot be
+    /// planned, in words, for `amar check-config`.
+    pub async fn problems(&self) -> Vec<String> {
+        let mut problems = vec![];
+        for indicator in &self.definitions.indicators {
+            for suppress in [false, true] {
+                if let Err(e) = self.view_plan(indicator, suppress).await {
+                    problems.push(e.to_string());
+                    break;
+                }
+            }
+        }
+        for rule in &self.definitions.rules {
+            let planned = match self.definer() {
+                Ok(state) => state.create_logical_plan(&rule.sql).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = planned {
+                problems.push(format!("validation rule \"{}\": {e}", rule.id));
+            }
+        }
+        problems
+    }
+
     /// Registers `indicators` in `catalog` and the system tables in `amar`.
     pub fn install(
         self: &Arc<Self>,

@@ -48,6 +48,49 @@ pub struct ServerConfig {
     pub tls: Option<crate::tls::TlsFiles>,
     /// Refuse pgwire clients that do not ask for TLS (SQLSTATE 28000).
     pub require_tls: bool,
+    pub limits: Limits,
+}
+
+/// What the server allows itself and each statement (`[limits]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Open pgwire connections; the next client gets 53300.
+    pub max_connections: usize,
+    /// The query engine's memory pool; operators that can spill to disk (sorts,
+    /// aggregates, joins) do so when it is full, others fail with 53200.
+    pub memory_bytes: usize,
+    /// The longest any statement may run, whatever its session sets (57014).
+    pub statement_timeout: Option<std::time::Duration>,
+    /// Statements one user may run at once; more wait for a turn (none: no limit).
+    pub statements_per_user: Option<usize>,
+    /// How long a stop waits for running statements to finish.
+    pub shutdown_grace: std::time::Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 1000,
+            memory_bytes: default_memory_bytes(),
+            statement_timeout: None,
+            statements_per_user: None,
+            shutdown_grace: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
+/// Half the machine's memory (4 GiB where it cannot be read).
+fn default_memory_bytes() -> usize {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<usize>().ok())
+        })
+        .map(|kb| kb * 1024 / 2)
+        .unwrap_or(4 << 30)
 }
 
 /// A whole validated config.
@@ -81,12 +124,24 @@ struct RawConfig {
     sources: Vec<RawSource>,
     #[serde(default)]
     catalog: RawCatalog,
+    #[serde(default)]
+    limits: RawLimits,
     #[serde(default, rename = "indicator")]
     indicators: Vec<definitions::RawIndicator>,
     #[serde(default)]
     glossary: Vec<definitions::RawGlossary>,
     #[serde(default, rename = "validation")]
     rules: Vec<definitions::RawRule>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_connections: Option<Spanned<i64>>,
+    memory_mb: Option<Spanned<i64>>,
+    statement_timeout: Option<Spanned<String>>,
+    statements_per_user: Option<Spanned<i64>>,
+    shutdown_grace: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -195,6 +250,7 @@ impl Config {
         let base = absolute.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut server = server_config(&raw.server, &base, overrides, &at)?;
         server.audit = audit_config(&raw.audit, &base, &server.data_dir, &at)?;
+        server.limits = limits(&raw.limits, &at)?;
         let mut sources: Vec<SourceConfig> = vec![];
         for (i, s) in raw.sources.iter().enumerate() {
             let source = source_config(i, s, &base, &at)?;
@@ -267,6 +323,7 @@ impl Config {
                 policy_file: None,
                 tls: None,
                 require_tls: false,
+                limits: Limits::default(),
             },
             sources: vec![],
             definitions: Default::default(),
@@ -350,6 +407,7 @@ fn server_config(
     Ok(ServerConfig {
         tls,
         require_tls,
+        limits: Limits::default(),
         pg_listen: listen(
             &raw.pg_listen,
             "pg_listen",
@@ -412,6 +470,50 @@ fn audit_config(
         audit.memory_rows = *rows.get_ref();
     }
     Ok(audit)
+}
+
+fn limits(raw: &RawLimits, at: &Locator<'_>) -> Result<Limits, ConfigError> {
+    let mut limits = Limits::default();
+    let count =
+        |value: &Option<Spanned<i64>>, key: &str, max: i64| -> Result<Option<usize>, ConfigError> {
+            match value {
+                None => Ok(None),
+                Some(v) if (1..=max).contains(v.get_ref()) => Ok(Some(*v.get_ref() as usize)),
+                Some(v) => Err(at.error(
+                    Some(v.span()),
+                    format!(
+                        "[limits], key `{key}`: a whole number from 1 to {max}, not {}",
+                        v.get_ref()
+                    ),
+                )),
+            }
+        };
+    let interval = |value: &Option<Spanned<String>>, key: &str| {
+        match value {
+        None => Ok(None),
+        Some(v) => parse_interval(v.get_ref()).map(Some).ok_or_else(|| {
+            at.error(
+                Some(v.span()),
+                format!(
+                    "[limits], key `{key}`: \"{}\" is not an interval; write e.g. \"30s\", \"15m\" or \"1h\"",
+                    v.get_ref()
+                ),
+            )
+        }),
+    }
+    };
+    if let Some(n) = count(&raw.max_connections, "max_connections", 100_000)? {
+        limits.max_connections = n;
+    }
+    if let Some(mb) = count(&raw.memory_mb, "memory_mb", 1 << 30)? {
+        limits.memory_bytes = mb.saturating_mul(1024 * 1024);
+    }
+    limits.statement_timeout = interval(&raw.statement_timeout, "statement_timeout")?;
+    limits.statements_per_user = count(&raw.statements_per_user, "statements_per_user", 100_000)?;
+    if let Some(grace) = interval(&raw.shutdown_grace, "shutdown_grace")? {
+        limits.shutdown_grace = grace;
+    }
+    Ok(limits)
 }
 
 /// `30s`, `15m`, `6h`, `1d` (at least 1 s).

@@ -24,6 +24,12 @@ pub struct Audited {
     started: Instant,
     /// Time spent before the stream started (planning), in milliseconds.
     before_ms: f64,
+    /// Counts the statement as running, and holds its user's turn, until it is
+    /// written.
+    running: Option<(
+        crate::metrics::Held,
+        Option<tokio::sync::OwnedSemaphorePermit>,
+    )>,
 }
 
 impl Audited {
@@ -32,6 +38,10 @@ impl Audited {
         log: Arc<AuditLog>,
         entry: AuditEntry,
         started: Instant,
+        running: (
+            crate::metrics::Held,
+            Option<tokio::sync::OwnedSemaphorePermit>,
+        ),
     ) -> Self {
         let before_ms = entry.duration_ms;
         Audited {
@@ -41,6 +51,7 @@ impl Audited {
             entry: Some(entry),
             started,
             before_ms,
+            running: Some(running),
         }
     }
 
@@ -53,6 +64,7 @@ impl Audited {
             }
             self.log.record(entry);
         }
+        self.running = None;
     }
 }
 

@@ -26,6 +26,7 @@ pub mod code {
     pub const DIVISION_BY_ZERO: &str = "22012";
     pub const INVALID_PARAMETER_VALUE: &str = "22023";
     pub const INVALID_TEXT_REPRESENTATION: &str = "22P02";
+    pub const INVALID_BINARY_REPRESENTATION: &str = "22P03";
     pub const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
     pub const INVALID_TRANSACTION_STATE: &str = "25000";
     pub const READ_ONLY_SQL_TRANSACTION: &str = "25006";
@@ -47,6 +48,7 @@ pub mod code {
     pub const INDETERMINATE_DATATYPE: &str = "42P18";
     pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
     pub const OUT_OF_MEMORY: &str = "53200";
+    pub const INSUFFICIENT_RESOURCES: &str = "53000";
     pub const TOO_MANY_CONNECTIONS: &str = "53300";
     pub const QUERY_CANCELED: &str = "57014";
     pub const PROTOCOL_VIOLATION: &str = "08P01";

@@ -52,6 +52,10 @@ use crate::audit::{AuditEntry, AuditLog};
 pub struct Engine {
     state: SessionState,
     statistics: Arc<Statistics>,
+    statement_timeout: Option<Duration>,
+    statements_per_user: Option<usize>,
+    /// Each user's turns, when statements per user are limited.
+    turns: Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
     catalog: Arc<AmarCatalog>,
     users: Arc<UserDirectory>,
     policy: Arc<PolicyStore>,
@@ -67,13 +71,23 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-/// The statistics office's definitions and where rule results are kept.
+/// What the engine is assembled with besides sources, users and policies.
 #[derive(Debug, Clone, Default)]
-pub struct StatisticsSetup {
+pub struct EngineSetup {
+    /// The statistics office's definitions.
     pub definitions: Definitions,
-    /// The folder for `results.jsonl`; none keeps results in memory only.
+    /// The folder for validation results (`results.jsonl`); none keeps them in memory.
     pub results_dir: Option<std::path::PathBuf>,
+    /// The query engine's memory pool; none is unbounded.
+    pub memory_bytes: Option<usize>,
+    /// The longest any statement may run, whatever its session sets.
+    pub statement_timeout: Option<Duration>,
+    /// Statements one user may run at once.
+    pub statements_per_user: Option<usize>,
 }
+
+/// How long a statement waits for one of its user's turns before it is refused.
+const TURN_WAIT: Duration = Duration::from_secs(30);
 
 /// Where a session came from.
 #[derive(Debug, Clone)]
@@ -92,7 +106,7 @@ impl Engine {
         users: UserDirectory,
         policy_file: Option<&std::path::Path>,
         audit: Arc<AuditLog>,
-        statistics: StatisticsSetup,
+        setup: EngineSetup,
     ) -> anyhow::Result<Arc<Engine>> {
         let mut opened = Vec::with_capacity(sources.len());
         for config in sources {
@@ -120,12 +134,21 @@ impl Engine {
         // MySQL) is handed to that database as one SQL statement.
         // Files and drop folders change under a running server: list them on every
         // scan (DataFusion caches listings forever by default), which is cheap locally.
-        let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+        let mut runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
             .with_cache_manager(
                 datafusion::execution::cache::cache_manager::CacheManagerConfig::default()
                     .with_list_files_cache_limit(0),
-            )
-            .build_arc()?;
+            );
+        // A bounded pool: sorts, aggregates and joins spill to the OS temporary folder
+        // when it is full; what cannot spill fails with 53200, naming the top users.
+        if let Some(bytes) = setup.memory_bytes {
+            use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+            runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(
+                FairSpillPool::new(bytes),
+                std::num::NonZeroUsize::new(3).unwrap_or(std::num::NonZeroUsize::MIN),
+            )));
+        }
+        let runtime = runtime.build_arc()?;
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
@@ -146,13 +169,16 @@ impl Engine {
         // Indicators and rules are planned by this base session, with every function
         // registered: the definer's rights. (pg_catalog lists the indicators from its
         // next read on.)
-        let stats = Statistics::new(statistics.definitions, statistics.results_dir);
+        let stats = Statistics::new(setup.definitions, setup.results_dir);
         stats.install(catalog.provider().as_ref(), catalog.system())?;
         stats.set_definer(ctx.state());
         stats.check().await?;
 
         Ok(Arc::new(Engine {
             statistics: stats,
+            statement_timeout: setup.statement_timeout,
+            statements_per_user: setup.statements_per_user,
+            turns: Mutex::new(std::collections::HashMap::new()),
             state: ctx.state(),
             catalog,
             users,
@@ -183,6 +209,43 @@ impl Engine {
 
     pub fn audit(&self) -> &Arc<AuditLog> {
         &self.audit
+    }
+
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        self.audit.metrics()
+    }
+
+    /// A turn to run a statement as `user`: at once when there is no limit or a turn
+    /// is free, after a wait when not, refused (53000) when none frees in time.
+    async fn turn(
+        &self,
+        user: &str,
+        limit: Duration,
+    ) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, SqlError> {
+        let Some(per_user) = self.statements_per_user else {
+            return Ok(None);
+        };
+        let slots = self
+            .turns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(user.to_string())
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(per_user)))
+            .clone();
+        match tokio::time::timeout(limit.min(TURN_WAIT), slots.acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            _ => Err(SqlError::new(
+                code::INSUFFICIENT_RESOURCES,
+                format!(
+                    "user \"{user}\" already runs {per_user} statements, the most one user may run at once; try again when one finishes"
+                ),
+            )),
+        }
+    }
+
+    /// Bytes the query engine's memory pool holds now.
+    pub fn memory_reserved(&self) -> usize {
+        self.state.runtime_env().memory_pool.reserved()
     }
 
     /// Re-reads the policy file (and the users' roles) if they changed.
@@ -403,7 +466,14 @@ impl Session {
     /// A statement that does not parse is audited here, with its text.
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>, SqlError> {
         let arrived = (Utc::now(), Instant::now());
-        let parsed = if sql.len() > MAX_SQL_BYTES {
+        let parsed = if sql.contains('\u{FFFD}') {
+            // The front end replaced bytes that were not UTF-8: refuse rather than run
+            // a statement that is not what the client sent.
+            Err(SqlError::new(
+                code::CHARACTER_NOT_IN_REPERTOIRE,
+                "invalid byte sequence for encoding \"UTF8\" (or a U+FFFD replacement character) in the statement",
+            ))
+        } else if sql.len() > MAX_SQL_BYTES {
             Err(SqlError::new(
                 code::PROGRAM_LIMIT_EXCEEDED,
                 format!(
@@ -594,6 +664,20 @@ impl Session {
     /// dropped), with the rows and bytes it returned.
     pub async fn execute(&self, planned: Planned) -> Result<SendableRecordBatchStream, SqlError> {
         let started = Instant::now();
+        // The session's statement_timeout, never beyond the server's.
+        let limit = match (
+            self.settings().statement_timeout(),
+            self.engine.statement_timeout,
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let turn = self
+            .engine
+            .turn(&self.user.name, limit.unwrap_or(TURN_WAIT))
+            .await?;
+        // Counted as running until its stream ends or is dropped.
+        let running = (self.engine.metrics().running(), turn);
         let at = Utc::now() - planned.planning;
         let decision = if self.access.current().is_admin() {
             "allowed".to_string()
@@ -626,7 +710,7 @@ impl Session {
                 return Err(e);
             }
         };
-        let stream = match self.settings().statement_timeout() {
+        let stream = match limit {
             Some(limit) => timeout::limit(stream, limit),
             None => stream,
         };
@@ -635,6 +719,7 @@ impl Session {
             self.engine.audit.clone(),
             entry,
             started,
+            running,
         )))
     }
 

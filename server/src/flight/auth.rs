@@ -25,6 +25,8 @@ pub const TOKEN_LIFETIME: Duration = Duration::from_secs(8 * 3600);
 struct Issued {
     session: Arc<Session>,
     expires: Instant,
+    /// Counts the session in `amar_connections{protocol="flight"}` while it lives.
+    _counted: crate::metrics::Held,
 }
 
 /// The tokens this server has issued.
@@ -99,6 +101,7 @@ impl Tokens {
             Issued {
                 session: session.clone(),
                 expires: now + TOKEN_LIFETIME,
+                _counted: self.engine.metrics().connection("flight"),
             },
         );
         tracing::info!(user = %session.user.name, session = session.id, "flight session started");

@@ -32,6 +32,7 @@ pub async fn serve(
     listener: TcpListener,
     engine: Arc<Engine>,
     tls: Option<crate::tls::Tls>,
+    accepting: CancellationToken,
     shutdown: CancellationToken,
 ) {
     let addr: Option<SocketAddr> = listener.local_addr().ok();
@@ -50,11 +51,17 @@ pub async fn serve(
                 }
             };
     }
-    let result = builder
+    // Graceful when accepting stops (running calls finish, idle connections are told
+    // to go); cut off when the server shuts down.
+    let server = builder
         .add_service(service)
-        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
-        .await;
-    if let Err(e) = result {
-        tracing::error!(?addr, "Flight SQL server stopped: {e}");
+        .serve_with_incoming_shutdown(incoming, accepting.cancelled_owned());
+    tokio::select! {
+        result = server => {
+            if let Err(e) = result {
+                tracing::error!(?addr, "Flight SQL server stopped: {e}");
+            }
+        }
+        _ = shutdown.cancelled() => {}
     }
 }

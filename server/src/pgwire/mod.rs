@@ -25,6 +25,8 @@ use pgwire::api::{ConnectionManager, PgWireServerHandlers};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Limits;
+
 use crate::engine::{Engine, Session};
 
 /// A connection's session, kept in pgwire's per-connection extensions once the user
@@ -61,6 +63,14 @@ impl PgWireServerHandlers for ConnectionHandlers {
     }
 }
 
+/// When to stop: `accepting` stops taking new connections, `shutdown` closes the
+/// open ones.
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown {
+    pub accepting: CancellationToken,
+    pub shutdown: CancellationToken,
+}
+
 /// Serves pgwire on `listener` until `shutdown` is cancelled.
 /// With `tls`, SSLRequest is answered with the certificate; its flag refuses clients
 /// that do not ask for TLS.
@@ -68,8 +78,13 @@ pub async fn serve(
     listener: TcpListener,
     engine: Arc<Engine>,
     tls: Option<(pgwire::tokio::TlsAcceptor, bool)>,
-    shutdown: CancellationToken,
+    limits: Limits,
+    shutdown: Shutdown,
 ) {
+    let Shutdown {
+        accepting,
+        shutdown,
+    } = shutdown;
     let require_tls = tls.as_ref().is_some_and(|(_, required)| *required);
     let acceptor = tls.map(|(acceptor, _)| acceptor);
     let connections = Arc::new(ConnectionManager::new());
@@ -78,7 +93,7 @@ pub async fn serve(
     let query = Arc::new(query::QueryHandler::new());
     loop {
         let accepted = tokio::select! {
-            _ = shutdown.cancelled() => break,
+            _ = accepting.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
         let (socket, addr): (tokio::net::TcpStream, SocketAddr) = match accepted {
@@ -91,12 +106,17 @@ pub async fn serve(
             }
         };
         let _ = socket.set_nodelay(true);
+        // Counted from accept to close; one over the bound is told so (53300) once it
+        // has said who it is, as PostgreSQL does.
+        let counted = engine.metrics().connection("pgwire");
+        let over_limit = engine.metrics().connections_now("pgwire") > limits.max_connections as i64;
         let handlers = ConnectionHandlers {
             startup: Arc::new(startup::ScramStartup::new(
                 engine.clone(),
                 connections.clone(),
                 mock_secret.clone(),
                 require_tls,
+                over_limit,
             )),
             query: query.clone(),
             cancel: cancel.clone(),
@@ -104,6 +124,7 @@ pub async fn serve(
         let shutdown = shutdown.clone();
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
+            let _counted = counted;
             tokio::select! {
                 result = pgwire::tokio::process_socket(socket, acceptor, handlers) => {
                     if let Err(e) = result {

@@ -29,6 +29,7 @@ use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::extendedquery::{Describe, Execute, TARGET_TYPE_BYTE_PORTAL};
 use pgwire::messages::response::EmptyQueryResponse;
 use pgwire::messages::response::TransactionStatus;
+use pgwire::messages::simplequery::Query;
 use pgwire::messages::startup::ParameterStatus;
 use pgwire::types::format::FormatOptions;
 
@@ -463,6 +464,21 @@ fn check_not_failed(status: TransactionStatus, command: &Command) -> PgWireResul
 
 #[async_trait]
 impl SimpleQueryHandler for QueryHandler {
+    /// pgwire's own, counted as responding until ReadyForQuery is sent (a stop waits
+    /// for that).
+    async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let _responding = session_of(client)
+            .ok()
+            .map(|s| s.engine().metrics().responding());
+        self._on_query(client, query).await
+    }
+
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -655,6 +671,9 @@ impl ExtendedQueryHandler for QueryHandler {
         if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
             return Err(PgWireError::NotReadyForQuery);
         }
+        let _responding = session_of(client)
+            .ok()
+            .map(|s| s.engine().metrics().responding());
         let max_rows = message.max_rows.max(0) as usize;
         let portal_name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
         let portal = match client.portal_store().get_portal(portal_name) {
@@ -820,10 +839,16 @@ fn decode_parameters(portal: &Portal<Prepared>, plan: &LogicalPlan) -> PgWireRes
         )));
     }
     let inferred_refs: Vec<Option<&DataType>> = inferred.iter().map(|t| t.as_ref()).collect();
+    // Which format the bad value came in decides the code, as in PostgreSQL.
+    let binary = (0..portal.parameter_len()).any(|i| portal.parameter_format.is_binary(i));
     arrow_pg::datatypes::df::deserialize_parameters(portal, &inferred_refs).map_err(|e| match e {
         PgWireError::UserError(info) => PgWireError::UserError(info),
         other => to_pgwire(SqlError::new(
-            code::INVALID_TEXT_REPRESENTATION,
+            if binary {
+                code::INVALID_BINARY_REPRESENTATION
+            } else {
+                code::INVALID_TEXT_REPRESENTATION
+            },
             format!("invalid parameter value: {other}"),
         )),
     })

@@ -58,6 +58,8 @@ pub struct ScramStartup {
     mock_secret: Arc<[u8; 32]>,
     /// Refuse connections that did not negotiate TLS.
     require_tls: bool,
+    /// The connection is one more than the server allows.
+    over_limit: bool,
 }
 
 impl ScramStartup {
@@ -66,6 +68,7 @@ impl ScramStartup {
         connections: Arc<ConnectionManager>,
         mock_secret: Arc<[u8; 32]>,
         require_tls: bool,
+        over_limit: bool,
     ) -> Self {
         Self {
             engine,
@@ -73,6 +76,7 @@ impl ScramStartup {
             state: Mutex::new(AuthState::Initial),
             mock_secret,
             require_tls,
+            over_limit,
         }
     }
 }
@@ -149,6 +153,12 @@ impl StartupHandler for ScramStartup {
     {
         match message {
             PgWireFrontendMessage::Startup(ref startup) => {
+                if self.over_limit {
+                    return Err(fatal(
+                        code::TOO_MANY_CONNECTIONS,
+                        "sorry, too many clients already",
+                    ));
+                }
                 if self.require_tls && !client.is_secure() {
                     return Err(fatal(
                         code::INVALID_AUTHORIZATION,

@@ -1,0 +1,413 @@
+//! Bad input over pgwire: garbage, truncated and oversized messages, invalid UTF-8,
+//! wrong-typed parameters, huge and deeply nested SQL, a client that stops reading,
+//! and thousands of connections opened and dropped. None may crash the server, hang
+//! it, or slow other clients; each gets a clear error where the protocol allows one.
+//!
+//! Raw messages are built with postgres-protocol (the crate tokio-postgres speaks
+//! through), over a plain TCP socket, after a real SCRAM-SHA-256 login.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use amar_tests::TestServer;
+use bytes::{BufMut, BytesMut};
+use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
+use postgres_protocol::message::backend::Message;
+use postgres_protocol::message::frontend;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::support::{connect, sqlstate, stats_admin, texts};
+
+/// A raw connection and what it has read but not parsed yet.
+pub struct Raw {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+impl Raw {
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+    }
+
+    /// The next backend message; `None` when the server closed the connection.
+    async fn next(&mut self) -> Option<Message> {
+        loop {
+            if let Some(m) = Message::parse(&mut self.buf).unwrap() {
+                return Some(m);
+            }
+            let mut chunk = [0u8; 8192];
+            let n = tokio::time::timeout(Duration::from_secs(30), self.stream.read(&mut chunk))
+                .await
+                .expect("the server answers within 30 s")
+                .unwrap_or(0);
+            if n == 0 {
+                return None;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Reads up to ReadyForQuery; the SQLSTATE of an ErrorResponse on the way, if any.
+    async fn until_ready(&mut self) -> Option<String> {
+        let mut code = None;
+        loop {
+            match self.next().await {
+                Some(Message::ReadyForQuery(_)) => return code,
+                Some(Message::ErrorResponse(body)) => {
+                    let mut fields = body.fields();
+                    while let Ok(Some(f)) = fallible_iterator::FallibleIterator::next(&mut fields) {
+                        if f.type_() == b'C' {
+                            code = Some(String::from_utf8_lossy(f.value_bytes()).into_owned());
+                        }
+                    }
+                }
+                Some(_) => {}
+                None => panic!("the server closed the connection"),
+            }
+        }
+    }
+
+    /// Sends a simple query without reading its answer.
+    pub async fn send_query(&mut self, sql: &[u8]) {
+        let mut buf = BytesMut::new();
+        buf.put_u8(b'Q');
+        buf.put_i32(4 + sql.len() as i32 + 1);
+        buf.put_slice(sql);
+        buf.put_u8(0);
+        self.send(&buf).await;
+    }
+
+    /// Reads a query's answer to its end: how many rows it had.
+    pub async fn count_rows(&mut self) -> u64 {
+        let mut rows = 0;
+        loop {
+            match self.next().await {
+                Some(Message::DataRow(_)) => rows += 1,
+                Some(Message::ReadyForQuery(_)) => return rows,
+                Some(Message::ErrorResponse(_)) => panic!("the query failed"),
+                Some(_) => {}
+                None => panic!("the server closed the connection after {rows} rows"),
+            }
+        }
+    }
+
+    async fn query(&mut self, sql: &[u8]) -> Option<String> {
+        self.send_query(sql).await;
+        self.until_ready().await
+    }
+}
+
+/// A raw connection, logged in as `user` with SCRAM-SHA-256.
+pub async fn login(addr: SocketAddr, user: &str, password: &str) -> Raw {
+    let mut raw = Raw {
+        stream: TcpStream::connect(addr).await.unwrap(),
+        buf: BytesMut::new(),
+    };
+    let mut buf = BytesMut::new();
+    frontend::startup_message([("user", user), ("database", "amar")], &mut buf).unwrap();
+    raw.send(&buf).await;
+    let mut scram = ScramSha256::new(password.as_bytes(), ChannelBinding::unsupported());
+    loop {
+        let mut buf = BytesMut::new();
+        match raw.next().await.expect("the server answers the login") {
+            Message::AuthenticationSasl(_) => {
+                frontend::sasl_initial_response("SCRAM-SHA-256", scram.message(), &mut buf)
+                    .unwrap();
+                raw.send(&buf).await;
+            }
+            Message::AuthenticationSaslContinue(body) => {
+                scram.update(body.data()).unwrap();
+                frontend::sasl_response(scram.message(), &mut buf).unwrap();
+                raw.send(&buf).await;
+            }
+            Message::AuthenticationSaslFinal(body) => scram.finish(body.data()).unwrap(),
+            Message::ReadyForQuery(_) => return raw,
+            Message::ErrorResponse(_) => panic!("login refused"),
+            _ => {}
+        }
+    }
+}
+
+fn server(dir: &std::path::Path) -> TestServer {
+    stats_admin(&dir.join("users.toml"));
+    let config = dir.join("amar.toml");
+    std::fs::write(&config, "[server]\nusers_file = \"users.toml\"\n").unwrap();
+    TestServer::with_config(&config).unwrap()
+}
+
+/// The server still answers a new client, quickly.
+async fn still_serves(server: &TestServer) {
+    let started = Instant::now();
+    let client = connect(server, "stats", "pw").await.unwrap();
+    assert_eq!(
+        texts(&client, "SELECT 41 + 1").await[0][0].as_deref(),
+        Some("42")
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// Reads until the server closes the connection (or 10 s pass).
+async fn closed(mut stream: TcpStream) -> bool {
+    let mut sink = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(1), stream.read(&mut sink)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_truncated_and_oversized_startups_are_closed_and_the_server_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let addr = server.pg_addr;
+    // HTTP at the pgwire port.
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: amar\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(closed(s).await, "garbage is closed");
+    // A startup packet that claims 100 bytes and stops at 20.
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut buf = BytesMut::new();
+    buf.put_i32(100);
+    buf.put_i32(196608);
+    buf.put_slice(b"user\0stats\0");
+    s.write_all(&buf).await.unwrap();
+    drop(s);
+    // A startup packet that claims 2 GiB.
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(&[0x7f, 0xff, 0xff, 0xff, 0, 3, 0, 0])
+        .await
+        .unwrap();
+    assert!(closed(s).await, "an oversized startup is closed");
+    // After login: a message that claims 2 GiB.
+    let mut raw = login(addr, "stats", "pw").await;
+    raw.send(&[b'Q', 0x7f, 0xff, 0xff, 0xff, b'S']).await;
+    assert!(closed(raw.stream).await, "an oversized message is closed");
+    // An unknown message type.
+    let mut raw = login(addr, "stats", "pw").await;
+    raw.send(&[b'!', 0, 0, 0, 4]).await;
+    let answered = match raw.next().await {
+        None | Some(Message::ErrorResponse(_)) => true,
+        Some(_) => false,
+    };
+    assert!(answered, "an unknown message is refused");
+    still_serves(&server).await;
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_utf8_and_wrong_typed_parameters_get_errors_and_the_session_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let mut raw = login(server.pg_addr, "stats", "pw").await;
+    // Not UTF-8 (Latin-1 bytes) in a simple query.
+    let code = raw.query(b"SELECT 'caf\xe9'").await;
+    assert_eq!(
+        code.as_deref(),
+        Some("22021"),
+        "invalid UTF-8 is an error, not a guess"
+    );
+    assert_eq!(raw.query(b"SELECT 1").await, None, "the session goes on");
+
+    // An int8 parameter sent as 3 bytes of binary.
+    let mut buf = BytesMut::new();
+    frontend::parse("", "SELECT $1::int8 + 1", [20u32].into_iter(), &mut buf).unwrap();
+    frontend::bind(
+        "",
+        "",
+        [1i16].into_iter(),
+        [Some(&[1u8, 2, 3][..])].into_iter(),
+        |v, buf| {
+            buf.put_slice(v.unwrap());
+            Ok::<_, Box<dyn std::error::Error + Sync + Send>>(postgres_protocol::IsNull::No)
+        },
+        [0i16].into_iter(),
+        &mut buf,
+    )
+    .map_err(|_| ())
+    .unwrap();
+    frontend::execute("", 0, &mut buf).unwrap();
+    frontend::sync(&mut buf);
+    raw.send(&buf).await;
+    let code = raw.until_ready().await;
+    assert_eq!(code.as_deref(), Some("22P03"), "binary int8 needs 8 bytes");
+    // Text that is not a number for an int8 parameter.
+    let mut buf = BytesMut::new();
+    frontend::parse("", "SELECT $1::int8 + 1", [20u32].into_iter(), &mut buf).unwrap();
+    frontend::bind(
+        "",
+        "",
+        [0i16].into_iter(),
+        [Some(&b"twelve"[..])].into_iter(),
+        |v, buf| {
+            buf.put_slice(v.unwrap());
+            Ok::<_, Box<dyn std::error::Error + Sync + Send>>(postgres_protocol::IsNull::No)
+        },
+        [0i16].into_iter(),
+        &mut buf,
+    )
+    .map_err(|_| ())
+    .unwrap();
+    frontend::execute("", 0, &mut buf).unwrap();
+    frontend::sync(&mut buf);
+    raw.send(&buf).await;
+    let code = raw.until_ready().await;
+    assert_eq!(code.as_deref(), Some("22P02"), "'twelve' is not an int8");
+    assert_eq!(raw.query(b"SELECT 2").await, None, "the session goes on");
+    still_serves(&server).await;
+    server.stop();
+}
+
+#[tokio::test]
+async fn huge_and_deeply_nested_sql_gets_errors_not_crashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let client = connect(&server, "stats", "pw").await.unwrap();
+    // 1 MB of SQL is a statement like any other.
+    let big = format!("SELECT 7 AS seven -- {}", "x".repeat(1 << 20));
+    assert_eq!(texts(&client, &big).await[0][0].as_deref(), Some("7"));
+    // 5 MB is over the limit: 54000, and the session goes on.
+    let huge = format!("SELECT 1 -- {}", "x".repeat(5 << 20));
+    let e = client.simple_query(&huge).await.unwrap_err();
+    assert_eq!(sqlstate(&e), "54000");
+    // Nesting deep enough to exhaust a naive recursive parser's stack.
+    for depth in [1_000, 100_000] {
+        let nested = format!("SELECT {}1{}", "(".repeat(depth), ")".repeat(depth));
+        let e = client.simple_query(&nested).await.unwrap_err();
+        assert_eq!(sqlstate(&e), "54000", "depth {depth}: {e}");
+    }
+    assert_eq!(texts(&client, "SELECT 3").await[0][0].as_deref(), Some("3"));
+    still_serves(&server).await;
+    drop(client);
+    server.stop();
+}
+
+/// `amar_statements_running` now.
+async fn running(server: &TestServer) -> i64 {
+    let mut s = TcpStream::connect(server.http_addr).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: amar\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).await.unwrap();
+    text.lines()
+        .find(|l| l.starts_with("amar_statements_running "))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(-1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_does_not_slow_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let mut raw = login(server.pg_addr, "stats", "pw").await;
+    let sql = b"SELECT value, 'some text to make the rows longer' AS t FROM generate_series(1, 100000000)";
+    raw.send_query(sql).await;
+    // It never reads: its statement stays running. Others are served meanwhile, quickly.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(running(&server).await >= 1);
+    for _ in 0..5 {
+        still_serves(&server).await;
+    }
+    // When it goes away, so does its statement.
+    drop(raw);
+    let metrics = format!("http://{}/metrics", server.http_addr);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut s = TcpStream::connect(server.http_addr).await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: amar\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).await.unwrap();
+        if running(&server).await == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{metrics}: still running");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_connections_opened_and_dropped_leave_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let addr = server.pg_addr;
+    let mut tasks = vec![];
+    for i in 0..2000u32 {
+        tasks.push(tokio::spawn(async move {
+            let Ok(mut s) = TcpStream::connect(addr).await else {
+                return;
+            };
+            match i % 4 {
+                // Connect and leave.
+                0 => {}
+                // Half a startup packet.
+                1 => {
+                    let _ = s.write_all(&[0, 0, 0, 40, 0, 3]).await;
+                }
+                // A whole startup, then leave in the middle of the login.
+                2 => {
+                    let mut buf = BytesMut::new();
+                    frontend::startup_message(
+                        [("user", "stats"), ("database", "amar")].into_iter(),
+                        &mut buf,
+                    )
+                    .unwrap();
+                    let _ = s.write_all(&buf).await;
+                    let mut b = [0u8; 64];
+                    let _ = s.read(&mut b).await;
+                }
+                // An SSLRequest, then leave.
+                _ => {
+                    let _ = s.write_all(&[0, 0, 0, 8, 4, 210, 22, 47]).await;
+                    let mut b = [0u8; 1];
+                    let _ = s.read(&mut b).await;
+                }
+            }
+        }));
+        // At most a few hundred at once, as a burst from one host would be.
+        if tasks.len() >= 200 {
+            for t in tasks.drain(..) {
+                let _ = t.await;
+            }
+        }
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    still_serves(&server).await;
+    // Every one of them is closed on the server too.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut s = TcpStream::connect(server.http_addr).await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: amar\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).await.unwrap();
+        let open = text
+            .lines()
+            .find(|l| l.starts_with("amar_connections{protocol=\"pgwire\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<i64>().ok());
+        if open == Some(0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still open: {open:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    server.stop();
+}
