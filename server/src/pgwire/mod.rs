@@ -12,7 +12,7 @@
 //! Its pg_catalog (datafusion-pg-catalog) and Arrow encoding (arrow-pg) we do use.
 
 mod copy;
-mod encode;
+pub mod encode;
 mod errors;
 mod query;
 mod startup;
