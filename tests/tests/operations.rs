@@ -240,3 +240,27 @@ async fn a_stop_lets_running_statements_finish_and_takes_no_new_clients() {
     assert_eq!(raw.count_rows().await, 2_000_000);
     server.join();
 }
+
+#[tokio::test]
+async fn a_sort_larger_than_the_memory_pool_spills_and_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = limited(dir.path(), "memory_mb = 16");
+    let client = connect(&server, "stats", "pw").await.unwrap();
+    // Ranking 4 M rows sorts ~32 MB of keys: twice the pool.
+    let rows = texts(
+        &client,
+        "SELECT max(r), min(r) FROM (SELECT row_number() OVER (ORDER BY value DESC) AS r \
+         FROM generate_series(1, 4000000)) t",
+    )
+    .await;
+    assert_eq!(rows, vec![vec![Some("4000000".into()), Some("1".into())]]);
+    // What cannot spill fails cleanly, and the session goes on.
+    let e = client
+        .simple_query("SELECT count(DISTINCT value) FROM (SELECT array_agg(value) AS value FROM generate_series(1, 8000000)) t")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "53200", "{e:?}");
+    assert_eq!(texts(&client, "SELECT 1").await[0][0].as_deref(), Some("1"));
+    drop(client);
+    server.stop();
+}
