@@ -201,6 +201,23 @@ async fn garbage_truncated_and_oversized_startups_are_closed_and_the_server_goes
         Some(_) => false,
     };
     assert!(answered, "an unknown message is refused");
+    // A Bind whose parameter claims more bytes than the message holds. The fuzzer
+    // (fuzz/, artifacts/pgwire_messages/crash-98908d…) found that pgwire 0.41 panics
+    // decoding it; the panic ends this connection's task only.
+    let mut raw = login(addr, "stats", "pw").await;
+    let mut bind = BytesMut::new();
+    bind.put_u8(b'B');
+    bind.put_i32(4 + 1 + 1 + 2 + 2 + 4 + 2);
+    bind.put_slice(b"\0\0");
+    bind.put_u16(0);
+    bind.put_u16(1);
+    bind.put_i32(5_000_000);
+    bind.put_u16(0);
+    raw.send(&bind).await;
+    assert!(
+        closed(raw.stream).await,
+        "the malformed Bind ends its connection"
+    );
     still_serves(&server).await;
     server.stop();
 }
