@@ -189,6 +189,17 @@ async fn garbage_truncated_and_oversized_startups_are_closed_and_the_server_goes
         .await
         .unwrap();
     assert!(closed(s).await, "an oversized startup is closed");
+    // Mid-login, before any password: a password message that claims 0 bytes (pgwire
+    // 0.41 panics decoding it; fuzz/artifacts/…/src_messages_startup_rs_286).
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut buf = BytesMut::new();
+    frontend::startup_message([("user", "stats"), ("database", "amar")], &mut buf).unwrap();
+    s.write_all(&buf).await.unwrap();
+    let mut first = [0u8; 64];
+    let _ = s.read(&mut first).await.unwrap();
+    assert_eq!(first[0], b'R', "the server asks for SASL");
+    s.write_all(&[b'p', 0, 0, 0, 0]).await.unwrap();
+    assert!(closed(s).await, "a malformed password message is closed");
     // After login: a message that claims 2 GiB.
     let mut raw = login(addr, "stats", "pw").await;
     raw.send(&[b'Q', 0x7f, 0xff, 0xff, 0xff, b'S']).await;

@@ -264,3 +264,27 @@ async fn a_sort_larger_than_the_memory_pool_spills_and_finishes() {
     drop(client);
     server.stop();
 }
+
+#[tokio::test]
+async fn a_cancel_request_stops_the_running_statement_and_the_session_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = limited(dir.path(), "max_connections = 10");
+    let client = connect(&server, "stats", "pw").await.unwrap();
+    let token = client.cancel_token();
+    let started = Instant::now();
+    let (endless, cancel) = tokio::join!(client.simple_query(ENDLESS), async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        token.cancel_query(tokio_postgres::NoTls).await
+    });
+    cancel.unwrap();
+    let e = endless.unwrap_err();
+    assert_eq!(sqlstate(&e), "57014");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(texts(&client, "SELECT 5").await[0][0].as_deref(), Some("5"));
+    drop(client);
+    server.stop();
+}

@@ -291,6 +291,7 @@ impl Engine {
             cursors,
             access,
             engine: self.clone(),
+            cancel: Mutex::new(tokio_util::sync::CancellationToken::new()),
         };
         session.apply_settings();
         session
@@ -441,6 +442,8 @@ pub struct Session {
     /// The user's policy decisions, cached for the session.
     access: Arc<SessionAccess>,
     engine: Arc<Engine>,
+    /// Cancelled by a cancel request; replaced by a fresh one after.
+    cancel: Mutex<tokio_util::sync::CancellationToken>,
 }
 
 impl std::fmt::Debug for Session {
@@ -455,6 +458,20 @@ impl std::fmt::Debug for Session {
 impl Session {
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
+    }
+
+    /// Stops the statements running in this session now (57014); later ones run.
+    pub fn cancel_running(&self) {
+        let mut token = self.cancel.lock().unwrap_or_else(|e| e.into_inner());
+        token.cancel();
+        *token = tokio_util::sync::CancellationToken::new();
+    }
+
+    fn cancel_token(&self) -> tokio_util::sync::CancellationToken {
+        self.cancel
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The session's SQL cursors (`DECLARE … CURSOR`).
@@ -714,6 +731,7 @@ impl Session {
             Some(limit) => timeout::limit(stream, limit),
             None => stream,
         };
+        let stream = timeout::cancelable(stream, self.cancel_token());
         Ok(Box::pin(audited::Audited::new(
             stream,
             self.engine.audit.clone(),

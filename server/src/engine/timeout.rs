@@ -1,7 +1,8 @@
-//! `statement_timeout`: a stream that ends with 57014 when its time is up.
+//! `statement_timeout` and cancel requests: a stream that ends with 57014 when its
+//! time is up or its session is asked to cancel.
 //!
-//! Dropping the inner stream on timeout cancels the plan (DataFusion stops its tasks
-//! when their output is dropped), so a timed-out query frees its memory at once.
+//! Dropping the inner stream cancels the plan (DataFusion stops its tasks when their
+//! output is dropped), so a stopped query frees its memory at once.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -58,6 +59,53 @@ impl Stream for TimeLimited {
 }
 
 impl RecordBatchStream for TimeLimited {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+}
+
+struct Cancelable {
+    inner: Option<SendableRecordBatchStream>,
+    schema: SchemaRef,
+    cancelled: Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
+}
+
+/// Ends `stream` with 57014 when `token` is cancelled (a client's CancelRequest).
+pub fn cancelable(
+    stream: SendableRecordBatchStream,
+    token: tokio_util::sync::CancellationToken,
+) -> SendableRecordBatchStream {
+    let schema = stream.schema();
+    Box::pin(Cancelable {
+        inner: Some(stream),
+        schema,
+        cancelled: Box::pin(token.cancelled_owned()),
+    })
+}
+
+impl Stream for Cancelable {
+    type Item = Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.inner.is_none() {
+            return Poll::Ready(None);
+        }
+        if self.cancelled.as_mut().poll(cx).is_ready() {
+            self.inner = None;
+            return Poll::Ready(Some(Err(SqlError::new(
+                code::QUERY_CANCELED,
+                "canceling statement due to user request",
+            )
+            .into_datafusion())));
+        }
+        match self.inner.as_mut() {
+            Some(inner) => inner.as_mut().poll_next(cx),
+            None => Poll::Ready(None),
+        }
+    }
+}
+
+impl RecordBatchStream for Cancelable {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }

@@ -38,7 +38,55 @@ pub struct SessionHandle(pub Arc<Session>);
 struct ConnectionHandlers {
     startup: Arc<startup::ScramStartup>,
     query: Arc<query::QueryHandler>,
-    cancel: Arc<DefaultCancelHandler>,
+    cancel: Arc<Cancels>,
+}
+
+/// Cancel requests (psql's Ctrl-C, every driver's cancel): a request with a session's
+/// key stops what that session runs, whether it is still being planned (pgwire's own
+/// handle) or already streaming rows (the session's token).
+pub struct Cancels {
+    manager: DefaultCancelHandler,
+    sessions:
+        std::sync::Mutex<std::collections::HashMap<(i32, bytes::Bytes), std::sync::Weak<Session>>>,
+}
+
+impl Cancels {
+    fn new(connections: Arc<ConnectionManager>) -> Self {
+        Self {
+            manager: DefaultCancelHandler::new(connections),
+            sessions: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// Makes the session reachable by its key.
+    pub fn register(
+        &self,
+        pid: i32,
+        key: pgwire::messages::startup::SecretKey,
+        session: &Arc<Session>,
+    ) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.retain(|_, s| s.strong_count() > 0);
+        // By bytes: the same 4-byte key decodes as I32 or Bytes by protocol version.
+        sessions.insert((pid, key.to_bytes()), Arc::downgrade(session));
+    }
+}
+
+#[async_trait::async_trait]
+impl pgwire::api::cancel::CancelHandler for Cancels {
+    async fn on_cancel_request(&self, request: pgwire::messages::cancel::CancelRequest) {
+        let session = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(request.pid, request.secret_key.to_bytes()))
+            .and_then(std::sync::Weak::upgrade);
+        if let Some(session) = session {
+            tracing::info!(session = session.id, "cancel request");
+            session.cancel_running();
+        }
+        pgwire::api::cancel::CancelHandler::on_cancel_request(&self.manager, request).await;
+    }
 }
 
 impl PgWireServerHandlers for ConnectionHandlers {
@@ -88,7 +136,7 @@ pub async fn serve(
     let require_tls = tls.as_ref().is_some_and(|(_, required)| *required);
     let acceptor = tls.map(|(acceptor, _)| acceptor);
     let connections = Arc::new(ConnectionManager::new());
-    let cancel = Arc::new(DefaultCancelHandler::new(connections.clone()));
+    let cancel = Arc::new(Cancels::new(connections.clone()));
     let mock_secret: Arc<[u8; 32]> = Arc::new(rand::random());
     let query = Arc::new(query::QueryHandler::new());
     loop {
@@ -117,6 +165,7 @@ pub async fn serve(
                 mock_secret.clone(),
                 require_tls,
                 over_limit,
+                cancel.clone(),
             )),
             query: query.clone(),
             cancel: cancel.clone(),

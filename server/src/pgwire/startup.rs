@@ -60,6 +60,8 @@ pub struct ScramStartup {
     require_tls: bool,
     /// The connection is one more than the server allows.
     over_limit: bool,
+    /// Where the session is found by its cancel key.
+    cancels: Arc<super::Cancels>,
 }
 
 impl ScramStartup {
@@ -69,6 +71,7 @@ impl ScramStartup {
         mock_secret: Arc<[u8; 32]>,
         require_tls: bool,
         over_limit: bool,
+        cancels: Arc<super::Cancels>,
     ) -> Self {
         Self {
             engine,
@@ -77,6 +80,7 @@ impl ScramStartup {
             mock_secret,
             require_tls,
             over_limit,
+            cancels,
         }
     }
 }
@@ -371,15 +375,15 @@ impl ScramStartup {
                 )))
                 .await?;
         }
+        let session = Arc::new(session);
+        self.cancels.register(pid, key.clone(), &session);
         client
             .feed(PgWireBackendMessage::BackendKeyData(BackendKeyData::new(
                 pid, key,
             )))
             .await?;
         tracing::info!(user = %session.user.name, addr = %client.socket_addr(), session = session.id, "pgwire session started");
-        client
-            .session_extensions()
-            .insert(SessionHandle(Arc::new(session)));
+        client.session_extensions().insert(SessionHandle(session));
         client
             .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
                 TransactionStatus::Idle,
