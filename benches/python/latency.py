@@ -29,26 +29,8 @@ SMALL = (
 )
 
 
-def setup(a):
-    with psycopg.connect(a.pg, autocommit=True) as c:
-        c.execute(f"DROP SCHEMA IF EXISTS {a.schema} CASCADE")
-        c.execute(f"CREATE SCHEMA {a.schema}")
-        c.execute(
-            f"CREATE TABLE {a.schema}.contributions (id bigint PRIMARY KEY, province_code smallint NOT NULL, "
-            "period date NOT NULL, wage numeric(14,0) NOT NULL, contribution numeric(14,0) NOT NULL)"
-        )
-        c.execute(
-            f"INSERT INTO {a.schema}.contributions SELECT g, (g %% 31) + 1, "
-            "date '2023-01-01' + ((g / 1000) %% 730)::int, 10000000 + (g %% 50000) * 100, "
-            "(10000000 + (g %% 50000) * 100) * 23 / 100 FROM generate_series(1, %s) g",
-            (a.rows,),
-        )
-        c.execute(f"ANALYZE {a.schema}.contributions")
-
-
-def drop(a):
-    with psycopg.connect(a.pg, autocommit=True) as c:
-        c.execute(f"DROP SCHEMA IF EXISTS {a.schema} CASCADE")
+# The same table as the pushdown scenario's (PostgreSQL only).
+from pushdown import drop, setup  # noqa: E402
 
 
 def block(dsns, sql, keys, clients):

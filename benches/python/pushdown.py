@@ -44,7 +44,7 @@ def setup(a):
             (a.rows,),
         )
         c.execute(f"ANALYZE {a.schema}.contributions")
-    if a.mysql_db:
+    if getattr(a, "mysql_db", None):
         with mysql(a) as m, m.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {a.mysql_db}")
             cur.execute(f"CREATE DATABASE {a.mysql_db}")
@@ -68,7 +68,7 @@ def setup(a):
 def drop(a):
     with psycopg.connect(a.pg, autocommit=True) as c:
         c.execute(f"DROP SCHEMA IF EXISTS {a.schema} CASCADE")
-    if a.mysql_db:
+    if getattr(a, "mysql_db", None):
         with mysql(a) as m, m.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {a.mysql_db}")
 

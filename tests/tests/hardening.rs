@@ -320,8 +320,8 @@ async fn huge_and_deeply_nested_sql_gets_errors_not_crashes() {
     server.stop();
 }
 
-/// `amar_statements_running` now.
-async fn running(server: &TestServer) -> i64 {
+/// One metric's value now (-1 when absent).
+async fn metric(server: &TestServer, line_start: &str) -> i64 {
     let mut s = TcpStream::connect(server.http_addr).await.unwrap();
     s.write_all(b"GET /metrics HTTP/1.1\r\nHost: amar\r\nConnection: close\r\n\r\n")
         .await
@@ -329,10 +329,15 @@ async fn running(server: &TestServer) -> i64 {
     let mut text = String::new();
     s.read_to_string(&mut text).await.unwrap();
     text.lines()
-        .find(|l| l.starts_with("amar_statements_running "))
+        .find(|l| l.starts_with(line_start))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(-1)
+}
+
+/// `amar_statements_running` now.
+async fn running(server: &TestServer) -> i64 {
+    metric(server, "amar_statements_running ").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -350,19 +355,12 @@ async fn a_client_that_stops_reading_does_not_slow_the_others() {
     }
     // When it goes away, so does its statement.
     drop(raw);
-    let metrics = format!("http://{}/metrics", server.http_addr);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let mut s = TcpStream::connect(server.http_addr).await.unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: amar\r\nConnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).await.unwrap();
         if running(&server).await == 0 {
             break;
         }
-        assert!(Instant::now() < deadline, "{metrics}: still running");
+        assert!(Instant::now() < deadline, "still running");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     server.stop();
@@ -420,18 +418,8 @@ async fn thousands_of_connections_opened_and_dropped_leave_nothing_behind() {
     // Every one of them is closed on the server too.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let mut s = TcpStream::connect(server.http_addr).await.unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: amar\r\nConnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).await.unwrap();
-        let open = text
-            .lines()
-            .find(|l| l.starts_with("amar_connections{protocol=\"pgwire\"}"))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse::<i64>().ok());
-        if open == Some(0) {
+        let open = metric(&server, "amar_connections{protocol=\"pgwire\"}").await;
+        if open == 0 {
             break;
         }
         assert!(Instant::now() < deadline, "still open: {open:?}");

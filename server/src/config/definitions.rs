@@ -431,16 +431,7 @@ pub(super) fn parse_into(
         file: file.to_string(),
         text,
     };
-    let deserializer = toml::Deserializer::parse(text)
-        .map_err(|e| at.error(e.span(), e.message().trim().to_string()))?;
-    let raw: RawDefinitions = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-        let key = e.path().to_string();
-        let inner = e.into_inner();
-        at.error(
-            inner.span(),
-            format!("key `{key}`: {}", inner.message().trim()),
-        )
-    })?;
+    let raw: RawDefinitions = at.deserialize()?;
     gathered.add(raw, &at)
 }
 

@@ -210,6 +210,20 @@ impl Locator<'_> {
         self.text[..end].matches('\n').count() + 1
     }
 
+    /// The text as `T`, with the line and key path of what does not fit.
+    fn deserialize<T: serde::de::DeserializeOwned>(&self) -> Result<T, ConfigError> {
+        let deserializer = toml::Deserializer::parse(self.text)
+            .map_err(|e| self.error(e.span(), e.message().trim().to_string()))?;
+        serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            self.error(
+                inner.span(),
+                format!("key `{key}`: {}", inner.message().trim()),
+            )
+        })
+    }
+
     fn error(&self, span: Option<Range<usize>>, message: impl Into<String>) -> ConfigError {
         ConfigError {
             file: self.file.clone(),
@@ -236,16 +250,7 @@ impl Config {
             file: path.display().to_string(),
             text,
         };
-        let deserializer = toml::Deserializer::parse(text)
-            .map_err(|e| at.error(e.span(), e.message().trim().to_string()))?;
-        let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-            let key = e.path().to_string();
-            let inner = e.into_inner();
-            at.error(
-                inner.span(),
-                format!("key `{key}`: {}", inner.message().trim()),
-            )
-        })?;
+        let raw: RawConfig = at.deserialize()?;
         let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         let base = absolute.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut server = server_config(&raw.server, &base, overrides, &at)?;
