@@ -9,8 +9,7 @@ fn python(options: &Options, args: &[&str]) -> anyhow::Result<Vec<u8>> {
 }
 
 pub fn run(options: &Options) -> anyhow::Result<String> {
-    let pg = std::env::var("AMAR_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+    let pg = crate::server::postgres_url();
     let schema = format!("amar_bench_join_{}", std::process::id());
     let rows = ((2_000_000.0 * options.scale) as u64)
         .max(10_000)
@@ -28,8 +27,9 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
         let server = Amar::with_sources(
             &options.amar,
             &format!(
-                "[[source]]\nname = \"dept\"\nkind = \"postgres\"\nurl = \"{pg}\"\nschema = \"{schema}\"\nsslmode = \"disable\"\n\n\
-                 [[source]]\nname = \"people\"\nkind = \"files\"\npath = \"{dir_text}\"\n"
+                "{}\n\
+                 [[source]]\nname = \"people\"\nkind = \"files\"\npath = \"{dir_text}\"\n",
+                crate::server::postgres_source("dept", &pg, &schema)
             ),
         )?;
         let out = python(

@@ -10,8 +10,7 @@ fn python(options: &Options, args: &[&str]) -> anyhow::Result<Vec<u8>> {
 }
 
 pub fn run(options: &Options) -> anyhow::Result<String> {
-    let pg = std::env::var("AMAR_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+    let pg = crate::server::postgres_url();
     let schema = format!("amar_bench_latency_{}", std::process::id());
     let rows = ((1_000_000.0 * options.scale) as u64)
         .max(10_000)
@@ -24,7 +23,8 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
         let server = Amar::with_sources(
             &options.amar,
             &format!(
-                "[[source]]\nname = \"dept\"\nkind = \"postgres\"\nurl = \"{pg}\"\nschema = \"{schema}\"\nsslmode = \"disable\"\npool_size = 32\n"
+                "{}pool_size = 32\n",
+                crate::server::postgres_source("dept", &pg, &schema)
             ),
         )?;
         let out = python(

@@ -10,8 +10,7 @@ fn python(options: &Options, args: &[&str]) -> anyhow::Result<Vec<u8>> {
 }
 
 pub fn run(options: &Options) -> anyhow::Result<String> {
-    let pg = std::env::var("AMAR_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+    let pg = crate::server::postgres_url();
     let schema = format!("amar_bench_{}", std::process::id());
     // The same name serves as MariaDB's database.
     let mysql = ["--mysql-db", schema.as_str()];
@@ -56,7 +55,8 @@ fn measure(options: &Options, pg: &str, schema: &str) -> anyhow::Result<serde_js
     let server = Amar::with_sources(
         &options.amar,
         &format!(
-            "[[source]]\nname = \"dept\"\nkind = \"postgres\"\nurl = \"{pg}\"\nschema = \"{schema}\"\nsslmode = \"disable\"\n\n[[source]]\nname = \"mdept\"\nkind = \"mysql\"\nurl = \"mysql://root@127.0.0.1:3306/{schema}\"\nsslmode = \"disabled\"\n"
+            "{}\n[[source]]\nname = \"mdept\"\nkind = \"mysql\"\nurl = \"mysql://root@127.0.0.1:3306/{schema}\"\nsslmode = \"disabled\"\n",
+            crate::server::postgres_source("dept", pg, schema)
         ),
     )?;
     let out = python(

@@ -13,8 +13,7 @@ fn python(options: &Options, script: &str, args: &[&str]) -> anyhow::Result<Vec<
 }
 
 pub fn run(options: &Options) -> anyhow::Result<String> {
-    let pg = std::env::var("AMAR_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+    let pg = crate::server::postgres_url();
     let mut table = format!(
         "Per size: `SELECT province_code, sum(contribution), count(*) … WHERE period >= … GROUP BY 1` through Amar (pushed down) and direct, {} rounds interleaved, median; \
          then `SELECT * FROM dept.contributions` streamed over Flight SQL (ADBC record batches, not kept), with Amar's resident memory before the stream and its peak (VmHWM) after.\n\n\
@@ -34,9 +33,7 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
         let measured = (|| {
             let server = Amar::with_sources(
                 &options.amar,
-                &format!(
-                    "[[source]]\nname = \"dept\"\nkind = \"postgres\"\nurl = \"{pg}\"\nschema = \"{schema}\"\nsslmode = \"disable\"\n"
-                ),
+                &crate::server::postgres_source("dept", &pg, &schema),
             )?;
             let out = python(
                 options,

@@ -7,6 +7,19 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+/// The PostgreSQL the peers run on (`AMAR_TEST_POSTGRES`, the test default otherwise).
+pub fn postgres_url() -> String {
+    std::env::var("AMAR_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+/// A `[[source]]` entry for one schema of that PostgreSQL.
+pub fn postgres_source(name: &str, url: &str, schema: &str) -> String {
+    format!(
+        "[[source]]\nname = \"{name}\"\nkind = \"postgres\"\nurl = \"{url}\"\nschema = \"{schema}\"\nsslmode = \"disable\"\n"
+    )
+}
+
 pub struct Amar {
     child: Child,
     pub pg_port: u16,

@@ -12,8 +12,7 @@ pub fn run(options: &Options, server: &Amar) -> anyhow::Result<String> {
         server.flight_port.to_string(),
         options.rounds.to_string(),
     );
-    let postgres = std::env::var("AMAR_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+    let postgres = crate::server::postgres_url();
     let schema = format!("amar_bench_transfer_{}", std::process::id());
     let output = crate::python::run(
         options,

@@ -92,6 +92,31 @@ impl Raw {
         }
     }
 
+    /// `SELECT $1::int8 + 1` with `value` bound in `format` (0 text, 1 binary),
+    /// executed and synced: the SQLSTATE it failed with, if it did.
+    async fn bind_int8(&mut self, format: i16, value: &[u8]) -> Option<String> {
+        let mut buf = BytesMut::new();
+        frontend::parse("", "SELECT $1::int8 + 1", [20u32], &mut buf).unwrap();
+        frontend::bind(
+            "",
+            "",
+            [format],
+            [Some(value)],
+            |v, buf| {
+                buf.put_slice(v.unwrap());
+                Ok::<_, Box<dyn std::error::Error + Sync + Send>>(postgres_protocol::IsNull::No)
+            },
+            [0i16],
+            &mut buf,
+        )
+        .map_err(|_| ())
+        .unwrap();
+        frontend::execute("", 0, &mut buf).unwrap();
+        frontend::sync(&mut buf);
+        self.send(&buf).await;
+        self.until_ready().await
+    }
+
     async fn query(&mut self, sql: &[u8]) -> Option<String> {
         self.send_query(sql).await;
         self.until_ready().await
@@ -247,49 +272,10 @@ async fn invalid_utf8_and_wrong_typed_parameters_get_errors_and_the_session_goes
     );
     assert_eq!(raw.query(b"SELECT 1").await, None, "the session goes on");
 
-    // An int8 parameter sent as 3 bytes of binary.
-    let mut buf = BytesMut::new();
-    frontend::parse("", "SELECT $1::int8 + 1", [20u32].into_iter(), &mut buf).unwrap();
-    frontend::bind(
-        "",
-        "",
-        [1i16].into_iter(),
-        [Some(&[1u8, 2, 3][..])].into_iter(),
-        |v, buf| {
-            buf.put_slice(v.unwrap());
-            Ok::<_, Box<dyn std::error::Error + Sync + Send>>(postgres_protocol::IsNull::No)
-        },
-        [0i16].into_iter(),
-        &mut buf,
-    )
-    .map_err(|_| ())
-    .unwrap();
-    frontend::execute("", 0, &mut buf).unwrap();
-    frontend::sync(&mut buf);
-    raw.send(&buf).await;
-    let code = raw.until_ready().await;
+    // An int8 parameter sent as 3 bytes of binary, then text that is not a number.
+    let code = raw.bind_int8(1, &[1, 2, 3]).await;
     assert_eq!(code.as_deref(), Some("22P03"), "binary int8 needs 8 bytes");
-    // Text that is not a number for an int8 parameter.
-    let mut buf = BytesMut::new();
-    frontend::parse("", "SELECT $1::int8 + 1", [20u32].into_iter(), &mut buf).unwrap();
-    frontend::bind(
-        "",
-        "",
-        [0i16].into_iter(),
-        [Some(&b"twelve"[..])].into_iter(),
-        |v, buf| {
-            buf.put_slice(v.unwrap());
-            Ok::<_, Box<dyn std::error::Error + Sync + Send>>(postgres_protocol::IsNull::No)
-        },
-        [0i16].into_iter(),
-        &mut buf,
-    )
-    .map_err(|_| ())
-    .unwrap();
-    frontend::execute("", 0, &mut buf).unwrap();
-    frontend::sync(&mut buf);
-    raw.send(&buf).await;
-    let code = raw.until_ready().await;
+    let code = raw.bind_int8(0, b"twelve").await;
     assert_eq!(code.as_deref(), Some("22P02"), "'twelve' is not an int8");
     assert_eq!(raw.query(b"SELECT 2").await, None, "the session goes on");
     still_serves(&server).await;
