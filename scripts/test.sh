@@ -18,6 +18,10 @@ cargo test --workspace --no-fail-fast
 # built for the tests are reused: this only links the binary.
 cargo build --workspace --bins --tests
 
+# The plugin guide's check, with the real binary, on the plugin built for the tests.
+target="${CARGO_TARGET_DIR:-$root/target}/debug"
+"$target/amar" plugins check "$target/deps/libamar_plugin_hello.so" | tee /dev/stderr | grep -qx "loads: yes"
+
 # A server on a small demo for the client tests; the OS picks the port.
 data="$(mktemp -d)"
 log="$data/amar.log"
@@ -45,7 +49,7 @@ flight_port="$(sed -n 's/.*Flight SQL.*grpc:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' 
 echo "client tests against amar serve: pgwire 127.0.0.1:$port, Flight SQL 127.0.0.1:$flight_port"
 
 AMAR_PG_HOST=127.0.0.1 AMAR_PG_PORT="$port" AMAR_FLIGHT_PORT="$flight_port" AMAR_PID="$server" \
-    AMAR_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/amar" \
+    AMAR_BIN="$target/amar" AMAR_PLUGIN_DIR="$target/deps" \
     "$root/.venv/bin/python" -m pytest -q -s clients/python/tests
 
 mkdir -p clients/java/build

@@ -11,6 +11,7 @@
 mod join;
 mod latency;
 mod machine;
+mod plugin;
 mod policy;
 mod pushdown;
 mod python;
@@ -65,7 +66,7 @@ fn parse_args() -> anyhow::Result<Options> {
             "--results" => options.results = value("--results")?.into(),
             "-h" | "--help" => {
                 println!(
-                    "amar-benches [transfer] [policy] [pushdown] [latency] [join] [scale] [--sizes N,N,…] [--rounds N] [--scale S] [--amar PATH] [--python PATH] [--results FILE]"
+                    "amar-benches [transfer] [policy] [pushdown] [latency] [join] [scale] [plugin] [--sizes N,N,…] [--rounds N] [--scale S] [--amar PATH] [--python PATH] [--results FILE]"
                 );
                 std::process::exit(0);
             }
@@ -98,6 +99,7 @@ fn main() -> anyhow::Result<()> {
             "latency" => latency::run(&options)?,
             "join" => join::run(&options)?,
             "scale" => scale::run(&options)?,
+            "plugin" => plugin::run(&options)?,
             "transfer" | "policy" => {
                 if demo.is_none() {
                     demo = Some(server::Amar::start(&options.amar, options.scale)?);
@@ -110,7 +112,7 @@ fn main() -> anyhow::Result<()> {
                 }
             }
             other => bail!(
-                "unknown scenario {other}; known: transfer, policy, pushdown, latency, join, scale"
+                "unknown scenario {other}; known: transfer, policy, pushdown, latency, join, scale, plugin"
             ),
         };
         println!("{table}");

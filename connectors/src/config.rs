@@ -39,6 +39,7 @@ pub enum SourceKind {
     Drop(DropOptions),
     Postgres(DatabaseOptions),
     Mysql(DatabaseOptions),
+    Plugin(PluginOptions),
 }
 
 impl SourceKind {
@@ -49,8 +50,20 @@ impl SourceKind {
             SourceKind::Drop(_) => "drop",
             SourceKind::Postgres(_) => "postgres",
             SourceKind::Mysql(_) => "mysql",
+            SourceKind::Plugin(_) => "plugin",
         }
     }
+}
+
+/// A connector plugin: its library, and the options it is given.
+#[derive(Debug, Clone)]
+pub struct PluginOptions {
+    pub library: PathBuf,
+    /// The `[source.options]` table, checked against what the plugin declares when
+    /// it is loaded.
+    pub options: serde_json::Map<String, serde_json::Value>,
+    /// Relative `path` options are relative to this folder (the config file's).
+    pub base_dir: Option<PathBuf>,
 }
 
 /// A live database server (PostgreSQL, MySQL/MariaDB).

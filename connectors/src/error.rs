@@ -50,6 +50,13 @@ pub enum ConnectorError {
         source_name: String,
         message: String,
     },
+    /// A plugin failed (or panicked) serving the source (SQLSTATE HV000).
+    #[error("source \"{source_name}\" (plugin \"{plugin}\"): {message}")]
+    Plugin {
+        source_name: String,
+        plugin: String,
+        message: String,
+    },
     #[error("source \"{source_name}\": {message}")]
     Other {
         source_name: String,

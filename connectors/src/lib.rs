@@ -5,8 +5,9 @@
 //! [`TableProvider`](datafusion::catalog::TableProvider) for each, declares what it can
 //! push down ([`Pushdown`]) and reports its health. Built-in connectors live here
 //! (SQLite; files: Parquet, CSV, JSON; drop folders of CSV, Parquet and Excel; PostgreSQL and MySQL/MariaDB, whose
-//! queries are federated: whole sub-plans go to the database as SQL); plugins
-//! implement the same trait, so nothing above this crate knows which kind it got.
+//! queries are federated: whole sub-plans go to the database as SQL). Plugins,
+//! shared libraries built with `amar-plugin-sdk` and loaded at run time, are one
+//! more kind of source ([`plugin`]), so nothing above this crate knows which kind it got.
 //!
 //! It does not own names users see (the catalog crate maps sources to schemas), nor
 //! access rules, nor sockets. Data leaves it only as Arrow record batches, streamed:
@@ -17,17 +18,19 @@ pub mod database;
 pub mod drop;
 pub mod error;
 pub mod files;
+pub mod plugin;
 pub mod snapshot;
 pub mod source;
 pub mod sqlite;
 
 pub use config::{
-    DatabaseOptions, DropOptions, FileFormat, FilesOptions, Mode, SourceConfig, SourceKind,
-    SqliteOptions,
+    DatabaseOptions, DropOptions, FileFormat, FilesOptions, Mode, PluginOptions, SourceConfig,
+    SourceKind, SqliteOptions,
 };
 pub use database::{DatabaseSource, Engine};
 pub use drop::DropSource;
 pub use error::ConnectorError;
+pub use plugin::{PluginLibrary, PluginSource};
 pub use snapshot::SnapshotSource;
 pub use source::{Health, Pushdown, Source, SourceTable, open_source};
 

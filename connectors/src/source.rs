@@ -173,6 +173,10 @@ pub async fn open_source(config: &SourceConfig) -> Result<Arc<dyn Source>> {
             )
             .await,
         )),
+        SourceKind::Plugin(options) => Ok(Arc::new(crate::plugin::PluginSource::open(
+            &config.name,
+            options.clone(),
+        ))),
         SourceKind::Mysql(options) => Ok(Arc::new(
             crate::database::DatabaseSource::open(
                 &config.name,

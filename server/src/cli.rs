@@ -49,6 +49,32 @@ enum Command {
     /// error-severity rule is violated or cannot run. Without --config, validates the
     /// embedded demo.
     Validate(ValidateArgs),
+    /// Connector plugins: what a library is and whether this server can load it.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum PluginsCommand {
+    /// The plugin sources of a config, and the libraries in folders or paths given:
+    /// name, version, ABI and DataFusion version, or why each cannot load. Exits with
+    /// 1 if any cannot.
+    List {
+        /// A config file whose `kind = "plugin"` sources to list.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Folders of plugin libraries, or libraries.
+        paths: Vec<PathBuf>,
+    },
+    /// Load one library and show what it is and the options it takes. With
+    /// --option, also open a source with them and list its tables.
+    Check {
+        /// The plugin's shared library.
+        library: PathBuf,
+        /// An option of the plugin, key=value (repeat for more).
+        #[arg(long = "option", value_name = "KEY=VALUE")]
+        options: Vec<String>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -171,6 +197,7 @@ pub fn main() -> ExitCode {
         Command::Cert(CertCommand::Dev { dir, hosts }) => cert_dev(dir, hosts),
         Command::Validate(args) => validate(args),
         Command::CheckConfig { file } => check_config(file),
+        Command::Plugins(command) => plugins(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -419,6 +446,38 @@ fn check_config(file: PathBuf) -> anyhow::Result<()> {
         counts.1,
         counts.2
     );
+    Ok(())
+}
+
+fn plugins(command: PluginsCommand) -> anyhow::Result<()> {
+    let report = match command {
+        PluginsCommand::List { config, paths } => {
+            let config = match config {
+                Some(file) => Some(Config::load(&file, &Overrides::default())?),
+                None => None,
+            };
+            crate::plugins::list(config.as_ref(), &paths)
+        }
+        PluginsCommand::Check { library, options } => {
+            let options = if options.is_empty() {
+                None
+            } else {
+                Some(
+                    options
+                        .iter()
+                        .map(|o| crate::plugins::parse_option(o))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| anyhow::anyhow!(e))?,
+                )
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(crate::plugins::check(&library, options))
+        }
+    };
+    print!("{}", report.text);
+    anyhow::ensure!(report.ok, "a plugin cannot be used; see above");
     Ok(())
 }
 

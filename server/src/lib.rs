@@ -16,5 +16,6 @@ pub mod flight;
 pub mod http;
 pub mod metrics;
 pub mod pgwire;
+pub mod plugins;
 pub mod serve;
 pub mod tls;

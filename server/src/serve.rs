@@ -307,7 +307,9 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
                                 continue;
                             }
                             let kind = schema.source().kind();
-                            if kind != "postgres" && kind != "mysql" {
+                            // Databases, and plugins (a library fixed in place, or
+                            // a department system back, is picked up).
+                            if !matches!(kind, "postgres" | "mysql" | "plugin") {
                                 continue;
                             }
                             // Empty (never reached) sources every 5 s; all every minute.

@@ -17,6 +17,7 @@ mod operations;
 mod pgwire_errors;
 mod pgwire_protocol;
 mod pgwire_types;
+mod plugins;
 mod policies;
 mod psql;
 mod slt;

@@ -196,6 +196,8 @@ struct RawSource {
     refresh: Option<Spanned<String>>,
     sheet: Option<Spanned<String>>,
     append: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    /// A plugin's own options, checked against what the plugin declares.
+    options: Option<Spanned<toml::Table>>,
 }
 
 /// Turns byte offsets into line numbers for messages.
@@ -749,6 +751,7 @@ fn source_config(
         ("url", raw.url.as_ref().map(|v| v.span())),
         ("path", raw.path.as_ref().map(|v| v.span())),
         ("library", raw.library.as_ref().map(|v| v.span())),
+        ("options", raw.options.as_ref().map(|v| v.span())),
         ("format", raw.format.as_ref().map(|v| v.span())),
         ("tables", raw.tables.as_ref().map(|v| v.span())),
         ("has_header", raw.has_header.as_ref().map(|v| v.span())),
@@ -796,15 +799,7 @@ fn source_config(
             "connect_timeout_s",
             "refresh",
         ],
-        "plugin" => {
-            return fail(
-                raw.kind.span(),
-                "kind",
-                format!(
-                    "kind \"{kind_name}\" is not available in this build yet; use postgres, mysql, sqlite or files"
-                ),
-            );
-        }
+        "plugin" => &["library", "options"],
         other => {
             return fail(
                 raw.kind.span(),
@@ -831,6 +826,38 @@ fn source_config(
     }
     if kind_name == "postgres" || kind_name == "mysql" {
         return database_source(name, mode, kind_name, raw, &resolve, &fail);
+    }
+    if kind_name == "plugin" {
+        let Some(library) = raw.library.as_ref() else {
+            return fail(
+                raw.kind.span(),
+                "library",
+                "kind \"plugin\" needs `library`, the path of the plugin's shared library"
+                    .to_string(),
+            );
+        };
+        let options = match &raw.options {
+            None => serde_json::Map::new(),
+            Some(table) => match serde_json::to_value(table.get_ref()) {
+                Ok(serde_json::Value::Object(map)) => map,
+                _ => {
+                    return fail(
+                        table.span(),
+                        "options",
+                        "plugin options must be plain strings, numbers and booleans".to_string(),
+                    );
+                }
+            },
+        };
+        return Ok(SourceConfig {
+            name,
+            mode,
+            kind: SourceKind::Plugin(amar_connectors::PluginOptions {
+                library: resolve(library.get_ref()),
+                options,
+                base_dir: Some(base.to_path_buf()),
+            }),
+        });
     }
     let Some(path) = raw.path.as_ref() else {
         return fail(

@@ -278,7 +278,7 @@ impl SqlError {
             }
             ConnectorError::Value { .. } => code::DATA_EXCEPTION,
             ConnectorError::Unavailable { .. } => code::CONNECTION_FAILURE,
-            ConnectorError::Remote { .. } => code::FDW_ERROR,
+            ConnectorError::Remote { .. } | ConnectorError::Plugin { .. } => code::FDW_ERROR,
             ConnectorError::Unsupported { .. } => code::FEATURE_NOT_SUPPORTED,
             ConnectorError::DataFusion(inner) => return Self::from_datafusion(inner),
         };
