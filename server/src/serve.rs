@@ -41,6 +41,8 @@ pub struct RunningServer {
     accepting: CancellationToken,
     /// Set while draining: `/ready` answers 503.
     draining: Arc<AtomicBool>,
+    /// The Flight SQL server, which stops gracefully once `accepting` is cancelled.
+    flight: JoinHandle<()>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -58,14 +60,23 @@ impl RunningServer {
         while busy() && std::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
+        // Flight SQL's calls end when their last batch is written; its server returns
+        // once they have (gRPC's graceful stop).
+        let mut flight = self.flight;
+        let left_time = deadline.saturating_duration_since(std::time::Instant::now());
+        let flight_done = tokio::time::timeout(left_time, &mut flight).await.is_ok();
         let left = metrics.running_now().max(metrics.responding_now());
-        if left > 0 {
+        if left > 0 || !flight_done {
             tracing::warn!(
                 running = left,
                 "the grace period is over; closing the connections of statements still running"
             );
         }
-        self.stop().await;
+        self.shutdown.cancel();
+        if !flight_done {
+            let _ = flight.await;
+        }
+        Self::stop_tasks(self.shutdown, self.tasks, &self.engine).await;
         left
     }
 
@@ -73,11 +84,17 @@ impl RunningServer {
     pub async fn stop(self) {
         self.accepting.cancel();
         self.shutdown.cancel();
-        for task in self.tasks {
+        let _ = self.flight.await;
+        Self::stop_tasks(self.shutdown, self.tasks, &self.engine).await;
+    }
+
+    async fn stop_tasks(shutdown: CancellationToken, tasks: Vec<JoinHandle<()>>, engine: &Engine) {
+        shutdown.cancel();
+        for task in tasks {
             let _ = task.await;
         }
         // Every statement of the closed connections is on disk before we return.
-        let audit = self.engine.audit().clone();
+        let audit = engine.audit().clone();
         let _ = tokio::task::spawn_blocking(move || audit.close()).await;
     }
 
@@ -227,6 +244,13 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
     let shutdown = CancellationToken::new();
     let accepting = CancellationToken::new();
     let draining = Arc::new(AtomicBool::new(false));
+    let flight = tokio::spawn(crate::flight::serve(
+        flight_listener,
+        engine.clone(),
+        tls.clone(),
+        accepting.clone(),
+        shutdown.clone(),
+    ));
     let tasks = vec![
         tokio::spawn(crate::pgwire::serve(
             pg_listener,
@@ -237,13 +261,6 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
                 accepting: accepting.clone(),
                 shutdown: shutdown.clone(),
             },
-        )),
-        tokio::spawn(crate::flight::serve(
-            flight_listener,
-            engine.clone(),
-            tls.clone(),
-            accepting.clone(),
-            shutdown.clone(),
         )),
         tokio::spawn(crate::http::serve(
             http_listener,
@@ -362,6 +379,7 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
         shutdown,
         accepting,
         draining,
+        flight,
         tasks,
     })
 }

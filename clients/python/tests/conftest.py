@@ -1,5 +1,6 @@
 """Connection settings for the client tests: a running `amar serve`, found through
-AMAR_PG_HOST / AMAR_PG_PORT (scripts/test.sh starts one and sets them)."""
+AMAR_PG_HOST / AMAR_PG_PORT (scripts/test.sh starts one and sets them), and the
+binary itself (AMAR_BIN) for the tests that run it."""
 
 import os
 
@@ -7,11 +8,18 @@ import psycopg
 import pytest
 import sqlalchemy
 
+from amar_process import amar_binary
+
 
 def _dsn(user="admin", password="admin"):
     host = os.environ.get("AMAR_PG_HOST", "127.0.0.1")
     port = os.environ.get("AMAR_PG_PORT", "6543")
     return f"host={host} port={port} dbname=amar user={user} password={password}"
+
+
+@pytest.fixture(scope="session")
+def amar_bin():
+    return amar_binary()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 text), the public role over ADBC Flight SQL, and `amar validate` as a cron job runs it
 (the binary is AMAR_BIN; scripts/test.sh sets it)."""
 
-import os
 import subprocess
 
 import psycopg
@@ -60,14 +59,6 @@ def test_public_over_psycopg_cannot_reach_tables():
     with psycopg.connect(_dsn("public", "public")) as c:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             c.execute("SELECT count(*) FROM insurance.contributions")
-
-
-@pytest.fixture(scope="module")
-def amar_bin():
-    binary = os.environ.get("AMAR_BIN")
-    if not binary:
-        pytest.skip("AMAR_BIN is not set (scripts/test.sh sets it)")
-    return binary
 
 
 def test_amar_validate_reports_the_planted_violation(amar_bin, tmp_path):

@@ -1,127 +1,127 @@
 """Operating the real `amar` binary (AMAR_BIN; scripts/test.sh sets it): SIGTERM drains
-(running statements finish, new clients are refused, /ready turns 503, the process
+(running statements finish, over pgwire and Flight SQL, new clients are refused, /ready turns 503, the process
 exits 0 and starts again with nothing lost), Prometheus can scrape /metrics, and
 `amar check-config` reports every problem of a broken config at once."""
 
 import json
-import os
-import re
 import signal
 import subprocess
 import threading
 import time
-import urllib.request
 
 import psycopg
 import pytest
 
-
-@pytest.fixture(scope="module")
-def amar_bin():
-    binary = os.environ.get("AMAR_BIN")
-    if not binary:
-        pytest.skip("AMAR_BIN is not set (scripts/test.sh sets it)")
-    return binary
-
-
-def start(binary, d, config):
-    log = open(d / "amar.log", "w+")
-    server = subprocess.Popen(
-        [binary, "serve", "--config", str(config), "--data-dir", str(d / "data"),
-         "--pg-listen", "127.0.0.1:0", "--flight-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    for _ in range(600):
-        text = (d / "amar.log").read_text()
-        pg = re.search(r"psql:.*@127\.0\.0\.1:(\d+)/amar", text)
-        http = re.search(r"http://(127\.0\.0\.1:\d+)/metrics", text)
-        if pg and http:
-            return server, int(pg.group(1)), http.group(1)
-        assert server.poll() is None, text
-        time.sleep(0.1)
-    raise AssertionError((d / "amar.log").read_text())
-
-
-def users_file(binary, d):
-    users = d / "users.toml"
-    subprocess.run(
-        [binary, "user", "add", "stats", "--role", "admin", "--password-stdin", "--users-file", str(users)],
-        input=b"pw\n",
-        check=True,
-        capture_output=True,
-    )
-    return users
-
-
-def http_get(addr, path):
-    try:
-        with urllib.request.urlopen(f"http://{addr}{path}", timeout=10) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+from amar_process import add_user, http_get, start
+from test_flight import connect
 
 
 def test_sigterm_drains_and_a_restart_loses_nothing(amar_bin, tmp_path):
-    users = users_file(amar_bin, tmp_path)
+    users = add_user(amar_bin, tmp_path)
     config = tmp_path / "amar.toml"
     config.write_text(f'[server]\nusers_file = "{users}"\n\n[limits]\nshutdown_grace = "30s"\n')
-    server, port, http = start(amar_bin, tmp_path, config)
-    dsn = f"host=127.0.0.1 port={port} dbname=amar user=stats password=pw"
+    server = start(amar_bin, tmp_path, config)
+    dsn = f"host=127.0.0.1 port={server.pg} dbname=amar user=stats password=pw"
     result = {}
+    signalled = threading.Event()
 
+    # Answers larger than the kernel's socket buffers can hold (tcp_rmem + tcp_wmem),
+    # so that part of each is still in the server's hands when the stop comes.
     def long_read():
         # Autocommit: nothing to send after the statement, when the server is gone.
         with psycopg.connect(dsn, autocommit=True) as c, c.cursor() as cur:
             n = 0
-            for i, _ in enumerate(cur.stream("SELECT * FROM generate_series(1, 300000) a")):
+            for i, _ in enumerate(cur.stream("SELECT * FROM generate_series(1, 3000000) a")):
                 if i == 0:
                     result["started"] = True
-                    time.sleep(1.5)  # the client reads slowly: the statement keeps running
+                    # The client reads slowly: the answer is still on its way at the stop.
+                    signalled.wait(60)
+                    time.sleep(1.0)
                 n += 1
             result["rows"] = n
 
-    reader = threading.Thread(target=long_read)
+    def long_flight_read():
+        # The same over Flight SQL: one batch, a pause, then the rest of the stream.
+        c = connect(f"grpc://127.0.0.1:{server.flight}", "stats", "pw")
+        cur = c.cursor()
+        try:
+            cur.execute("SELECT * FROM generate_series(1, 10000000) a")
+            batches = cur.fetch_record_batch()
+            n = batches.read_next_batch().num_rows
+            result["flight_started"] = True
+            signalled.wait(60)
+            time.sleep(1.0)
+            for batch in batches:
+                n += batch.num_rows
+            result["flight_rows"] = n
+        finally:
+            # Closing is one more call (ClosePreparedStatement), which a stopping
+            # server refuses like any new call (gRPC's graceful stop).
+            for close in (cur.close, c.close):
+                try:
+                    close()
+                except Exception:
+                    pass
+
+    reader_errors = []
+
+    def recorded(read):
+        def run():
+            try:
+                read()
+            except Exception as e:  # reported by the assertions below
+                reader_errors.append(repr(e))
+
+        return run
+
+    reader = threading.Thread(target=recorded(long_read))
     reader.start()
-    while "started" not in result:
+    flight_reader = threading.Thread(target=recorded(long_flight_read))
+    flight_reader.start()
+    deadline = time.time() + 60
+    while "started" not in result or "flight_started" not in result:
+        assert time.time() < deadline and not reader_errors, reader_errors
         time.sleep(0.02)
-    server.send_signal(signal.SIGTERM)
+    server.process.send_signal(signal.SIGTERM)
+    signalled.set()
     time.sleep(0.3)
-    status, body = http_get(http, "/ready")
+    status, body = http_get(server.http, "/ready")
     assert status == 503 and json.loads(body)["draining"] is True
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(dsn, connect_timeout=3)
     reader.join(timeout=60)
-    assert result.get("rows") == 300000, "the running statement finished whole"
-    assert server.wait(timeout=60) == 0
+    flight_reader.join(timeout=60)
+    assert not reader_errors, reader_errors
+    assert result.get("rows") == 3000000, "the running statement finished whole"
+    assert result.get("flight_rows") == 10000000, "the Flight stream finished whole"
+    assert server.process.wait(timeout=60) == 0
     log = (tmp_path / "amar.log").read_text()
     assert "stopping: no new connections" in log and "stopped" in log
 
     # Started again on the same data: the statements before the stop are in the log.
-    server, port, http = start(amar_bin, tmp_path, config)
+    server = start(amar_bin, tmp_path, config)
     try:
-        dsn = f"host=127.0.0.1 port={port} dbname=amar user=stats password=pw"
+        dsn = f"host=127.0.0.1 port={server.pg} dbname=amar user=stats password=pw"
         with psycopg.connect(dsn) as c:
             n = c.execute(
-                "SELECT count(*) FROM amar.query_log WHERE statement LIKE '%generate_series(1, 300000)%'"
+                "SELECT count(*) FROM amar.query_log WHERE statement LIKE '%generate_series(1, 3000000)%'"
             ).fetchone()[0]
         assert n >= 1
     finally:
-        server.terminate()
-        server.wait(timeout=60)
+        server.stop()
 
 
 def test_metrics_scrape_as_prometheus_reads_them(amar_bin, tmp_path):
-    users = users_file(amar_bin, tmp_path)
+    users = add_user(amar_bin, tmp_path)
     config = tmp_path / "amar.toml"
     config.write_text(f'[server]\nusers_file = "{users}"\n')
-    server, port, http = start(amar_bin, tmp_path, config)
+    server = start(amar_bin, tmp_path, config)
     try:
-        with psycopg.connect(f"host=127.0.0.1 port={port} dbname=amar user=stats password=pw") as c:
+        with psycopg.connect(f"host=127.0.0.1 port={server.pg} dbname=amar user=stats password=pw") as c:
             c.execute("SELECT 1").fetchall()
             with pytest.raises(psycopg.Error):
                 c.execute("SELECT * FROM nowhere.nothing")
-        status, text = http_get(http, "/metrics")
+        status, text = http_get(server.http, "/metrics")
         assert status == 200
         samples = {}
         for line in text.splitlines():
@@ -135,12 +135,11 @@ def test_metrics_scrape_as_prometheus_reads_them(amar_bin, tmp_path):
         assert samples["amar_resident_memory_bytes"] > 0
         assert text.rstrip().endswith("# EOF")
     finally:
-        server.terminate()
-        server.wait(timeout=60)
+        server.stop()
 
 
 def test_check_config_reports_every_problem_at_once(amar_bin, tmp_path):
-    users = users_file(amar_bin, tmp_path)
+    users = add_user(amar_bin, tmp_path)
     good = tmp_path / "good.toml"
     good.write_text(
         f'[server]\nusers_file = "{users}"\n\n'

@@ -6,14 +6,14 @@ describes the library. scripts/test.sh sets AMAR_BIN and AMAR_PLUGIN_DIR."""
 import datetime
 import decimal
 import os
-import re
 import subprocess
-import time
 
 import adbc_driver_flightsql.dbapi as flight_sql
 import pyarrow as pa
 import psycopg
 import pytest
+
+from amar_process import add_user, amar_binary, start
 
 LAYOUT = """
 [[table]]
@@ -64,22 +64,14 @@ def library():
 
 @pytest.fixture(scope="module")
 def plugin_server(tmp_path_factory):
-    binary = os.environ.get("AMAR_BIN")
-    if not binary:
-        pytest.skip("AMAR_BIN is not set (scripts/test.sh sets it)")
+    binary = amar_binary()
     lib = library()
     d = tmp_path_factory.mktemp("plugin")
     (d / "exports").mkdir()
     (d / "layout.toml").write_text(LAYOUT)
     lines = "".join(f"{i}{n:<12}{a}{p}\n" for i, n, a, p in ROWS)
     (d / "exports" / "payroll_140301.txt").write_text(lines, encoding="utf-8")
-    users = d / "users.toml"
-    subprocess.run(
-        [binary, "user", "add", "stats", "--role", "admin", "--password-stdin", "--users-file", str(users)],
-        input=b"pw\n",
-        check=True,
-        capture_output=True,
-    )
+    users = add_user(binary, d)
     config = d / "amar.toml"
     config.write_text(
         "[server]\n"
@@ -92,26 +84,9 @@ def plugin_server(tmp_path_factory):
         'dir = "exports"\n'
         'layout = "layout.toml"\n'
     )
-    log = open(d / "amar.log", "w+")
-    server = subprocess.Popen(
-        [binary, "serve", "--config", str(config), "--data-dir", str(d / "data"),
-         "--pg-listen", "127.0.0.1:0", "--flight-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    pg = flight = None
-    for _ in range(600):
-        text = (d / "amar.log").read_text()
-        pg = re.search(r"psql:.*@127\.0\.0\.1:(\d+)/amar", text)
-        flight = re.search(r"Flight SQL.*grpc://127\.0\.0\.1:(\d+)", text)
-        if pg and flight:
-            break
-        assert server.poll() is None, text
-        time.sleep(0.1)
-    assert pg and flight, (d / "amar.log").read_text()
-    yield {"pg": int(pg.group(1)), "flight": int(flight.group(1))}
-    server.terminate()
-    server.wait(timeout=30)
+    server = start(binary, d, config)
+    yield {"pg": server.pg, "flight": server.flight}
+    server.stop()
 
 
 def test_psycopg_reads_the_plugins_table_with_its_types(plugin_server):
@@ -150,9 +125,7 @@ def test_adbc_flight_sql_gets_arrow_from_the_plugin(plugin_server):
 
 
 def test_plugins_check_describes_the_library():
-    binary = os.environ.get("AMAR_BIN")
-    if not binary:
-        pytest.skip("AMAR_BIN is not set (scripts/test.sh sets it)")
+    binary = amar_binary()
     out = subprocess.run([binary, "plugins", "check", library()], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "plugin      fixed-width" in out.stdout

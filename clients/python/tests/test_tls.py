@@ -3,30 +3,21 @@ Flight SQL over grpc+tls, against an `amar serve` started here with the certific
 `amar cert dev` makes and `require_tls = true`. The binary is AMAR_BIN (scripts/test.sh
 sets it)."""
 
-import os
-import re
 import subprocess
-import time
 
 import adbc_driver_flightsql.dbapi as flight_sql
 import psycopg
 import pytest
 
+from amar_process import add_user, amar_binary, start
+
 
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory):
-    binary = os.environ.get("AMAR_BIN")
-    if not binary:
-        pytest.skip("AMAR_BIN is not set (scripts/test.sh sets it)")
+    binary = amar_binary()
     d = tmp_path_factory.mktemp("tls")
     subprocess.run([binary, "cert", "dev", "--dir", str(d / "tls")], check=True, capture_output=True)
-    users = d / "users.toml"
-    subprocess.run(
-        [binary, "user", "add", "stats", "--role", "admin", "--password-stdin", "--users-file", str(users)],
-        input=b"pw\n",
-        check=True,
-        capture_output=True,
-    )
+    users = add_user(binary, d)
     config = d / "amar.toml"
     config.write_text(
         "[server]\n"
@@ -35,26 +26,9 @@ def tls_server(tmp_path_factory):
         f'tls_key = "{d / "tls" / "server.key"}"\n'
         "require_tls = true\n"
     )
-    log = open(d / "amar.log", "w+")
-    server = subprocess.Popen(
-        [binary, "serve", "--config", str(config), "--data-dir", str(d / "data"),
-         "--pg-listen", "127.0.0.1:0", "--flight-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    pg = flight = None
-    for _ in range(600):
-        text = (d / "amar.log").read_text()
-        pg = re.search(r"psql:.*@127\.0\.0\.1:(\d+)/amar", text)
-        flight = re.search(r"Flight SQL.*grpc\+tls://127\.0\.0\.1:(\d+)", text)
-        if pg and flight:
-            break
-        assert server.poll() is None, text
-        time.sleep(0.1)
-    assert pg and flight, (d / "amar.log").read_text()
-    yield {"pg": int(pg.group(1)), "flight": int(flight.group(1)), "ca": d / "tls" / "ca.crt"}
-    server.terminate()
-    server.wait(timeout=30)
+    server = start(binary, d, config)
+    yield {"pg": server.pg, "flight": server.flight, "ca": d / "tls" / "ca.crt"}
+    server.stop()
 
 
 def test_psycopg_verify_full(tls_server):

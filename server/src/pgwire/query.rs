@@ -26,9 +26,9 @@ use pgwire::api::{ClientInfo, ClientPortalStore, Type};
 use pgwire::api::{ConnectionHandle, DEFAULT_NAME, PgWireConnectionState};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
-use pgwire::messages::extendedquery::{Describe, Execute, TARGET_TYPE_BYTE_PORTAL};
+use pgwire::messages::extendedquery::{Describe, Execute, Sync as PgSync, TARGET_TYPE_BYTE_PORTAL};
 use pgwire::messages::response::EmptyQueryResponse;
-use pgwire::messages::response::TransactionStatus;
+use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
 use pgwire::messages::simplequery::Query;
 use pgwire::messages::startup::ParameterStatus;
 use pgwire::types::format::FormatOptions;
@@ -54,6 +54,26 @@ enum PreparedKind {
     /// A session command (SET, SHOW, BEGIN…), COPY or a cursor command; for FETCH,
     /// the cursor's result schema as it was at Parse (Describe needs it).
     Command(Command, Option<datafusion::arrow::datatypes::SchemaRef>),
+}
+
+/// An extended-protocol exchange in progress, counted as responding from its first
+/// Execute until Sync's ReadyForQuery has been flushed to the socket. A slow reader's
+/// last rows and ReadyForQuery may sit in the write buffer well after the statement
+/// ended; a graceful stop waits for them rather than cutting the answer short.
+#[derive(Default)]
+struct Exchange(std::sync::Mutex<Option<crate::metrics::Held>>);
+
+impl Exchange {
+    fn hold(&self, responding: impl FnOnce() -> crate::metrics::Held) {
+        let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if held.is_none() {
+            *held = Some(responding());
+        }
+    }
+
+    fn release(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
 }
 
 pub struct QueryHandler {
@@ -627,6 +647,28 @@ impl ExtendedQueryHandler for QueryHandler {
         self.parser.clone()
     }
 
+    /// pgwire's own (ReadyForQuery, flushed), then the exchange is over: a stop
+    /// waiting for answers may close this connection from here on.
+    async fn on_sync<C>(&self, client: &mut C, _message: PgSync) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        client.portal_store().rm_portal(DEFAULT_NAME);
+        client
+            .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
+                client.transaction_status(),
+            )))
+            .await?;
+        client.flush().await?;
+        if let Some(exchange) = client.session_extensions().get::<Exchange>() {
+            exchange.release();
+        }
+        Ok(())
+    }
+
     /// Describe, where a portal may also be a cursor made by `DECLARE` (in
     /// PostgreSQL the two share one namespace; psycopg describes its server-side
     /// cursors this way).
@@ -671,9 +713,13 @@ impl ExtendedQueryHandler for QueryHandler {
         if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
             return Err(PgWireError::NotReadyForQuery);
         }
-        let _responding = session_of(client)
-            .ok()
-            .map(|s| s.engine().metrics().responding());
+        // Held until Sync's ReadyForQuery is on the wire (see `on_sync`).
+        if let Ok(session) = session_of(client) {
+            client
+                .session_extensions()
+                .get_or_insert_with(Exchange::default)
+                .hold(|| session.engine().metrics().responding());
+        }
         let max_rows = message.max_rows.max(0) as usize;
         let portal_name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
         let portal = match client.portal_store().get_portal(portal_name) {
