@@ -117,6 +117,28 @@ impl Raw {
         self.until_ready().await
     }
 
+    /// Reads to the end of the connection: the severity and SQLSTATE of the last
+    /// ErrorResponse before the server closed it.
+    async fn last_error_before_close(&mut self) -> Option<(String, String)> {
+        let mut last = None;
+        while let Some(message) = self.next().await {
+            if let Message::ErrorResponse(body) = message {
+                let (mut severity, mut code) = (String::new(), String::new());
+                let mut fields = body.fields();
+                while let Ok(Some(f)) = fallible_iterator::FallibleIterator::next(&mut fields) {
+                    let value = String::from_utf8_lossy(f.value_bytes()).into_owned();
+                    match f.type_() {
+                        b'S' => severity = value,
+                        b'C' => code = value,
+                        _ => {}
+                    }
+                }
+                last = Some((severity, code));
+            }
+        }
+        last
+    }
+
     async fn query(&mut self, sql: &[u8]) -> Option<String> {
         self.send_query(sql).await;
         self.until_ready().await
@@ -215,7 +237,8 @@ async fn garbage_truncated_and_oversized_startups_are_closed_and_the_server_goes
         .unwrap();
     assert!(closed(s).await, "an oversized startup is closed");
     // Mid-login, before any password: a password message that claims 0 bytes (pgwire
-    // 0.41 panics decoding it; fuzz/artifacts/…/src_messages_startup_rs_286).
+    // 0.41 panics decoding it, fuzz/artifacts/…/src_messages_startup_rs_286; Amar's
+    // check refuses it first).
     let mut s = TcpStream::connect(addr).await.unwrap();
     let mut buf = BytesMut::new();
     frontend::startup_message([("user", "stats"), ("database", "amar")], &mut buf).unwrap();
@@ -237,9 +260,8 @@ async fn garbage_truncated_and_oversized_startups_are_closed_and_the_server_goes
         Some(_) => false,
     };
     assert!(answered, "an unknown message is refused");
-    // A Bind whose parameter claims more bytes than the message holds. The fuzzer
-    // (fuzz/, artifacts/pgwire_messages/crash-98908d…) found that pgwire 0.41 panics
-    // decoding it; the panic ends this connection's task only.
+    // A Bind whose parameter claims more bytes than the message holds (pgwire 0.41
+    // panics decoding it; Amar's check refuses it first).
     let mut raw = login(addr, "stats", "pw").await;
     let mut bind = BytesMut::new();
     bind.put_u8(b'B');
@@ -253,6 +275,65 @@ async fn garbage_truncated_and_oversized_startups_are_closed_and_the_server_goes
     assert!(
         closed(raw.stream).await,
         "the malformed Bind ends its connection"
+    );
+    still_serves(&server).await;
+    server.stop();
+}
+
+/// The eleven inputs on which the fuzzer found pgwire 0.41.1's decoders panic
+/// (fuzz/artifacts/pgwire_messages/), each sent after a real login: Amar checks every
+/// message's layout before pgwire decodes it, so each gets FATAL 08P01 and a close
+/// instead of a panic. Then a SASL initial response cut short, before any login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_input_that_panicked_pgwire_gets_a_protocol_violation() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let artifacts =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/artifacts/pgwire_messages");
+    let mut sent = 0;
+    for entry in std::fs::read_dir(&artifacts).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        // Some start with their own startup packet; the login has done that part.
+        let after_startup = if bytes[0] == 0 {
+            let len = i32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+            &bytes[len..]
+        } else {
+            &bytes[..]
+        };
+        let mut raw = login(server.pg_addr, "stats", "pw").await;
+        raw.send(after_startup).await;
+        assert_eq!(
+            raw.last_error_before_close().await,
+            Some(("FATAL".to_string(), "08P01".to_string())),
+            "{}",
+            path.display()
+        );
+        sent += 1;
+    }
+    assert_eq!(sent, 11);
+
+    let mut raw = Raw {
+        stream: TcpStream::connect(server.pg_addr).await.unwrap(),
+        buf: BytesMut::new(),
+    };
+    let mut buf = BytesMut::new();
+    frontend::startup_message([("user", "stats"), ("database", "amar")], &mut buf).unwrap();
+    raw.send(&buf).await;
+    assert!(matches!(
+        raw.next().await,
+        Some(Message::AuthenticationSasl(_))
+    ));
+    let mut short = BytesMut::new();
+    short.put_u8(b'p');
+    short.put_i32(4 + 14 + 4 + 3);
+    short.put_slice(b"SCRAM-SHA-256\0");
+    short.put_i32(1000); // claims 1000 bytes of client-first-message, has 3
+    short.put_slice(b"n,,");
+    raw.send(&short).await;
+    assert_eq!(
+        raw.last_error_before_close().await,
+        Some(("FATAL".to_string(), "08P01".to_string()))
     );
     still_serves(&server).await;
     server.stop();

@@ -2,6 +2,7 @@
 //!
 //! Built on the pgwire crate, which owns the message framing, the extended-protocol
 //! state machine and portals with row limits. This module supplies what is Amar's:
+//! each message's layout checked before pgwire decodes it ([`frames`], [`connection`]),
 //! SCRAM authentication against the users file ([`startup`]), statements planned and run
 //! through the shared [`Session`](crate::engine::Session) ([`query`]), results encoded
 //! from Arrow by arrow-pg as they stream, and errors with their SQLSTATE ([`errors`]).
@@ -11,17 +12,19 @@
 //! reports all engine errors as XX000, and has no place for per-user plan rewriting.
 //! Its pg_catalog (datafusion-pg-catalog) and Arrow encoding (arrow-pg) we do use.
 
+mod connection;
 mod copy;
 pub mod encode;
 mod errors;
+pub mod frames;
 mod query;
 mod startup;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use pgwire::api::ConnectionManager;
 use pgwire::api::cancel::DefaultCancelHandler;
-use pgwire::api::{ConnectionManager, PgWireServerHandlers};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -89,28 +92,6 @@ impl pgwire::api::cancel::CancelHandler for Cancels {
     }
 }
 
-impl PgWireServerHandlers for ConnectionHandlers {
-    fn simple_query_handler(&self) -> Arc<impl pgwire::api::query::SimpleQueryHandler> {
-        self.query.clone()
-    }
-
-    fn extended_query_handler(&self) -> Arc<impl pgwire::api::query::ExtendedQueryHandler> {
-        self.query.clone()
-    }
-
-    fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
-        self.startup.clone()
-    }
-
-    fn error_handler(&self) -> Arc<impl pgwire::api::ErrorHandler> {
-        Arc::new(errors::LogErrors)
-    }
-
-    fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
-        self.cancel.clone()
-    }
-}
-
 /// When to stop: `accepting` stops taking new connections, `shutdown` closes the
 /// open ones.
 #[derive(Debug, Clone, Default)]
@@ -175,7 +156,7 @@ pub async fn serve(
         tokio::spawn(async move {
             let _counted = counted;
             tokio::select! {
-                result = pgwire::tokio::process_socket(socket, acceptor, handlers) => {
+                result = connection::serve(socket, acceptor, handlers) => {
                     if let Err(e) = result {
                         tracing::debug!(%addr, "pgwire connection ended with an error: {e}");
                     }

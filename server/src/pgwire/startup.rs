@@ -24,7 +24,9 @@ use pgwire::api::{
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
-use pgwire::messages::startup::{Authentication, BackendKeyData, ParameterStatus};
+use pgwire::messages::startup::{
+    Authentication, BackendKeyData, ParameterStatus, PasswordMessageFamily,
+};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
 use super::SessionHandle;
@@ -212,16 +214,23 @@ impl StartupHandler for ScramStartup {
                 );
                 match state {
                     AuthState::Initial => {
-                        let initial = msg.into_sasl_initial_response()?;
-                        if initial.auth_method != "SCRAM-SHA-256" {
+                        // Read here with every length checked: pgwire's decoder
+                        // reads past the end of a short one.
+                        let (mechanism, data) = match msg {
+                            PasswordMessageFamily::Raw(body) => {
+                                super::frames::sasl_initial_response(&body)
+                                    .map_err(|e| protocol_error(&e.to_string()))?
+                            }
+                            _ => return Err(protocol_error("expected a SASL initial response")),
+                        };
+                        if mechanism != "SCRAM-SHA-256" {
                             return Err(fatal(
                                 code::PROTOCOL_VIOLATION,
-                                format!("unsupported SASL mechanism \"{}\"", initial.auth_method),
+                                format!("unsupported SASL mechanism \"{mechanism}\""),
                             ));
                         }
-                        let data = initial
-                            .data
-                            .ok_or_else(|| protocol_error("empty client-first-message"))?;
+                        let data =
+                            data.ok_or_else(|| protocol_error("empty client-first-message"))?;
                         let (gs2_header, client_first_bare, client_nonce) =
                             parse_client_first(&data)?;
                         let entry = self.engine.users().lookup(&user);
