@@ -2,8 +2,9 @@
 Arrow Flight SQL (ADBC, to a pyarrow Table) and over the PostgreSQL protocol
 (psycopg, to Python rows, binary and text), interleaved A B C A B C … and reported
 as the median of the rounds; and, as the peer, PostgreSQL serving the same rows
-(copied from Amar into a scratch schema first) to the same client. Prints one JSON
-object.
+(copied from Amar into a scratch schema first) to the same client; and, as the bound
+for Flight, the same number of bytes as the result's Arrow IPC stream sent over a
+loopback TCP socket. Prints one JSON object.
 
 Usage: python transfer.py --pg-port P --flight-port F [--rounds 5]
                           [--postgres URL --schema S]
@@ -11,10 +12,13 @@ Usage: python transfer.py --pg-port P --flight-port F [--rounds 5]
 
 import argparse
 import json
+import socket
 import statistics
+import threading
 import time
 
 import adbc_driver_flightsql.dbapi as flight_sql
+import pyarrow as pa
 import psycopg
 
 
@@ -25,6 +29,50 @@ def flight_run(uri, sql):
             cur.execute(sql)
             table = cur.fetch_arrow_table()
             return table.num_rows, time.perf_counter() - start
+
+
+def ipc_bytes(uri, sql):
+    """How many bytes the result is as an Arrow IPC stream (what Flight moves)."""
+    with flight_sql.connect(uri, db_kwargs={"username": "admin", "password": "admin"}, autocommit=True) as conn:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            table = cur.fetch_arrow_table()
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().size
+
+
+def loopback_run(nbytes):
+    """The same number of bytes over a loopback TCP socket, from a thread to this
+    one, 1 MiB at a time: the bandwidth bound Flight is held against."""
+    server = socket.create_server(("127.0.0.1", 0))
+    chunk = memoryview(bytearray(1 << 20))
+
+    def send():
+        with socket.create_connection(server.getsockname()) as c:
+            left = nbytes
+            while left > 0:
+                n = min(left, len(chunk))
+                c.sendall(chunk[:n])
+                left -= n
+
+    start = time.perf_counter()
+    sender = threading.Thread(target=send)
+    sender.start()
+    conn, _ = server.accept()
+    got = 0
+    buf = bytearray(1 << 20)
+    with conn:
+        while True:
+            n = conn.recv_into(buf)
+            if n == 0:
+                break
+            got += n
+    sender.join()
+    elapsed = time.perf_counter() - start
+    server.close()
+    return got, elapsed
 
 
 def pg_run(dsn, sql, binary):
@@ -68,8 +116,11 @@ def main():
     a = p.parse_args()
     dsn = f"host=127.0.0.1 port={a.pg_port} dbname=amar user=admin password=admin"
     uri = f"grpc://127.0.0.1:{a.flight_port}"
+    nbytes = ipc_bytes(uri, a.sql)
     clients = {
         "flight": lambda: flight_run(uri, a.sql),
+        # rows here are bytes: the Flight result's size as Arrow IPC.
+        "loopback": lambda: loopback_run(nbytes),
         "pgwire-binary": lambda: pg_run(dsn, a.sql, True),
         "pgwire-text": lambda: pg_run(dsn, a.sql, False),
     }
@@ -100,7 +151,7 @@ def main():
     if a.postgres:
         with psycopg.connect(a.postgres, autocommit=True) as pg:
             pg.execute(f"DROP SCHEMA IF EXISTS {a.schema} CASCADE")
-    print(json.dumps({"sql": a.sql, "rounds": a.rounds, "results": result}))
+    print(json.dumps({"sql": a.sql, "rounds": a.rounds, "ipc_bytes": nbytes, "results": result}))
 
 
 if __name__ == "__main__":
