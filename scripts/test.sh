@@ -20,7 +20,10 @@ cargo build --workspace --bins --tests
 
 # The plugin guide's check, with the real binary, on the plugin built for the tests.
 target="${CARGO_TARGET_DIR:-$root/target}/debug"
-"$target/amar" plugins check "$target/deps/libamar_plugin_hello.so" | tee /dev/stderr | grep -qx "loads: yes"
+# (Not `tee /dev/stderr`: when stderr is a file, that reopens and truncates it.)
+checked="$("$target/amar" plugins check "$target/deps/libamar_plugin_hello.so")"
+echo "$checked"
+grep -qx "loads: yes" <<<"$checked"
 
 # A server on a small demo for the client tests; the OS picks the port.
 data="$(mktemp -d)"
