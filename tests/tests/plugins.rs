@@ -13,7 +13,7 @@ use datafusion::arrow::datatypes::Int64Type;
 use futures::TryStreamExt;
 use tonic::transport::Channel;
 
-use crate::support::{connect, sqlstate, stats_admin, texts};
+use crate::support::{connect, sqlstate, stats_admin, text_rows, texts};
 
 /// A shared library built with the workspace (a dev-dependency of this crate),
 /// next to this test binary.
@@ -262,18 +262,10 @@ async fn the_fixed_width_plugin_answers_over_pgwire_and_flight() {
     .await;
     assert_eq!(
         got,
-        vec![
-            vec![
-                Some("مریم احمدی".into()),
-                Some("2024-04-03".into()),
-                Some("8".into())
-            ],
-            vec![
-                Some("مریم احمدی".into()),
-                Some("2024-05-04".into()),
-                Some("8".into())
-            ],
-        ]
+        text_rows(&[
+            &["مریم احمدی", "2024-04-03", "8"],
+            &["مریم احمدی", "2024-05-04", "8"]
+        ])
     );
 
     // Windows-1256, a header line, flags.
@@ -284,18 +276,7 @@ async fn the_fixed_width_plugin_answers_over_pgwire_and_flight() {
     .await;
     assert_eq!(
         got,
-        vec![
-            vec![
-                Some("1".into()),
-                Some("مرکز تهران".into()),
-                Some("t".into())
-            ],
-            vec![
-                Some("2".into()),
-                Some("شعبه شيراز".into()),
-                Some("f".into())
-            ],
-        ]
+        text_rows(&[&["1", "مرکز تهران", "t"], &["2", "شعبه شيراز", "f"]])
     );
 
     // Joined with a built-in source.
@@ -305,10 +286,7 @@ async fn the_fixed_width_plugin_answers_over_pgwire_and_flight() {
          ON r.code = p.province WHERE r.code = 31 GROUP BY r.name",
     )
     .await;
-    assert_eq!(
-        got,
-        vec![vec![Some("province 31".into()), Some("64".into())]]
-    );
+    assert_eq!(got, text_rows(&[&["province 31", "64"]]));
 
     // Projection, filters and limit cross the boundary and run in the plugin.
     let plan = texts(
@@ -374,7 +352,7 @@ async fn the_fixed_width_plugin_answers_over_pgwire_and_flight() {
         "SELECT kind, healthy FROM amar.sources WHERE name = 'payroll'",
     )
     .await;
-    assert_eq!(got, vec![vec![Some("plugin".into()), Some("t".into())]]);
+    assert_eq!(got, text_rows(&[&["plugin", "t"]]));
 
     // The same answer through Arrow Flight SQL.
     let mut flight = flight(&server).await;
@@ -712,5 +690,5 @@ async fn an_unavailable_plugin_source_heals_when_its_library_appears() {
         }
     }
     let got = texts(&client, "SELECT greeting FROM greeter.greetings").await;
-    assert_eq!(got, vec![vec![Some("درود".into())]]);
+    assert_eq!(got, text_rows(&[&["درود"]]));
 }

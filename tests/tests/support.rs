@@ -46,6 +46,13 @@ pub async fn texts(client: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
         .collect()
 }
 
+/// Expected rows, every value non-NULL, in the shape [`texts`] returns.
+pub fn text_rows(rows: &[&[&str]]) -> Vec<Vec<Option<String>>> {
+    rows.iter()
+        .map(|r| r.iter().map(|v| Some(v.to_string())).collect())
+        .collect()
+}
+
 /// A users file at `path` with one admin, `stats`, password `pw`.
 pub fn stats_admin(path: &std::path::Path) {
     let mut file = amar_policies::UsersFile::load(path).unwrap();
