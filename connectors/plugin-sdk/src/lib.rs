@@ -244,6 +244,59 @@ unsafe extern "C" fn open<P: Plugin>(
     }
 }
 
+/// The four [`ExecutionPlan`](datafusion::physical_plan::ExecutionPlan) methods every
+/// leaf plan (a scan: no children, no expressions of its own) writes the same way:
+/// `children`, `apply_expressions`, `replace_children` and `with_new_children`. Write
+/// `amar_plugin_sdk::leaf_plan_methods!();` inside the `impl ExecutionPlan` block,
+/// beside `name`, `properties` and `execute`.
+#[macro_export]
+macro_rules! leaf_plan_methods {
+    () => {
+        fn children(
+            &self,
+        ) -> ::std::vec::Vec<&::std::sync::Arc<dyn $crate::datafusion::physical_plan::ExecutionPlan>>
+        {
+            ::std::vec::Vec::new()
+        }
+
+        fn apply_expressions(
+            &self,
+            _f: &mut dyn FnMut(
+                &::std::sync::Arc<dyn $crate::datafusion::physical_expr::PhysicalExpr>,
+            ) -> $crate::datafusion::common::Result<
+                $crate::datafusion::common::tree_node::TreeNodeRecursion,
+            >,
+        ) -> $crate::datafusion::common::Result<$crate::datafusion::common::tree_node::TreeNodeRecursion>
+        {
+            Ok($crate::datafusion::common::tree_node::TreeNodeRecursion::Continue)
+        }
+
+        fn replace_children(
+            self: ::std::sync::Arc<Self>,
+            _children: ::std::vec::Vec<::std::sync::Arc<dyn $crate::datafusion::physical_plan::ExecutionPlan>>,
+            _options: $crate::datafusion::physical_plan::ReplaceChildrenOptions,
+        ) -> $crate::datafusion::common::Result<
+            ::std::sync::Arc<dyn $crate::datafusion::physical_plan::ExecutionPlan>,
+        > {
+            Ok(self)
+        }
+
+        fn with_new_children(
+            self: ::std::sync::Arc<Self>,
+            children: ::std::vec::Vec<::std::sync::Arc<dyn $crate::datafusion::physical_plan::ExecutionPlan>>,
+        ) -> $crate::datafusion::common::Result<
+            ::std::sync::Arc<dyn $crate::datafusion::physical_plan::ExecutionPlan>,
+        > {
+            self.replace_children(
+                children,
+                $crate::datafusion::physical_plan::ReplaceChildrenOptions::new(
+                    $crate::datafusion::physical_plan::ChildrenPropertiesMode::Recompute,
+                ),
+            )
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
