@@ -76,7 +76,7 @@ impl RunningServer {
         if !flight_done {
             let _ = flight.await;
         }
-        Self::stop_tasks(self.shutdown, self.tasks, &self.engine).await;
+        Self::close(self.tasks, &self.engine).await;
         left
     }
 
@@ -85,11 +85,12 @@ impl RunningServer {
         self.accepting.cancel();
         self.shutdown.cancel();
         let _ = self.flight.await;
-        Self::stop_tasks(self.shutdown, self.tasks, &self.engine).await;
+        Self::close(self.tasks, &self.engine).await;
     }
 
-    async fn stop_tasks(shutdown: CancellationToken, tasks: Vec<JoinHandle<()>>, engine: &Engine) {
-        shutdown.cancel();
+    /// After `shutdown` is cancelled: waits for the front ends to end, then closes the
+    /// audit log.
+    async fn close(tasks: Vec<JoinHandle<()>>, engine: &Engine) {
         for task in tasks {
             let _ = task.await;
         }
