@@ -498,8 +498,18 @@ impl SQLExecutor for Named {
         self.inner.logical_optimizer()
     }
 
+    /// The table's own rewrite, then [`quoting::quote`]: every statement's literals
+    /// and names in a form the database reads back exactly.
     fn ast_analyzer(&self) -> Option<AstAnalyzer> {
-        self.inner.ast_analyzer()
+        let mut inner = self.inner.ast_analyzer();
+        let (engine, source) = (self.engine, self.source.clone());
+        Some(Box::new(move |statement| {
+            let statement = match inner.as_mut() {
+                Some(rewrite) => rewrite(statement)?,
+                None => statement,
+            };
+            crate::quoting::quote(statement, engine, &source)
+        }))
     }
 
     fn execute(

@@ -19,6 +19,7 @@ pub mod drop;
 pub mod error;
 pub mod files;
 pub mod plugin;
+mod quoting;
 pub mod snapshot;
 pub mod source;
 pub mod sqlite;
