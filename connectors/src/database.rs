@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::TableProvider;
 use datafusion::common::{Constraint, Constraints, TableReference};
 use datafusion::error::{DataFusionError, Result as DfResult};
@@ -38,6 +39,8 @@ use datafusion_table_providers_common::sql::db_connection_pool::dbconnection::{
 use datafusion_table_providers_common::sql::sql_provider_datafusion::SqlTable;
 use datafusion_table_providers_mysql::pool::MySQLConnectionPool;
 use datafusion_table_providers_mysql::sql_table::MySQLTable;
+use datafusion_table_providers_postgres::arrow_sql_gen::rows_to_arrow;
+use datafusion_table_providers_postgres::conn::PostgresConnection;
 use datafusion_table_providers_postgres::pool::PostgresConnectionPool;
 use futures::{StreamExt, TryStreamExt};
 use secrecy::SecretString;
@@ -358,7 +361,7 @@ impl DatabaseSource {
                         .with_dialect(Arc::new(PostgreSqlDialect {}))
                         .with_constraints(constraints),
                 );
-                Ok(self.federate(inner.clone(), inner, remote))
+                Ok(self.federate(inner.clone(), inner, remote, Some(p.clone())))
             }
             Pool::Mysql(p) => {
                 let inner = Arc::new(
@@ -366,18 +369,22 @@ impl DatabaseSource {
                         .await
                         .map_err(|e| failed(&e))?,
                 );
-                Ok(self.federate(inner.clone(), inner, remote))
+                Ok(self.federate(inner.clone(), inner, remote, None))
             }
         }
     }
 
     /// The provider DataFusion sees: federation hands whole sub-plans to the
     /// executor; without it, `fallback` scans with filter and limit pushdown.
+    ///
+    /// With `postgres`, statements go straight to the pool in one round trip
+    /// (see [`Named::execute`]); otherwise through `executor`.
     fn federate(
         &self,
         executor: Arc<dyn SQLExecutor>,
         fallback: Arc<dyn TableProvider>,
         remote: TableReference,
+        postgres: Option<Arc<PostgresConnectionPool>>,
     ) -> Arc<dyn TableProvider> {
         let schema = fallback.schema();
         let executor = Arc::new(Named {
@@ -387,6 +394,7 @@ impl DatabaseSource {
             traffic: self.traffic.clone(),
             connect_timeout: self.options.connect_timeout,
             probe: self.probe(),
+            postgres,
         });
         let provider = Arc::new(SQLFederationProvider::new(executor));
         let source = Arc::new(SQLTableSource::new_with_schema(
@@ -478,6 +486,72 @@ struct Named {
     traffic: Arc<Traffic>,
     connect_timeout: Duration,
     probe: Probe,
+    /// A PostgreSQL source's pool, which statements are sent to directly.
+    postgres: Option<Arc<PostgresConnectionPool>>,
+}
+
+/// A driver error with the server's own message (the driver's says only "db error").
+fn postgres_error(e: &tokio_postgres::Error) -> DataFusionError {
+    DataFusionError::Execution(match e.as_db_error() {
+        Some(db) => db.to_string(),
+        None => e.to_string(),
+    })
+}
+
+/// A statement's rows from a PostgreSQL pool, as record batches of `schema`.
+///
+/// One pooled connection (its checkout waits at most `timeout`), and one round trip:
+/// parse, bind, describe and execute go out together (`query_typed_raw`), where the
+/// table provider's own path prepares first and a separate probe checks the server,
+/// three round trips more for a point query. The connection is held until the
+/// stream ends or is dropped.
+fn postgres_batches(
+    pool: Arc<PostgresConnectionPool>,
+    sql: String,
+    schema: SchemaRef,
+    source: String,
+    timeout: Duration,
+) -> impl futures::Stream<Item = DfResult<RecordBatch>> + Send {
+    use tokio_postgres::types::{ToSql, Type};
+    const ROWS_PER_BATCH: usize = 4_000;
+    let remote = |e: &dyn std::fmt::Display| DataFusionError::Execution(e.to_string());
+    let opened = async move {
+        let conn = match tokio::time::timeout(timeout, pool.connect()).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => return Err(DataFusionError::External(Box::new(unavailable(&source, e)))),
+            Err(_) => {
+                return Err(DataFusionError::External(Box::new(unavailable(
+                    &source,
+                    format!("no connection within {timeout:?}"),
+                ))));
+            }
+        };
+        let client = conn
+            .as_any()
+            .downcast_ref::<PostgresConnection>()
+            .ok_or_else(|| DataFusionError::Internal("not a PostgreSQL connection".into()))?;
+        let no_params = std::iter::empty::<(&(dyn ToSql + Sync), Type)>();
+        let rows = client
+            .conn
+            .query_typed_raw(&sql, no_params)
+            .await
+            .map_err(|e| postgres_error(&e))?;
+        Ok((conn, rows))
+    };
+    futures::stream::once(opened)
+        .map_ok(move |(conn, rows)| {
+            let projected = Some(schema.clone());
+            rows.chunks(ROWS_PER_BATCH).map(move |chunk| {
+                // The connection goes back to the pool when the rows are done.
+                let _held = &conn;
+                let chunk = chunk
+                    .into_iter()
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| postgres_error(&e))?;
+                rows_to_arrow(&chunk, &projected).map_err(|e| remote(&e))
+            })
+        })
+        .try_flatten()
 }
 
 #[async_trait]
@@ -537,26 +611,39 @@ impl SQLExecutor for Named {
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(query.to_string());
         tracing::debug!(source = %self.source, sql = %query, "sent to source");
-        let inner = self.inner.execute(query, schema.clone(), filters)?;
         let source = self.source.clone();
         let traffic = self.traffic.clone();
-        let probe = self.probe.clone();
         let timeout = self.connect_timeout;
-        let check_source = source.clone();
-        let ready = futures::stream::once(async move {
-            match tokio::time::timeout(timeout, probe.check()).await {
-                Ok(Ok(())) => Ok(inner),
-                Ok(Err(e)) => Err(DataFusionError::External(Box::new(unavailable(
-                    &check_source,
-                    e,
-                )))),
-                Err(_) => Err(DataFusionError::External(Box::new(unavailable(
-                    &check_source,
-                    format!("no connection within {timeout:?}"),
-                )))),
-            }
-        });
-        let stream = ready.try_flatten().map(move |batch| match batch {
+        let batches = if let Some(pool) = &self.postgres {
+            postgres_batches(
+                pool.clone(),
+                query.to_string(),
+                schema.clone(),
+                source.clone(),
+                timeout,
+            )
+            .boxed()
+        } else {
+            let inner = self.inner.execute(query, schema.clone(), filters)?;
+            let probe = self.probe.clone();
+            let check_source = source.clone();
+            futures::stream::once(async move {
+                match tokio::time::timeout(timeout, probe.check()).await {
+                    Ok(Ok(())) => Ok(inner),
+                    Ok(Err(e)) => Err(DataFusionError::External(Box::new(unavailable(
+                        &check_source,
+                        e,
+                    )))),
+                    Err(_) => Err(DataFusionError::External(Box::new(unavailable(
+                        &check_source,
+                        format!("no connection within {timeout:?}"),
+                    )))),
+                }
+            })
+            .try_flatten()
+            .boxed()
+        };
+        let stream = batches.map(move |batch| match batch {
             Ok(batch) => {
                 traffic
                     .rows

@@ -59,6 +59,7 @@ pub struct Metrics {
     resident: Gauge,
     engine_memory: Gauge,
     violations: Family<Rule, Gauge>,
+    planned_once: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -147,7 +148,14 @@ impl Metrics {
             "Rows violating each validation rule at its latest run (-1: the rule failed to run)",
             violations.clone(),
         );
+        let planned_once = Counter::default();
+        registry.register(
+            "prepared_pushed_executions",
+            "Executions of prepared statements wholly pushed to one source, run without optimising again",
+            planned_once.clone(),
+        );
         Self {
+            planned_once,
             registry,
             statements,
             duration,
@@ -186,6 +194,11 @@ impl Metrics {
             .observe(entry.duration_ms / 1000.0);
         self.rows.get_or_create(&protocol).inc_by(entry.rows);
         self.bytes.get_or_create(&protocol).inc_by(entry.bytes);
+    }
+
+    /// Counts one execution of a prepared statement that skipped optimisation.
+    pub fn planned_once(&self) {
+        self.planned_once.inc();
     }
 
     /// Counts an open connection until the guard is dropped.

@@ -18,7 +18,7 @@ use mysql_async::prelude::Queryable;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_postgres::{Client, NoTls};
 
-use crate::support::{connect, sqlstate, stats_admin, texts};
+use crate::support::{connect, scrape, sqlstate, stats_admin, texts};
 
 fn pg_url() -> String {
     std::env::var("AMAR_TEST_POSTGRES")
@@ -935,4 +935,237 @@ async fn policies_apply_to_postgres_sources_filters_pushed_and_masks_computed_he
     }
     let plan = explain(&tehran, "SELECT national_id FROM dept.people").await;
     assert!(plan.contains("\"province_code\" = 23"), "{plan}");
+}
+
+/// Executions of prepared statements that skipped optimisation, so far.
+async fn pushed_executions(server: &TestServer) -> f64 {
+    scrape(server, "amar_prepared_pushed_executions_total")
+        .await
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn prepared_statements_wholly_pushed_are_planned_once_and_keep_the_policy() {
+    let Some(pg) = PgSchema::new().await else {
+        return;
+    };
+    let s = &pg.name;
+    pg.client
+        .batch_execute(&format!(
+            "CREATE TABLE {s}.people (id int PRIMARY KEY, name text NOT NULL, national_id text NOT NULL,
+                province_code smallint NOT NULL, wage numeric(14,0), born date);
+             INSERT INTO {s}.people SELECT g, 'نام ' || g, lpad(g::text, 10, '0'), (g % 31) + 1,
+                CASE WHEN g % 7 = 0 THEN NULL ELSE g * 1000 END, date '1980-01-01' + g
+               FROM generate_series(1, 3100) g;
+             UPDATE {s}.people SET name = 'O''Brien''; DROP TABLE x; --' WHERE id = 5;
+             CREATE TABLE {s}.payments (id int PRIMARY KEY, province_code smallint NOT NULL, amount int NOT NULL);
+             INSERT INTO {s}.payments SELECT g, (g % 31) + 1, g FROM generate_series(1, 3100) g;"
+        ))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    let mut file = UsersFile::load(&users).unwrap();
+    file.add("stats", vec!["admin".into()], BTreeMap::new(), "pw")
+        .unwrap();
+    file.add(
+        "tehran",
+        vec!["analyst".into()],
+        BTreeMap::from([("province_code".to_string(), "23".to_string())]),
+        "tehran",
+    )
+    .unwrap();
+    file.save().unwrap();
+    let policy = dir.path().join("policy.csv");
+    std::fs::write(
+        &policy,
+        "p, role:analyst, dept.*, read, allow\n\
+         p2, role:analyst, dept.people, national_id, mask, hash\n\
+         p3, role:analyst, dept.*, province_code = ${user.province_code}\n",
+    )
+    .unwrap();
+    let config = dir.path().join("amar.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nusers_file = \"{}\"\npolicy_file = \"{}\"\n\n[[source]]\nname = \"dept\"\nkind = \"postgres\"\nurl = \"{}\"\nschema = \"{s}\"\nsslmode = \"disable\"\n",
+            users.display(),
+            policy.display(),
+            pg_url()
+        ),
+    )
+    .unwrap();
+    let server = TestServer::with_config(&config).expect("the server starts");
+    let admin = connect(&server, "stats", "pw").await.unwrap();
+    let tehran = connect(&server, "tehran", "tehran").await.unwrap();
+
+    // A point query, prepared once and run with 40 values: every row as PostgreSQL
+    // has it, one statement to the source per execution, none optimised again.
+    let point = admin
+        .prepare("SELECT id, name, wage, born FROM dept.people WHERE id = $1")
+        .await
+        .unwrap();
+    let direct = pg
+        .client
+        .prepare(&format!(
+            "SELECT id, name, wage, born FROM {s}.people WHERE id = $1"
+        ))
+        .await
+        .unwrap();
+    let (pushed, traffic_before) = (
+        pushed_executions(&server).await,
+        traffic(&admin, "dept").await,
+    );
+    for id in (1..=3100).step_by(79).chain([0, 3101]) {
+        let ours = admin.query(&point, &[&id]).await.unwrap();
+        let theirs = pg.client.query(&direct, &[&id]).await.unwrap();
+        assert_eq!(ours.len(), theirs.len(), "id {id}");
+        for (a, b) in ours.iter().zip(&theirs) {
+            assert_eq!(a.get::<_, i32>(0), b.get::<_, i32>(0));
+            assert_eq!(a.get::<_, String>(1), b.get::<_, String>(1));
+            assert_eq!(
+                a.get::<_, Option<rust_decimal::Decimal>>(2),
+                b.get::<_, Option<rust_decimal::Decimal>>(2),
+                "id {id}"
+            );
+            assert_eq!(
+                a.get::<_, chrono::NaiveDate>(3),
+                b.get::<_, chrono::NaiveDate>(3)
+            );
+        }
+    }
+    let traffic_after = traffic(&admin, "dept").await;
+    assert_eq!(
+        pushed_executions(&server).await - pushed,
+        42.0,
+        "every execution skipped optimisation"
+    );
+    // 42 executions, and the one `traffic` statement that read amar.sources (which
+    // sends nothing to the source).
+    assert_eq!(traffic_after.0 - traffic_before.0, 42);
+
+    // Text values reach the source as values, not SQL: quotes, semicolons, Persian,
+    // and a backslash before a quote (which the SQL printer used to leave unescaped,
+    // ending the literal there), whether bound or written in the statement.
+    let by_name = admin
+        .prepare("SELECT id FROM dept.people WHERE name = $1")
+        .await
+        .unwrap();
+    pg.client
+        .batch_execute(&format!(
+            "UPDATE {s}.people SET name = 'a\\'' OR 1=1 --' WHERE id = 6"
+        ))
+        .await
+        .unwrap();
+    for (name, want) in [
+        ("O'Brien'; DROP TABLE x; --", vec![5]),
+        ("نام 77", vec![77]),
+        ("a\\' OR 1=1 --", vec![6]),
+        ("nobody\\' OR 1=1 --", vec![]),
+        ("x\\') OR (1=1) --", vec![]),
+    ] {
+        let literal = format!(
+            "SELECT id FROM dept.people WHERE name = '{}'",
+            name.replace('\'', "''")
+        );
+        let ids: Vec<Option<String>> = texts(&admin, &literal)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        let want_text: Vec<Option<String>> = want.iter().map(|i| Some(i.to_string())).collect();
+        assert_eq!(ids, want_text, "{literal}");
+        let ids: Vec<i32> = admin
+            .query(&by_name, &[&name])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(ids, want, "{name}");
+    }
+    let none: Option<&str> = None;
+    assert!(admin.query(&by_name, &[&none]).await.unwrap().is_empty());
+    // A name holding a double quote cannot be written safely into PostgreSQL's SQL.
+    let e = admin
+        .simple_query("SELECT id AS \"a\"\"b\" FROM dept.people WHERE id = 1")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "0A000", "{e}");
+    let message = e
+        .as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_default();
+    assert!(message.contains("quote character"), "{message}");
+    // A range, with an aggregate: still one statement, the same sums.
+    let range = admin
+        .prepare("SELECT province_code, count(*), sum(wage) FROM dept.people WHERE id BETWEEN $1 AND $2 GROUP BY province_code ORDER BY province_code")
+        .await
+        .unwrap();
+    let ours = admin.query(&range, &[&100i32, &700i32]).await.unwrap();
+    let theirs = pg
+        .client
+        .query(
+            &format!("SELECT province_code, count(*), sum(wage) FROM {s}.people WHERE id BETWEEN 100 AND 700 GROUP BY province_code ORDER BY province_code"),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(ours.len(), 31);
+    for (a, b) in ours.iter().zip(&theirs) {
+        assert_eq!(a.get::<_, i16>(0), b.get::<_, i16>(0));
+        assert_eq!(a.get::<_, i64>(1), b.get::<_, i64>(1));
+        assert_eq!(
+            a.get::<_, Option<rust_decimal::Decimal>>(2),
+            b.get::<_, Option<rust_decimal::Decimal>>(2)
+        );
+    }
+
+    // The row filter is part of what is planned once: Tehran's prepared statements
+    // see province 23 alone, whatever they are asked for.
+    let before = pushed_executions(&server).await;
+    let count = tehran
+        .prepare("SELECT count(*) FROM dept.payments WHERE id BETWEEN $1 AND $2")
+        .await
+        .unwrap();
+    let n: i64 = tehran
+        .query_one(&count, &[&1i32, &3100i32])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 100);
+    let point = tehran
+        .prepare("SELECT id, province_code FROM dept.payments WHERE id = $1")
+        .await
+        .unwrap();
+    // id 22 is in province 23, id 23 in province 24.
+    assert_eq!(tehran.query(&point, &[&22i32]).await.unwrap().len(), 1);
+    assert!(tehran.query(&point, &[&23i32]).await.unwrap().is_empty());
+    assert_eq!(pushed_executions(&server).await - before, 3.0);
+    // A table with a masked column is read here, whatever the statement names:
+    // `count(*)` reads no column of it (which once failed with XX000).
+    let before = pushed_executions(&server).await;
+    let count = tehran
+        .prepare("SELECT count(*) FROM dept.people WHERE id BETWEEN $1 AND $2")
+        .await
+        .unwrap();
+    let n: i64 = tehran
+        .query_one(&count, &[&1i32, &3100i32])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 100);
+    assert_eq!(
+        texts(&tehran, "SELECT count(*) FROM dept.people").await[0][0].as_deref(),
+        Some("100")
+    );
+    // The masked column itself: computed here, and masked.
+    let masked = tehran
+        .prepare("SELECT national_id FROM dept.people WHERE id = $1")
+        .await
+        .unwrap();
+    let shown: String = tehran.query_one(&masked, &[&22i32]).await.unwrap().get(0);
+    assert_eq!(shown.len(), 64, "{shown}");
+    assert_ne!(shown, "0000000022");
+    assert_eq!(pushed_executions(&server).await, before);
 }

@@ -17,7 +17,7 @@ use postgres_protocol::message::frontend;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{connect, sqlstate, stats_admin, texts};
+use crate::support::{connect, scrape, sqlstate, stats_admin, texts};
 
 /// A raw connection and what it has read but not parsed yet.
 pub struct Raw {
@@ -389,17 +389,7 @@ async fn huge_and_deeply_nested_sql_gets_errors_not_crashes() {
 
 /// One metric's value now (-1 when absent).
 async fn metric(server: &TestServer, line_start: &str) -> i64 {
-    let mut s = TcpStream::connect(server.http_addr).await.unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: amar\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).await.unwrap();
-    text.lines()
-        .find(|l| l.starts_with(line_start))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(-1)
+    scrape(server, line_start).await.map_or(-1, |v| v as i64)
 }
 
 /// `amar_statements_running` now.

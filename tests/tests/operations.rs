@@ -1,52 +1,19 @@
 //! Running Amar: the HTTP health, readiness and metrics endpoints, the connection
 //! bound, the server's statement time limit, per-user turns, and the drain of a stop.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use amar_tests::{TestServer, shared_demo};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{admin, connect, sqlstate, stats_admin, texts};
-
-/// One HTTP/1.1 GET: the status code and the body.
-async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: amar\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .await
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
-/// The value of one metric line (`name{labels} value`).
-fn metric(text: &str, line_start: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(line_start))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
+use crate::support::{admin, connect, http_get, metric, sqlstate, stats_admin, texts};
 
 #[tokio::test]
 async fn health_readiness_and_metrics_answer_over_http() {
     let server = shared_demo();
-    let (status, body) = get(server.http_addr, "/health").await;
+    let (status, body) = http_get(server.http_addr, "/health").await;
     assert_eq!((status, body.trim()), (200, "ok"));
-    let (status, body) = get(server.http_addr, "/ready").await;
+    let (status, body) = http_get(server.http_addr, "/ready").await;
     assert_eq!(status, 200, "{body}");
     let ready: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
     assert_eq!(ready["ready"], true);
@@ -74,7 +41,7 @@ async fn health_readiness_and_metrics_answer_over_http() {
         .await
         .unwrap_err();
     assert_eq!(sqlstate(&e), "42501");
-    let (status, text) = get(server.http_addr, "/metrics").await;
+    let (status, text) = http_get(server.http_addr, "/metrics").await;
     assert_eq!(status, 200);
     assert!(text.ends_with("# EOF\n"), "OpenMetrics text");
     assert!(
@@ -110,14 +77,14 @@ async fn health_readiness_and_metrics_answer_over_http() {
     assert!(metric(&text, "amar_rows_sent_total{protocol=\"pgwire\"}").unwrap() >= 1.0);
     assert!(metric(&text, "amar_resident_memory_bytes").unwrap() > 1e6);
     // The demo's planted violation is a metric too.
-    let (_, text) = get(server.http_addr, "/metrics").await;
+    let (_, text) = http_get(server.http_addr, "/metrics").await;
     if let Some(v) = metric(
         &text,
         "amar_validation_violations{rule=\"payments_to_known_pensioners\",severity=\"error\"}",
     ) {
         assert!(v >= 1.0, "{text}");
     }
-    let (status, _) = get(server.http_addr, "/nothing").await;
+    let (status, _) = http_get(server.http_addr, "/nothing").await;
     assert_eq!(status, 404);
 }
 
@@ -220,7 +187,7 @@ async fn a_stop_lets_running_statements_finish_and_takes_no_new_clients() {
         .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let http = server.http_addr;
-    let (_, text) = get(http, "/metrics").await;
+    let (_, text) = http_get(http, "/metrics").await;
     assert_eq!(
         metric(&text, "amar_statements_running"),
         Some(1.0),
@@ -229,7 +196,7 @@ async fn a_stop_lets_running_statements_finish_and_takes_no_new_clients() {
     server.drain(Duration::from_secs(20));
     tokio::time::sleep(Duration::from_millis(300)).await;
     // While it drains: not ready, and no new client gets in.
-    let (status, body) = get(http, "/ready").await;
+    let (status, body) = http_get(http, "/ready").await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("\"draining\":true"), "{body}");
     let refused = tokio_postgres::connect(&server.conn_str("stats", "pw"), tokio_postgres::NoTls)

@@ -1,6 +1,9 @@
 //! Connecting to test servers with tokio-postgres.
 
 use amar_tests::{TestServer, shared_demo};
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 pub async fn connect(
@@ -64,4 +67,40 @@ pub fn stats_admin(path: &std::path::Path) {
     )
     .unwrap();
     file.save().unwrap();
+}
+
+/// One HTTP/1.1 GET: the status code and the body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: amar\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The value of one metric line (`name{labels} value`).
+pub fn metric(text: &str, line_start: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// One metric of a server now.
+pub async fn scrape(server: &TestServer, line_start: &str) -> Option<f64> {
+    metric(&http_get(server.http_addr, "/metrics").await.1, line_start)
 }

@@ -329,6 +329,90 @@ pub struct Planned {
     pub report: Arc<Report>,
     /// Time spent planning (zero once bound: a prepared statement is planned once).
     pub planning: Duration,
+    /// The statement's plan before any binding, and what optimising it found: shared
+    /// by a prepared statement and every binding of it.
+    pushed: Arc<Pushed>,
+    /// The values bound to `$1…$n` (a binding of a prepared statement).
+    params: Option<ParamValues>,
+}
+
+/// A prepared statement wholly pushed to one source, planned once.
+///
+/// Optimising a plan and planning its execution cost more than a point query takes
+/// in PostgreSQL. When a prepared statement's optimised plan (placeholders and all)
+/// is a single federated node, the whole statement goes to one database, and every
+/// execution only binds the values into that node's plan and hands it to the
+/// source's planner (which writes the SQL). Anything else (a plan that keeps work in
+/// Amar, or one whose optimisation needs the values) is optimised per execution.
+#[derive(Debug)]
+struct Pushed {
+    unbound: LogicalPlan,
+    node: tokio::sync::OnceCell<Option<datafusion_federation::FederatedPlanNode>>,
+}
+
+impl Pushed {
+    fn new(unbound: LogicalPlan) -> Arc<Self> {
+        Arc::new(Pushed {
+            unbound,
+            node: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// The federated node the whole statement became, optimised on first use.
+    async fn node(
+        &self,
+        state: &SessionState,
+    ) -> Option<&datafusion_federation::FederatedPlanNode> {
+        self.node
+            .get_or_init(|| async {
+                if !Self::all_federated(&self.unbound) {
+                    return None;
+                }
+                let optimised = state.optimize(&self.unbound).ok()?;
+                let LogicalPlan::Extension(extension) = optimised else {
+                    return None;
+                };
+                let node = extension
+                    .node
+                    .as_any()
+                    .downcast_ref::<datafusion_federation::FederatedPlanNode>()?;
+                Some(datafusion_federation::FederatedPlanNode::new(
+                    node.plan.clone(),
+                    node.planner.clone(),
+                ))
+            })
+            .await
+            .as_ref()
+    }
+
+    /// Whether every table the plan reads is a federated one (so one optimisation
+    /// may find it wholly pushed); catalog, file and SQLite plans are not tried.
+    fn all_federated(plan: &LogicalPlan) -> bool {
+        use datafusion::common::tree_node::TreeNodeRecursion;
+        let (mut scans, mut federated) = (0, 0);
+        let _ = plan.apply_with_subqueries(|node| {
+            if let LogicalPlan::TableScan(scan) = node {
+                scans += 1;
+                if let Ok(Some(_)) = datafusion_federation::get_table_source(&scan.source) {
+                    federated += 1;
+                }
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+        scans > 0 && scans == federated
+    }
+
+    /// Runs the statement with `params` through the source's planner alone.
+    async fn execute(
+        node: &datafusion_federation::FederatedPlanNode,
+        params: &ParamValues,
+        state: &SessionState,
+    ) -> datafusion::error::Result<SendableRecordBatchStream> {
+        let plan = node.plan().clone().with_param_values(params.clone())?;
+        let bound = datafusion_federation::FederatedPlanNode::new(plan, node.planner.clone());
+        let exec = node.planner.plan_federation(&bound, state).await?;
+        exec.execute(0, state.task_ctx())
+    }
 }
 
 impl Planned {
@@ -366,11 +450,13 @@ impl Planned {
     /// The same plan with `$n` placeholders replaced by values.
     pub fn bind(&self, params: ParamValues) -> Result<Planned, SqlError> {
         Ok(Planned {
-            plan: self.plan.clone().with_param_values(params)?,
+            plan: self.plan.clone().with_param_values(params.clone())?,
             output: self.output.clone(),
             statement: self.statement.clone(),
             report: self.report.clone(),
             planning: Duration::ZERO,
+            pushed: self.pushed.clone(),
+            params: Some(params),
         })
     }
 }
@@ -666,11 +752,13 @@ impl Session {
         let names = output::postgres_names(statement, schema.fields().len());
         let output = output::output_schema(&schema, &names, &self.settings().time_zone());
         Ok(Planned {
+            pushed: Pushed::new(plan.clone()),
             plan,
             output,
             statement: statement.to_string().into(),
             report: Arc::new(report),
             planning: started.elapsed(),
+            params: None,
         })
     }
 
@@ -712,8 +800,27 @@ impl Session {
             None,
         );
         let stream = async {
-            let df = self.ctx.execute_logical_plan(planned.plan).await?;
-            Ok::<_, SqlError>(output::adapt(df.execute_stream().await?, planned.output))
+            let pushed = match &planned.params {
+                Some(params) => {
+                    let state = self.ctx.state();
+                    match planned.pushed.node(&state).await {
+                        Some(node) => {
+                            self.engine.metrics().planned_once();
+                            Some(Pushed::execute(node, params, &state).await?)
+                        }
+                        None => None,
+                    }
+                }
+                None => None,
+            };
+            let batches = match pushed {
+                Some(batches) => batches,
+                None => {
+                    let df = self.ctx.execute_logical_plan(planned.plan).await?;
+                    df.execute_stream().await?
+                }
+            };
+            Ok::<_, SqlError>(output::adapt(batches, planned.output))
         }
         .await;
         let stream = match stream {
