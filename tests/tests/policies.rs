@@ -489,10 +489,23 @@ async fn policy_changes_reach_open_sessions_and_broken_files_are_refused() {
     let tehran = connect(&server, "tehran", "tehran").await.unwrap();
     let admin = connect(&server, "admin", "admin").await.unwrap();
     assert!(count(&tehran, "SELECT count(*) FROM health.claims").await > 0);
+    // Statements prepared before the change, as a JDBC pool keeps them.
+    let prepared = tehran
+        .prepare("SELECT count(*) FROM health.claims WHERE claim_id > $1")
+        .await
+        .unwrap();
+    let claims: i64 = tehran.query_one(&prepared, &[&0i64]).await.unwrap().get(0);
+    assert!(claims > 0);
+    let kept = tehran
+        .prepare("SELECT count(*) FROM insurance.contributions WHERE id > $1")
+        .await
+        .unwrap();
+    let contributions: i64 = tehran.query_one(&kept, &[&0i64]).await.unwrap().get(0);
     let policy = dir.path().join("policy.csv");
     let original = std::fs::read_to_string(&policy).unwrap();
 
-    // Health is withdrawn from analysts: the open session loses it.
+    // Health is withdrawn from analysts: the open session loses it, statements it
+    // prepared before included.
     std::fs::write(
         &policy,
         original.replace("p, role:analyst, health.*, read, allow\n", ""),
@@ -505,6 +518,11 @@ async fn policy_changes_reach_open_sessions_and_broken_files_are_refused() {
             .is_err_and(|e| sqlstate(&e) == "42501")
     })
     .await;
+    let e = tehran.query_one(&prepared, &[&0i64]).await.unwrap_err();
+    assert_eq!(sqlstate(&e), "42501", "{e:?}");
+    // A statement the change does not touch runs on, planned again, the same.
+    let again: i64 = tehran.query_one(&kept, &[&0i64]).await.unwrap().get(0);
+    assert_eq!(again, contributions);
 
     // A broken file is refused; the last good policy stays, and the status says why.
     std::fs::write(

@@ -334,6 +334,10 @@ pub struct Planned {
     pushed: Arc<Pushed>,
     /// The values bound to `$1…$n` (a binding of a prepared statement).
     params: Option<ParamValues>,
+    /// The statement as parsed, and the policy generation its plan was enforced
+    /// under: a plan older than the policy in force is planned again before it runs.
+    parsed: Arc<Statement>,
+    generation: u64,
 }
 
 /// A prepared statement wholly pushed to one source, planned once.
@@ -457,6 +461,8 @@ impl Planned {
             planning: Duration::ZERO,
             pushed: self.pushed.clone(),
             params: Some(params),
+            parsed: self.parsed.clone(),
+            generation: self.generation,
         })
     }
 }
@@ -727,6 +733,8 @@ impl Session {
         statement: &Statement,
         started: Instant,
     ) -> Result<Planned, SqlError> {
+        // Read before the decisions, so that a reload meanwhile only plans again.
+        let generation = self.engine.policy.generation();
         let state = self.ctx.state();
         let rewritten = self.engine.rewriter.rewrite(statement, &self.user.name);
         let plan = state
@@ -759,7 +767,44 @@ impl Session {
             report: Arc::new(report),
             planning: started.elapsed(),
             params: None,
+            parsed: Arc::new(statement.clone()),
+            generation,
         })
+    }
+
+    /// A prepared statement planned under an older policy, planned again under the
+    /// one in force (so a withdrawn table or a new row filter reaches it at its next
+    /// execution), with its values bound again. A plan whose columns would change
+    /// is refused, as PostgreSQL refuses it.
+    async fn replan(&self, old: Planned) -> Result<Planned, SqlError> {
+        let fresh = self.plan(&old.parsed).await?;
+        let same_columns = |a: &SchemaRef, b: &SchemaRef| {
+            a.fields().len() == b.fields().len()
+                && a.fields()
+                    .iter()
+                    .zip(b.fields())
+                    .all(|(x, y)| x.name() == y.name() && x.data_type() == y.data_type())
+        };
+        if !same_columns(&old.output, &fresh.output) {
+            let e = SqlError::new(
+                code::FEATURE_NOT_SUPPORTED,
+                "cached plan must not change result type (the policy changed the statement's columns; prepare it again)",
+            );
+            self.audit(
+                &old.statement,
+                (Utc::now(), Instant::now()),
+                &Report::default(),
+                "none",
+                0,
+                0,
+                Some(&e),
+            );
+            return Err(e);
+        }
+        match old.params {
+            Some(params) => fresh.bind(params),
+            None => Ok(fresh),
+        }
     }
 
     /// Optimises and runs a plan, streaming its batches in the output schema. The
@@ -769,6 +814,11 @@ impl Session {
     /// dropped), with the rows and bytes it returned.
     pub async fn execute(&self, planned: Planned) -> Result<SendableRecordBatchStream, SqlError> {
         let started = Instant::now();
+        let planned = if planned.generation == self.engine.policy.generation() {
+            planned
+        } else {
+            self.replan(planned).await?
+        };
         // The session's statement_timeout, never beyond the server's.
         let limit = match (
             self.settings().statement_timeout(),
