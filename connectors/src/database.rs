@@ -93,6 +93,8 @@ pub struct DatabaseSource {
     /// Tables or columns that could not be loaded, with why.
     skipped: Mutex<Vec<String>>,
     traffic: Arc<Traffic>,
+    /// Connections kept between statements (PostgreSQL sources).
+    warm: Arc<Warm>,
 }
 
 impl std::fmt::Debug for DatabaseSource {
@@ -125,6 +127,7 @@ impl DatabaseSource {
             name: name.to_string(),
             engine,
             mode,
+            warm: Arc::new(Warm::new(options.pool_size)),
             options,
             pool: tokio::sync::Mutex::new(None),
             health: Mutex::new(None),
@@ -395,6 +398,7 @@ impl DatabaseSource {
             connect_timeout: self.options.connect_timeout,
             probe: self.probe(),
             postgres,
+            warm: self.warm.clone(),
         });
         let provider = Arc::new(SQLFederationProvider::new(executor));
         let source = Arc::new(SQLTableSource::new_with_schema(
@@ -488,6 +492,99 @@ struct Named {
     probe: Probe,
     /// A PostgreSQL source's pool, which statements are sent to directly.
     postgres: Option<Arc<PostgresConnectionPool>>,
+    /// The source's connections kept between statements.
+    warm: Arc<Warm>,
+}
+
+/// A connection checked out of a PostgreSQL source's pool.
+type PgConn = Box<
+    dyn DbConnection<
+            bb8::PooledConnection<
+                'static,
+                datafusion_table_providers_postgres::pool::ConnectionManager,
+            >,
+            &'static (dyn tokio_postgres::types::ToSql + Sync),
+        >,
+>;
+
+/// Connections of a PostgreSQL source kept for its next statements.
+///
+/// The pool checks every connection it hands out with an empty query: a round trip
+/// to the server before every statement, as long as the point query itself. A
+/// connection that has just answered a statement needs no such check, so up to a
+/// few (half the pool, at most four) are kept here after their statement, each for
+/// at most [`Warm::FOR`]; one whose socket has closed is never reused. They still
+/// count against the pool's size, and go back to it when they are not reused.
+pub(crate) struct Warm {
+    kept: Mutex<Vec<(PgConn, Instant)>>,
+    most: usize,
+}
+
+impl Warm {
+    const FOR: Duration = Duration::from_secs(30);
+
+    fn new(pool_size: u32) -> Warm {
+        Warm {
+            kept: Mutex::new(Vec::new()),
+            most: (pool_size as usize / 2).min(4),
+        }
+    }
+
+    fn is_open(conn: &PgConn) -> bool {
+        conn.as_any()
+            .downcast_ref::<PostgresConnection>()
+            .is_some_and(|c| !c.conn.is_closed())
+    }
+
+    /// The most recently used connection still fit to use, if any.
+    fn take(&self) -> Option<PgConn> {
+        let mut stale = Vec::new();
+        let found = {
+            let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                match kept.pop() {
+                    Some((conn, at)) if at.elapsed() < Self::FOR && Self::is_open(&conn) => {
+                        break Some(conn);
+                    }
+                    Some((conn, _)) => stale.push(conn),
+                    None => break None,
+                }
+            }
+        };
+        // Back to the pool (outside the lock), which checks them before reuse.
+        drop(stale);
+        found
+    }
+
+    /// Keeps a connection whose statement is done, or returns it to the pool.
+    fn keep(&self, conn: PgConn) {
+        if !Self::is_open(&conn) {
+            return;
+        }
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() < self.most {
+            kept.push((conn, Instant::now()));
+        }
+    }
+}
+
+/// Holds a connection while its rows are read; then it is kept for the next
+/// statement if every row was read (a connection dropped mid-result goes back to
+/// the pool, which checks it).
+struct Lease {
+    conn: Option<PgConn>,
+    warm: Arc<Warm>,
+    done: bool,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take()
+            && self.done
+        {
+            self.warm.keep(conn);
+        }
+    }
 }
 
 /// A driver error with the server's own message (the driver's says only "db error").
@@ -498,7 +595,8 @@ fn postgres_error(e: &tokio_postgres::Error) -> DataFusionError {
     })
 }
 
-/// A statement's rows from a PostgreSQL pool, as record batches of `schema`.
+/// A statement's rows from a PostgreSQL pool, as record batches of `schema`, with
+/// `values` for its `$1…$n` (see [`crate::bound`]).
 ///
 /// One pooled connection (its checkout waits at most `timeout`), and one round trip:
 /// parse, bind, describe and execute go out together (`query_typed_raw`), where the
@@ -507,57 +605,87 @@ fn postgres_error(e: &tokio_postgres::Error) -> DataFusionError {
 /// stream ends or is dropped.
 fn postgres_batches(
     pool: Arc<PostgresConnectionPool>,
+    warm: Arc<Warm>,
     sql: String,
+    values: Arc<[crate::bound::Value]>,
     schema: SchemaRef,
     source: String,
     timeout: Duration,
 ) -> impl futures::Stream<Item = DfResult<RecordBatch>> + Send {
-    use tokio_postgres::types::{ToSql, Type};
+    use tokio_postgres::types::ToSql;
     const ROWS_PER_BATCH: usize = 4_000;
     let remote = |e: &dyn std::fmt::Display| DataFusionError::Execution(e.to_string());
     let opened = async move {
-        let conn = match tokio::time::timeout(timeout, pool.connect()).await {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return Err(DataFusionError::External(Box::new(unavailable(&source, e)))),
-            Err(_) => {
-                return Err(DataFusionError::External(Box::new(unavailable(
-                    &source,
-                    format!("no connection within {timeout:?}"),
-                ))));
-            }
+        let warmed = warm.take();
+        let conn = match warmed {
+            Some(conn) => conn,
+            None => match tokio::time::timeout(timeout, pool.connect()).await {
+                Ok(Ok(conn)) => conn,
+                Ok(Err(e)) => {
+                    return Err(DataFusionError::External(Box::new(unavailable(&source, e))));
+                }
+                Err(_) => {
+                    return Err(DataFusionError::External(Box::new(unavailable(
+                        &source,
+                        format!("no connection within {timeout:?}"),
+                    ))));
+                }
+            },
         };
         let client = conn
             .as_any()
             .downcast_ref::<PostgresConnection>()
             .ok_or_else(|| DataFusionError::Internal("not a PostgreSQL connection".into()))?;
-        let no_params = std::iter::empty::<(&(dyn ToSql + Sync), Type)>();
+        let params = values
+            .iter()
+            .map(|v| (v as &(dyn ToSql + Sync), v.ty().clone()));
         let rows = client
             .conn
-            .query_typed_raw(&sql, no_params)
+            .query_typed_raw(&sql, params)
             .await
             .map_err(|e| postgres_error(&e))?;
-        Ok((conn, rows))
+        let lease = Lease {
+            conn: Some(conn),
+            warm,
+            done: false,
+        };
+        Ok((lease, rows))
     };
     futures::stream::once(opened)
-        .map_ok(move |(conn, rows)| {
+        .map_ok(move |(lease, rows)| {
             let projected = Some(schema.clone());
-            rows.chunks(ROWS_PER_BATCH).map(move |chunk| {
-                // The connection goes back to the pool when the rows are done.
-                let _held = &conn;
+            // The rows, then a marker that they were all read; the lease is
+            // dropped with the stream (the connection kept or given back).
+            let lease = Arc::new(Mutex::new(lease));
+            let finished = lease.clone();
+            let batches = rows.chunks(ROWS_PER_BATCH).map(move |chunk| {
+                let _held = &lease;
                 let chunk = chunk
                     .into_iter()
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| postgres_error(&e))?;
-                rows_to_arrow(&chunk, &projected).map_err(|e| remote(&e))
-            })
+                rows_to_arrow(&chunk, &projected)
+                    .map(Some)
+                    .map_err(|e| remote(&e))
+            });
+            batches.chain(futures::stream::once(async move {
+                finished.lock().unwrap_or_else(|e| e.into_inner()).done = true;
+                Ok(None)
+            }))
         })
         .try_flatten()
+        .try_filter_map(|batch| async move { Ok(batch) })
 }
 
 #[async_trait]
 impl SQLExecutor for Named {
+    /// [`bound::POSTGRES_EXECUTOR`] for a PostgreSQL source, which takes a
+    /// statement's values as parameters; the table's own name otherwise.
     fn name(&self) -> &str {
-        self.inner.name()
+        match self.postgres {
+            Some(_) => crate::bound::POSTGRES_EXECUTOR,
+            None => self.inner.name(),
+        }
     }
 
     fn compute_context(&self) -> Option<String> {
@@ -614,15 +742,24 @@ impl SQLExecutor for Named {
         let source = self.source.clone();
         let traffic = self.traffic.clone();
         let timeout = self.connect_timeout;
+        // Values for `$1…$n`, when the engine started this statement with them.
+        let values = crate::bound::values_for(query);
         let batches = if let Some(pool) = &self.postgres {
             postgres_batches(
                 pool.clone(),
+                self.warm.clone(),
                 query.to_string(),
+                values.unwrap_or_else(|| Arc::from([])),
                 schema.clone(),
                 source.clone(),
                 timeout,
             )
             .boxed()
+        } else if values.is_some() {
+            return Err(DataFusionError::Internal(format!(
+                "source {}: statement parameters reached an executor that does not take them",
+                self.source
+            )));
         } else {
             let inner = self.inner.execute(query, schema.clone(), filters)?;
             let probe = self.probe.clone();

@@ -13,6 +13,7 @@
 //! access rules, nor sockets. Data leaves it only as Arrow record batches, streamed:
 //! no connector holds a whole result in memory.
 
+pub mod bound;
 pub mod config;
 pub mod database;
 pub mod drop;

@@ -944,6 +944,159 @@ async fn pushed_executions(server: &TestServer) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The statements Amar's connections to `schema` last sent, as PostgreSQL shows them.
+async fn sent_to(pg: &PgSchema, table: &str) -> Vec<String> {
+    pg.client
+        .query(
+            "SELECT query FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE $1",
+            &[&format!("%{}%{table}%", pg.name)],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[tokio::test]
+async fn prepared_values_reach_postgresql_as_parameters_of_their_type() {
+    let Some(pg) = PgSchema::new().await else {
+        return;
+    };
+    let s = &pg.name;
+    pg.client
+        .batch_execute(&format!(
+            "CREATE TYPE {s}.mood AS ENUM ('خوب', 'بد');
+             CREATE TABLE {s}.kinds (id int PRIMARY KEY, i8 bigint, n numeric(14,2), f8 double precision,
+                t text, c char(3), d date, ts timestamp, tstz timestamptz, b boolean, u uuid, e {s}.mood);
+             INSERT INTO {s}.kinds SELECT g, g::bigint * 1000000007, g * 1.25, g / 4.0, 'نام ' || g,
+                lpad((g % 100)::text, 3, '0'), date '1990-01-01' + g, timestamp '2024-03-20 12:00' + g * interval '1 minute',
+                timestamptz '2024-03-20 09:00:00+00' + g * interval '1 second', g % 2 = 0,
+                ('a0eebc99-9c0b-4ef8-bb6d-' || lpad(g::text, 12, '0'))::uuid,
+                CASE WHEN g % 3 = 0 THEN 'بد' ELSE 'خوب' END::{s}.mood
+               FROM generate_series(1, 500) g;"
+        ))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_for(
+        dir.path(),
+        &format!(
+            "[[source]]\nname = \"dept\"\nkind = \"postgres\"\nurl = \"{}\"\nschema = \"{s}\"\nsslmode = \"disable\"\n",
+            pg_url()
+        ),
+    );
+    let amar = connect(&server, "stats", "pw").await.unwrap();
+    let ids =
+        |rows: Vec<tokio_postgres::Row>| -> Vec<i32> { rows.iter().map(|r| r.get(0)).collect() };
+    let direct =
+        |condition: &str| format!("SELECT id FROM {s}.kinds WHERE {condition} ORDER BY id");
+    let ours = |column: &str, op: &str| {
+        format!("SELECT id FROM dept.kinds WHERE {column} {op} $1 ORDER BY id")
+    };
+    let want = |condition: String| {
+        let client = &pg.client;
+        async move { ids(client.query(&condition, &[]).await.unwrap()) }
+    };
+
+    // Each type, bound as the client sends it, against PostgreSQL's own answer.
+    let uuid = "a0eebc99-9c0b-4ef8-bb6d-000000000077";
+    let cases: Vec<(String, Vec<i32>)> = vec![
+        (ours("u", "="), want(direct(&format!("u = '{uuid}'"))).await),
+        (ours("e", "="), want(direct("e = 'بد'")).await),
+        (ours("t", "LIKE"), want(direct("t LIKE 'نام 4_'")).await),
+        (ours("c", "="), want(direct("c = '007'")).await),
+    ];
+    let texts_bound = [uuid, "بد", "نام 4_", "007"];
+    for ((sql, expected), value) in cases.iter().zip(texts_bound) {
+        let statement = amar.prepare(sql).await.unwrap();
+        let got = ids(amar.query(&statement, &[&value]).await.unwrap());
+        assert!(!expected.is_empty(), "{sql}");
+        assert_eq!(&got, expected, "{sql} with {value}");
+    }
+    let statement = amar.prepare(&ours("u", "=")).await.unwrap();
+    assert_eq!(
+        ids(amar.query(&statement, &[&uuid]).await.unwrap()),
+        vec![77]
+    );
+    let last = sent_to(&pg, "kinds").await;
+    assert!(
+        last.iter().any(|q| q.contains("$1")) && !last.iter().any(|q| q.contains(uuid)),
+        "the value went as a parameter, not in the SQL: {last:?}"
+    );
+    // A value the type cannot take is PostgreSQL's error, reported as the source's
+    // (HV000) with PostgreSQL's message.
+    let e = amar.query(&statement, &[&"not a uuid"]).await.unwrap_err();
+    assert_eq!(sqlstate(&e), "HV000", "{e}");
+    let message = e
+        .as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_default();
+    assert!(message.contains("uuid"), "{message}");
+
+    let statement = amar.prepare(&ours("i8", "=")).await.unwrap();
+    assert_eq!(
+        ids(amar.query(&statement, &[&77_000_000_539i64]).await.unwrap()),
+        vec![77]
+    );
+    let statement = amar.prepare(&ours("n", ">=")).await.unwrap();
+    let n = rust_decimal::Decimal::new(62375, 2);
+    assert_eq!(
+        ids(amar.query(&statement, &[&n]).await.unwrap()),
+        want(direct("n >= 623.75")).await
+    );
+    let statement = amar.prepare(&ours("f8", "=")).await.unwrap();
+    assert_eq!(
+        ids(amar.query(&statement, &[&19.25f64]).await.unwrap()),
+        vec![77]
+    );
+    let statement = amar.prepare(&ours("d", "=")).await.unwrap();
+    let day = chrono::NaiveDate::from_ymd_opt(1990, 3, 19).unwrap();
+    assert_eq!(
+        ids(amar.query(&statement, &[&day]).await.unwrap()),
+        want(direct("d = date '1990-03-19'")).await
+    );
+    let statement = amar.prepare(&ours("ts", "<")).await.unwrap();
+    let at = chrono::NaiveDate::from_ymd_opt(2024, 3, 20)
+        .unwrap()
+        .and_hms_micro_opt(12, 3, 0, 1)
+        .unwrap();
+    assert_eq!(
+        ids(amar.query(&statement, &[&at]).await.unwrap()),
+        vec![1, 2, 3]
+    );
+    let row = amar
+        .query_one(
+            "SELECT count(*) FROM dept.kinds WHERE tstz > $1 AND b = $2",
+            &[
+                &chrono::DateTime::parse_from_rfc3339("2024-03-20T12:35:00+03:30")
+                    .unwrap()
+                    .with_timezone(&chrono::Utc),
+                &true,
+            ],
+        )
+        .await
+        .unwrap();
+    // 09:05:00 UTC, 300 seconds in: the even ids 302…500.
+    let theirs: i64 = pg
+        .client
+        .query_one(
+            &format!("SELECT count(*) FROM {s}.kinds WHERE tstz > timestamptz '2024-03-20 12:35:00+03:30' AND b"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(row.get::<_, i64>(0), theirs);
+    assert_eq!(theirs, 100);
+    let last = sent_to(&pg, "kinds").await;
+    assert!(last.iter().any(|q| q.contains("$2")), "{last:?}");
+    // NULL matches nothing, as in PostgreSQL.
+    let statement = amar.prepare(&ours("d", "=")).await.unwrap();
+    let none: Option<chrono::NaiveDate> = None;
+    assert!(amar.query(&statement, &[&none]).await.unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn prepared_statements_wholly_pushed_are_planned_once_and_keep_the_policy() {
     let Some(pg) = PgSchema::new().await else {

@@ -111,3 +111,24 @@ def test_cursor_commands_follow_postgres(conn):
     conn.execute("CLOSE h")
     with pytest.raises(psycopg.errors.InvalidCursorName):
         conn.execute("CLOSE h")
+
+
+def test_prepared_statements_psycopg_evicts_are_deallocated(conn):
+    # psycopg prepares a statement once it has run `prepare_threshold` times and,
+    # past `prepared_max`, deallocates the oldest with SQL `DEALLOCATE name`: a
+    # protocol-level statement, which that command must close without an error.
+    conn.autocommit = True
+    conn.prepare_threshold = 0
+    conn.prepared_max = 2
+    for code in range(6):
+        sql = f"SELECT name_en FROM insurance.provinces WHERE code = %s AND {code} >= 0"
+        assert conn.execute(sql, (23,)).fetchone() == ("Tehran",)
+        assert conn.execute(sql, (7,)).fetchone() == ("Fars",)
+    # SQL-level PREPARE and EXECUTE, as a psql user writes them.
+    conn.execute("PREPARE by_code(smallint) AS SELECT name_en FROM insurance.provinces WHERE code = $1")
+    assert conn.execute("EXECUTE by_code(23)").fetchone() == ("Tehran",)
+    with pytest.raises(psycopg.errors.DuplicatePreparedStatement):
+        conn.execute("PREPARE by_code AS SELECT 1")
+    conn.execute("DEALLOCATE by_code")
+    with pytest.raises(psycopg.errors.InvalidSqlStatementName):
+        conn.execute("EXECUTE by_code(23)")

@@ -4,8 +4,8 @@
 //! queries; a session answers these itself. Everything else is a query for the planner.
 
 use datafusion::sql::sqlparser::ast::{
-    CopyLegacyOption, CopyOption, CopySource, CopyTarget, DiscardObject, Expr, Reset, Set,
-    Statement, Value, ValueWithSpan,
+    CopyLegacyOption, CopyOption, CopySource, CopyTarget, DataType, DiscardObject, Expr, Reset,
+    Set, Statement, Value, ValueWithSpan,
 };
 
 use super::error::SqlError;
@@ -32,8 +32,20 @@ pub enum Command {
     /// server. Carries the command tag.
     NoOp(&'static str),
     DiscardAll,
+    /// `DEALLOCATE [PREPARE] name`, or every named statement (`ALL`) with `None`.
     Deallocate {
         name: Option<String>,
+    },
+    /// `PREPARE name [(types)] AS statement`.
+    Prepare {
+        name: String,
+        types: Vec<DataType>,
+        statement: Box<Statement>,
+    },
+    /// `EXECUTE name [(values)]`.
+    Execute {
+        name: String,
+        values: Vec<Expr>,
     },
     Copy {
         query: Box<Statement>,
@@ -149,8 +161,37 @@ impl Command {
                 _ => Command::NoOp("DISCARD"),
             },
             Statement::Deallocate { name, .. } => Command::Deallocate {
-                name: (!name.value.eq_ignore_ascii_case("all")).then_some(name.value),
+                name: (!(name.quote_style.is_none() && name.value.eq_ignore_ascii_case("all")))
+                    .then_some(name.value),
             },
+            Statement::Prepare {
+                name,
+                data_types,
+                statement,
+            } => Command::Prepare {
+                name: name.value,
+                types: data_types,
+                statement,
+            },
+            Statement::Execute {
+                name: Some(name),
+                parameters,
+                immediate: false,
+                into,
+                using,
+                ..
+            } if into.is_empty() && using.is_empty() && name.0.len() == 1 => Command::Execute {
+                name: name.0[0]
+                    .as_ident()
+                    .map(|i| i.value.clone())
+                    .unwrap_or_else(|| name.to_string()),
+                values: parameters,
+            },
+            Statement::Execute { .. } => {
+                return Err(SqlError::syntax(
+                    "EXECUTE takes a prepared statement's name and its values in parentheses",
+                ));
+            }
             Statement::Copy {
                 source,
                 to,

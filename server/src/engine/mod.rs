@@ -15,6 +15,7 @@ mod audited;
 pub mod command;
 pub mod cursor;
 pub mod error;
+mod named;
 pub mod output;
 pub mod roles;
 pub mod settings;
@@ -287,8 +288,9 @@ impl Engine {
             user,
             peer,
             ctx: SessionContext::new_with_state(state),
-            settings: Mutex::new(settings),
+            settings: Mutex::new(Arc::new(settings)),
             cursors,
+            named: named::NamedStatements::default(),
             access,
             engine: self.clone(),
             cancel: Mutex::new(tokio_util::sync::CancellationToken::new()),
@@ -344,34 +346,47 @@ pub struct Planned {
 ///
 /// Optimising a plan and planning its execution cost more than a point query takes
 /// in PostgreSQL. When a prepared statement's optimised plan (placeholders and all)
-/// is a single federated node, the whole statement goes to one database, and every
-/// execution only binds the values into that node's plan and hands it to the
-/// source's planner (which writes the SQL). Anything else (a plan that keeps work in
-/// Amar, or one whose optimisation needs the values) is optimised per execution.
+/// is a single federated node, the whole statement goes to one database. On a
+/// PostgreSQL source whose statement keeps its placeholders in conditions, the
+/// source's execution plan is built once and each execution sends its values as
+/// parameters ([`amar_connectors::bound`]); otherwise each execution binds the values
+/// into the node's plan and hands it to the source's planner (which writes the SQL).
+/// Anything else (a plan that keeps work in Amar, or one whose optimisation needs
+/// the values) is optimised per execution.
 #[derive(Debug)]
 struct Pushed {
     unbound: LogicalPlan,
-    node: tokio::sync::OnceCell<Option<datafusion_federation::FederatedPlanNode>>,
+    ready: tokio::sync::OnceCell<Option<Ready>>,
+    /// The types of `$1…$n`, found once.
+    parameter_types: std::sync::OnceLock<Vec<Option<datafusion::arrow::datatypes::DataType>>>,
+}
+
+/// What optimising a wholly pushed statement found, kept for every execution.
+#[derive(Debug)]
+struct Ready {
+    node: datafusion_federation::FederatedPlanNode,
+    /// The statement with its placeholders kept, where its values go to the source
+    /// as parameters; `None` where they are bound as literals.
+    parameterised: Option<amar_connectors::bound::Parameterised>,
 }
 
 impl Pushed {
     fn new(unbound: LogicalPlan) -> Arc<Self> {
         Arc::new(Pushed {
             unbound,
-            node: tokio::sync::OnceCell::new(),
+            ready: tokio::sync::OnceCell::new(),
+            parameter_types: std::sync::OnceLock::new(),
         })
     }
 
     /// The federated node the whole statement became, optimised on first use.
-    async fn node(
-        &self,
-        state: &SessionState,
-    ) -> Option<&datafusion_federation::FederatedPlanNode> {
-        self.node
+    async fn ready(&self, ctx: &SessionContext) -> Option<&Ready> {
+        self.ready
             .get_or_init(|| async {
                 if !Self::all_federated(&self.unbound) {
                     return None;
                 }
+                let state = ctx.state();
                 let optimised = state.optimize(&self.unbound).ok()?;
                 let LogicalPlan::Extension(extension) = optimised else {
                     return None;
@@ -380,13 +395,37 @@ impl Pushed {
                     .node
                     .as_any()
                     .downcast_ref::<datafusion_federation::FederatedPlanNode>()?;
-                Some(datafusion_federation::FederatedPlanNode::new(
+                let node = datafusion_federation::FederatedPlanNode::new(
                     node.plan.clone(),
                     node.planner.clone(),
-                ))
+                );
+                let parameterised = if amar_connectors::bound::accepts(node.plan()) {
+                    match node.planner.plan_federation(&node, &state).await {
+                        Ok(exec) => amar_connectors::bound::Parameterised::new(node.plan(), exec),
+                        Err(_) => None,
+                    }
+                } else {
+                    None
+                };
+                Some(Ready {
+                    node,
+                    parameterised,
+                })
             })
             .await
             .as_ref()
+    }
+
+    /// Whether executions send their values as parameters, so a binding need not
+    /// rewrite the plan (known once the statement has run).
+    fn takes_parameters(&self) -> bool {
+        matches!(
+            self.ready.get(),
+            Some(Some(Ready {
+                parameterised: Some(_),
+                ..
+            }))
+        )
     }
 
     /// Whether every table the plan reads is a federated one (so one optimisation
@@ -406,15 +445,24 @@ impl Pushed {
         scans > 0 && scans == federated
     }
 
-    /// Runs the statement with `params` through the source's planner alone.
+    /// Runs the statement with `params` through the source alone: as parameters
+    /// where it takes them, bound into the SQL otherwise.
     async fn execute(
-        node: &datafusion_federation::FederatedPlanNode,
+        ready: &Ready,
         params: &ParamValues,
-        state: &SessionState,
+        ctx: &SessionContext,
     ) -> datafusion::error::Result<SendableRecordBatchStream> {
+        if let (Some(statement), ParamValues::List(list)) = (&ready.parameterised, params)
+            && list.len() == statement.count()
+            && let Some(values) = amar_connectors::bound::Value::all(list.iter().map(|v| &v.value))
+        {
+            return statement.execute(values, || ctx.task_ctx());
+        }
+        let state = ctx.state();
+        let node = &ready.node;
         let plan = node.plan().clone().with_param_values(params.clone())?;
         let bound = datafusion_federation::FederatedPlanNode::new(plan, node.planner.clone());
-        let exec = node.planner.plan_federation(&bound, state).await?;
+        let exec = node.planner.plan_federation(&bound, &state).await?;
         exec.execute(0, state.task_ctx())
     }
 }
@@ -424,7 +472,13 @@ impl Planned {
     pub fn parameter_types(
         &self,
     ) -> Result<Vec<Option<datafusion::arrow::datatypes::DataType>>, SqlError> {
-        Self::parameter_types_of(&self.plan)
+        if let Some(types) = self.pushed.parameter_types.get() {
+            return Ok(types.clone());
+        }
+        // Of the statement as prepared (a bound plan has no placeholders left).
+        let types = Self::parameter_types_of(&self.pushed.unbound)?;
+        let _ = self.pushed.parameter_types.set(types.clone());
+        Ok(types)
     }
 
     /// The types of `$1…$n` of a plan, in order; `None` where DataFusion could not
@@ -451,10 +505,17 @@ impl Planned {
             .collect())
     }
 
-    /// The same plan with `$n` placeholders replaced by values.
+    /// The same plan with `$n` placeholders replaced by values. A statement whose
+    /// values go to its source as parameters keeps its plan as it is (the values are
+    /// bound into it only if it must be planned again).
     pub fn bind(&self, params: ParamValues) -> Result<Planned, SqlError> {
+        let plan = if self.pushed.takes_parameters() {
+            self.plan.clone()
+        } else {
+            self.plan.clone().with_param_values(params.clone())?
+        };
         Ok(Planned {
-            plan: self.plan.clone().with_param_values(params.clone())?,
+            plan,
             output: self.output.clone(),
             statement: self.statement.clone(),
             report: self.report.clone(),
@@ -529,8 +590,10 @@ pub struct Session {
     pub user: User,
     pub peer: Peer,
     ctx: SessionContext,
-    settings: Mutex<Settings>,
+    settings: Mutex<Arc<Settings>>,
     cursors: Arc<cursor::Cursors>,
+    /// Statements prepared with SQL's PREPARE.
+    named: named::NamedStatements,
     /// The user's policy decisions, cached for the session.
     access: Arc<SessionAccess>,
     engine: Arc<Engine>,
@@ -851,16 +914,13 @@ impl Session {
         );
         let stream = async {
             let pushed = match &planned.params {
-                Some(params) => {
-                    let state = self.ctx.state();
-                    match planned.pushed.node(&state).await {
-                        Some(node) => {
-                            self.engine.metrics().planned_once();
-                            Some(Pushed::execute(node, params, &state).await?)
-                        }
-                        None => None,
+                Some(params) => match planned.pushed.ready(&self.ctx).await {
+                    Some(ready) => {
+                        self.engine.metrics().planned_once();
+                        Some(Pushed::execute(ready, params, &self.ctx).await?)
                     }
-                }
+                    None => None,
+                },
                 None => None,
             };
             let batches = match pushed {
@@ -950,8 +1010,8 @@ impl Session {
         Ok(out)
     }
 
-    /// A copy of the current settings.
-    pub fn settings(&self) -> Settings {
+    /// The current settings (shared: a change makes a new copy).
+    pub fn settings(&self) -> Arc<Settings> {
         self.settings
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -965,9 +1025,9 @@ impl Session {
     ) -> Result<T, SqlError> {
         let result = {
             let mut settings = self.settings.lock().unwrap_or_else(|e| e.into_inner());
-            let mut next = settings.clone();
+            let mut next = Settings::clone(&settings);
             let result = f(&mut next)?;
-            *settings = next;
+            *settings = Arc::new(next);
             result
         };
         self.apply_settings();

@@ -7,16 +7,13 @@ use arrow_pg::datatypes::{arrow_schema_to_pg_fields, into_pg_type};
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::common::ParamValues;
-use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::sqlparser::ast::Statement;
 use futures::{Sink, SinkExt, StreamExt, stream};
 use pgwire::api::copy::send_copy_out_response;
 use pgwire::api::portal::PortalExecutionState;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::send_describe_response;
-use pgwire::api::query::{
-    ExtendedQueryHandler, SimpleQueryHandler, send_execution_response, send_partial_query_response,
-};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler, send_execution_response};
 use pgwire::api::results::DescribePortalResponse;
 use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::stmt::QueryParser;
@@ -26,7 +23,9 @@ use pgwire::api::{ClientInfo, ClientPortalStore, Type};
 use pgwire::api::{ConnectionHandle, DEFAULT_NAME, PgWireConnectionState};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
-use pgwire::messages::extendedquery::{Describe, Execute, Sync as PgSync, TARGET_TYPE_BYTE_PORTAL};
+use pgwire::messages::extendedquery::{
+    Bind, Describe, Execute, Sync as PgSync, TARGET_TYPE_BYTE_PORTAL,
+};
 use pgwire::messages::response::EmptyQueryResponse;
 use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
 use pgwire::messages::simplequery::Query;
@@ -295,7 +294,8 @@ async fn run_command<C>(
     text: &str,
 ) -> PgWireResult<Response>
 where
-    C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+    C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+    C::PortalStore: PortalStore,
     C::Error: Debug,
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
@@ -318,7 +318,8 @@ async fn run_command_inner<C>(
     format: &Format,
 ) -> PgWireResult<Response>
 where
-    C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+    C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+    C::PortalStore: PortalStore,
     C::Error: Debug,
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
@@ -364,6 +365,7 @@ where
                     Ok(())
                 })
                 .map_err(to_pgwire)?;
+            session.deallocate(None).map_err(to_pgwire)?;
             Ok(Response::Execution(Tag::new("DISCARD ALL")))
         }
         Command::Show { name } => {
@@ -399,7 +401,41 @@ where
             Ok(Response::TransactionEnd(Tag::new("ROLLBACK")))
         }
         Command::NoOp(tag) => Ok(Response::Execution(Tag::new(tag))),
-        Command::Deallocate { .. } => Ok(Response::Execution(Tag::new("DEALLOCATE"))),
+        Command::Deallocate { name } => {
+            if let Err(e) = session.deallocate(name.as_deref()) {
+                // A statement prepared through the protocol shares the namespace
+                // (psycopg deallocates its own with this command).
+                match name.as_deref() {
+                    Some(n) if client.portal_store().get_statement(n).is_some() => {
+                        client.portal_store().rm_statement(n);
+                    }
+                    _ => return Err(to_pgwire(e)),
+                }
+            }
+            Ok(Response::Execution(Tag::new(if name.is_some() {
+                "DEALLOCATE"
+            } else {
+                "DEALLOCATE ALL"
+            })))
+        }
+        Command::Prepare {
+            name,
+            types,
+            statement,
+        } => {
+            session
+                .prepare_named(&name, &types, *statement)
+                .await
+                .map_err(to_pgwire)?;
+            Ok(Response::Execution(Tag::new("PREPARE")))
+        }
+        Command::Execute { name, values } => {
+            let planned = session
+                .bind_named(&name, &values)
+                .await
+                .map_err(to_pgwire)?;
+            Ok(Response::Query(run_query(session, planned, format).await?))
+        }
         Command::Copy { query, format } => {
             let plan = session.plan(&query).await.map_err(to_pgwire)?;
             let response = copy::copy_out(session, plan, format, format_options(session)).await?;
@@ -594,6 +630,10 @@ impl QueryParser for Parser {
                 let schema = session.cursors().schema(&name).await.ok();
                 PreparedKind::Command(Command::Fetch { name, count }, schema)
             }
+            Command::Execute { name, values } => {
+                let schema = session.named_output(&name);
+                PreparedKind::Command(Command::Execute { name, values }, schema)
+            }
             other => PreparedKind::Command(other, None),
         };
         Ok(Some(Prepared { kind, text }))
@@ -619,9 +659,10 @@ impl QueryParser for Parser {
         let format = column_format.cloned().unwrap_or_default();
         match &stmt.kind {
             PreparedKind::Query(planned) => fields_for(&planned.output, &format, None),
-            PreparedKind::Command(Command::Fetch { .. }, Some(schema)) => {
-                fields_for(schema, &format, None)
-            }
+            PreparedKind::Command(
+                Command::Fetch { .. } | Command::Execute { .. },
+                Some(schema),
+            ) => fields_for(schema, &format, None),
             PreparedKind::Command(Command::Show { name }, _) => Ok(vec![FieldInfo::new(
                 Settings::display_name(name),
                 None,
@@ -666,6 +707,44 @@ impl ExtendedQueryHandler for QueryHandler {
         if let Some(exchange) = client.session_extensions().get::<Exchange>() {
             exchange.release();
         }
+        Ok(())
+    }
+
+    /// Bind, as pgwire's, but BindComplete is not flushed by itself: it goes out
+    /// with the rest of the exchange at Sync or Flush, as PostgreSQL sends it.
+    async fn on_bind<C>(&self, client: &mut C, message: Bind) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let statement_name = message.statement_name.as_deref().unwrap_or(DEFAULT_NAME);
+        let portal_name = message.portal_name.as_deref().unwrap_or(DEFAULT_NAME);
+        match client.portal_store().get_statement(statement_name) {
+            Some(Entry::Value(statement)) => {
+                let portal = Portal::try_new(&message, statement)?;
+                client.portal_store().put_portal(Arc::new(portal));
+            }
+            Some(Entry::Empty) => {
+                if !message.parameters.is_empty() {
+                    return Err(to_pgwire(SqlError::new(
+                        code::PROTOCOL_VIOLATION,
+                        format!(
+                            "bind message supplies {} parameters, but prepared statement \"{statement_name}\" requires 0",
+                            message.parameters.len()
+                        ),
+                    )));
+                }
+                client.portal_store().put_empty_portal(portal_name);
+            }
+            None => return Err(PgWireError::StatementNotFound(statement_name.to_owned())),
+        }
+        client
+            .feed(PgWireBackendMessage::BindComplete(
+                pgwire::messages::extendedquery::BindComplete::new(),
+            ))
+            .await?;
         Ok(())
     }
 
@@ -769,7 +848,7 @@ impl ExtendedQueryHandler for QueryHandler {
             }
         };
         let mut results = response;
-        let suspended = send_partial_query_response(client, &mut results, max_rows).await?;
+        let suspended = send_rows(client, &mut results, max_rows).await?;
         *portal.state().lock().await = if suspended {
             PortalExecutionState::Suspended(results)
         } else {
@@ -796,7 +875,7 @@ impl ExtendedQueryHandler for QueryHandler {
             PreparedKind::Query(planned) => {
                 let start = arrived();
                 let bound = check_not_failed(client.transaction_status(), &Command::NoOp(""))
-                    .and_then(|()| decode_parameters(portal, &planned.plan))
+                    .and_then(|()| decode_parameters(portal, planned))
                     .and_then(|params| bind((**planned).clone(), &params));
                 let planned = match bound {
                     Ok(planned) => planned,
@@ -870,10 +949,51 @@ impl QueryHandler {
     }
 }
 
+/// Sends up to `max_rows` of an Execute's rows (all with 0), then CommandComplete or
+/// PortalSuspended; `true` if rows remain. Like pgwire's `send_partial_query_response`
+/// but without flushing at the end: as in PostgreSQL, what an Execute answers goes
+/// out with the ReadyForQuery of the Sync after it (or at a Flush, or when the
+/// buffer fills), so a point query's answer is one packet, not two.
+async fn send_rows<C>(
+    client: &mut C,
+    results: &mut QueryResponse,
+    max_rows: usize,
+) -> PgWireResult<bool>
+where
+    C: Sink<PgWireBackendMessage> + Unpin,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let command_tag = results.command_tag().to_string();
+    let data_rows = results.data_rows();
+    let mut rows = 0;
+    while max_rows == 0 || rows < max_rows {
+        match data_rows.next().await {
+            Some(row) => {
+                client.feed(PgWireBackendMessage::DataRow(row?)).await?;
+                rows += 1;
+            }
+            None => {
+                let tag = Tag::new(&command_tag).with_rows(rows);
+                client
+                    .feed(PgWireBackendMessage::CommandComplete(tag.into()))
+                    .await?;
+                return Ok(false);
+            }
+        }
+    }
+    client
+        .feed(PgWireBackendMessage::PortalSuspended(
+            pgwire::messages::extendedquery::PortalSuspended::new(),
+        ))
+        .await?;
+    Ok(true)
+}
+
 /// Decodes bound parameters, using the client's declared types where given and the
 /// types DataFusion inferred otherwise.
-fn decode_parameters(portal: &Portal<Prepared>, plan: &LogicalPlan) -> PgWireResult<ParamValues> {
-    let inferred = Planned::parameter_types_of(plan).map_err(to_pgwire)?;
+fn decode_parameters(portal: &Portal<Prepared>, planned: &Planned) -> PgWireResult<ParamValues> {
+    let inferred = planned.parameter_types().map_err(to_pgwire)?;
     if portal.parameter_len() != inferred.len() {
         return Err(to_pgwire(SqlError::new(
             code::PROTOCOL_VIOLATION,
