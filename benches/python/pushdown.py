@@ -17,6 +17,8 @@ import time
 import psycopg
 import pymysql
 
+import dataset
+
 
 def mysql(a, db=None):
     return pymysql.connect(
@@ -30,39 +32,10 @@ QUERY = (
 
 
 def setup(a):
-    with psycopg.connect(a.pg, autocommit=True) as c:
-        c.execute(f"DROP SCHEMA IF EXISTS {a.schema} CASCADE")
-        c.execute(f"CREATE SCHEMA {a.schema}")
-        c.execute(
-            f"CREATE TABLE {a.schema}.contributions (id bigint PRIMARY KEY, province_code smallint NOT NULL, "
-            "period date NOT NULL, wage numeric(14,0) NOT NULL, contribution numeric(14,0) NOT NULL)"
-        )
-        c.execute(
-            f"INSERT INTO {a.schema}.contributions SELECT g, (g %% 31) + 1, "
-            "date '2023-01-01' + ((g / 1000) %% 730)::int, 10000000 + (g %% 50000) * 100, "
-            "(10000000 + (g %% 50000) * 100) * 23 / 100 FROM generate_series(1, %s) g",
-            (a.rows,),
-        )
-        c.execute(f"ANALYZE {a.schema}.contributions")
+    """The benchmarks' dataset (dataset.py) in PostgreSQL, and in MariaDB if asked."""
+    dataset.write_postgres(a)
     if getattr(a, "mysql_db", None):
-        with mysql(a) as m, m.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {a.mysql_db}")
-            cur.execute(f"CREATE DATABASE {a.mysql_db}")
-            cur.execute(f"USE {a.mysql_db}")
-            cur.execute(
-                f"CREATE TABLE {a.mysql_db}.contributions (id BIGINT PRIMARY KEY, province_code SMALLINT NOT NULL, "
-                "period DATE NOT NULL, wage DECIMAL(14,0) NOT NULL, contribution DECIMAL(14,0) NOT NULL)"
-            )
-            # MariaDB's sequence engine: seq_1_to_N is a table of 1..N.
-            step = 1_000_000
-            for lo in range(1, a.rows + 1, step):
-                hi = min(a.rows, lo + step - 1)
-                cur.execute(
-                    f"INSERT INTO {a.mysql_db}.contributions SELECT seq, (seq % 31) + 1, "
-                    "DATE '2023-01-01' + INTERVAL ((seq DIV 1000) % 730) DAY, 10000000 + (seq % 50000) * 100, "
-                    f"(10000000 + (seq % 50000) * 100) * 23 / 100 FROM seq_{lo}_to_{hi}"
-                )
-            cur.execute(f"ANALYZE TABLE {a.mysql_db}.contributions")
+        dataset.write_mariadb(a)
 
 
 def drop(a):

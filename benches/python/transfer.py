@@ -73,16 +73,77 @@ def flight_cpp_run(uri, sql):
         client.close()
 
 
-def ipc_bytes(uri, sql):
-    """How many bytes the result is as an Arrow IPC stream (what Flight moves)."""
+def result_table(uri, sql):
+    """The result, as Amar's Flight SQL sends it (its batches as they came)."""
     with flight_sql.connect(uri, db_kwargs={"username": "admin", "password": "admin"}, autocommit=True) as conn:
         with conn.cursor() as cur:
             cur.execute(sql)
-            table = cur.fetch_arrow_table()
+            return cur.fetch_arrow_table()
+
+
+def ipc_bytes(table):
+    """How many bytes the result is as an Arrow IPC stream (what Flight moves)."""
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
     return sink.getvalue().size
+
+
+# Arrow's own Flight server (C++, pyarrow.flight), serving a table it holds in memory:
+# what Flight itself costs on this machine, with no query, no source and no SQL.
+REFERENCE_SERVER = """
+import sys
+import pyarrow as pa
+import pyarrow.flight as fl
+
+class Reference(fl.FlightServerBase):
+    def __init__(self, table):
+        super().__init__("grpc://127.0.0.1:0")
+        self.table = table
+
+    def do_get(self, context, ticket):
+        return fl.RecordBatchStream(self.table)
+
+with pa.memory_map(sys.argv[1]) as source:
+    table = pa.ipc.open_stream(source).read_all()
+server = Reference(table)
+print(server.port, flush=True)
+server.serve()
+"""
+
+
+class ReferenceFlight:
+    """A reference Flight server in a process of its own, holding `table`."""
+
+    def __init__(self, table):
+        import subprocess
+        import sys
+        import tempfile
+
+        self.file = tempfile.NamedTemporaryFile(suffix=".arrows")
+        with pa.OSFile(self.file.name, "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+            for batch in table.to_batches():
+                writer.write_batch(batch)
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", REFERENCE_SERVER, self.file.name], stdout=subprocess.PIPE
+        )
+        self.port = int(self.process.stdout.readline())
+
+    def run(self):
+        import pyarrow.flight as fl
+
+        client = fl.FlightClient(f"grpc://127.0.0.1:{self.port}")
+        try:
+            start = time.perf_counter()
+            table = client.do_get(fl.Ticket(b"result")).read_all()
+            return table.num_rows, time.perf_counter() - start
+        finally:
+            client.close()
+
+    def close(self):
+        self.process.terminate()
+        self.process.wait()
+        self.file.close()
 
 
 def loopback_run(nbytes):
@@ -158,10 +219,15 @@ def main():
     a = p.parse_args()
     dsn = f"host=127.0.0.1 port={a.pg_port} dbname=amar user=admin password=admin"
     uri = f"grpc://127.0.0.1:{a.flight_port}"
-    nbytes = ipc_bytes(uri, a.sql)
+    table = result_table(uri, a.sql)
+    nbytes = ipc_bytes(table)
+    reference = ReferenceFlight(table)
+    batches = table.to_batches()
+    del table
     clients = {
         "flight": lambda: flight_run(uri, a.sql),
         "flight-cpp": lambda: flight_cpp_run(uri, a.sql),
+        "flight-reference": reference.run,
         # rows here are bytes: the Flight result's size as Arrow IPC.
         "loopback": lambda: loopback_run(nbytes),
         "pgwire-binary": lambda: pg_run(dsn, a.sql, True),
@@ -191,10 +257,23 @@ def main():
         }
         for name, times in seconds.items()
     }
+    reference.close()
     if a.postgres:
         with psycopg.connect(a.postgres, autocommit=True) as pg:
             pg.execute(f"DROP SCHEMA IF EXISTS {a.schema} CASCADE")
-    print(json.dumps({"sql": a.sql, "rounds": a.rounds, "ipc_bytes": nbytes, "results": result}))
+    rows_per_batch = statistics.median(b.num_rows for b in batches) if batches else 0
+    print(
+        json.dumps(
+            {
+                "sql": a.sql,
+                "rounds": a.rounds,
+                "ipc_bytes": nbytes,
+                "batches": len(batches),
+                "rows_per_batch": rows_per_batch,
+                "results": result,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@
 //! cargo run -p amar-benches --release -- transfer policy pushdown latency join --rounds 5 --scale 1
 //! ```
 
+mod generate;
 mod join;
 mod latency;
 mod machine;
@@ -29,7 +30,7 @@ pub struct Options {
     pub scenarios: Vec<String>,
     pub rounds: usize,
     pub scale: f64,
-    /// Table sizes for the scale scenario.
+    /// Table sizes for the scale and generate scenarios.
     pub sizes: Vec<u64>,
     pub amar: PathBuf,
     pub python: PathBuf,
@@ -66,7 +67,7 @@ fn parse_args() -> anyhow::Result<Options> {
             "--results" => options.results = value("--results")?.into(),
             "-h" | "--help" => {
                 println!(
-                    "amar-benches [transfer] [policy] [pushdown] [latency] [join] [scale] [plugin] [--sizes N,N,…] [--rounds N] [--scale S] [--amar PATH] [--python PATH] [--results FILE]"
+                    "amar-benches [generate] [transfer] [policy] [pushdown] [latency] [join] [scale] [plugin] [--sizes N,N,…] [--rounds N] [--scale S] [--amar PATH] [--python PATH] [--results FILE]"
                 );
                 std::process::exit(0);
             }
@@ -95,6 +96,7 @@ fn main() -> anyhow::Result<()> {
     let mut demo = None;
     for scenario in &options.scenarios {
         let table = match scenario.as_str() {
+            "generate" => generate::run(&options)?,
             "pushdown" => pushdown::run(&options)?,
             "latency" => latency::run(&options)?,
             "join" => join::run(&options)?,
@@ -112,7 +114,7 @@ fn main() -> anyhow::Result<()> {
                 }
             }
             other => bail!(
-                "unknown scenario {other}; known: transfer, policy, pushdown, latency, join, scale, plugin"
+                "unknown scenario {other}; known: generate, transfer, policy, pushdown, latency, join, scale, plugin"
             ),
         };
         println!("{table}");
