@@ -211,10 +211,12 @@ impl SqliteSource {
         let rowid_span = if object_type == "view" || rowid_shadowed {
             None
         } else {
+            // Each end from its own subquery: SQLite reads a lone min or max from
+            // the b-tree's end, but scans the table for both in one aggregate.
+            let quoted = filter::quote_ident(table);
             conn.query_row(
                 &format!(
-                    "SELECT coalesce(max(rowid) - min(rowid) + 1, 0) FROM {}",
-                    filter::quote_ident(table)
+                    "SELECT coalesce((SELECT max(rowid) FROM {quoted}) - (SELECT min(rowid) FROM {quoted}) + 1, 0)"
                 ),
                 [],
                 |row| row.get::<_, i64>(0),

@@ -334,11 +334,11 @@ impl ScanJob {
         if parts == 1 {
             return Ok(Some(self.sql.clone()));
         }
+        // Two subqueries, not `min(rowid), max(rowid)` in one: SQLite answers a lone
+        // min or max from the b-tree's end, but both together by scanning every row.
+        let table = super::filter::quote_ident(&self.table);
         let (lo, hi): (Option<i64>, Option<i64>) = conn.query_row(
-            &format!(
-                "SELECT min(rowid), max(rowid) FROM {}",
-                super::filter::quote_ident(&self.table)
-            ),
+            &format!("SELECT (SELECT min(rowid) FROM {table}), (SELECT max(rowid) FROM {table})"),
             [],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )?;

@@ -351,7 +351,9 @@ fn date(value: ValueRef<'_>) -> Result<i32, String> {
             let t = text(value).unwrap_or("");
             // Accept a date, or a timestamp whose time part is midnight-agnostic.
             let day = t.get(..10).unwrap_or(t);
-            chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
+            iso_date(day.as_bytes())
+                .map(Ok)
+                .unwrap_or_else(|| chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d"))
                 .map(|d| {
                     use chrono::Datelike;
                     d.num_days_from_ce() - UNIX_EPOCH_DAYS_FROM_CE
@@ -370,19 +372,7 @@ fn timestamp(value: ValueRef<'_>) -> Result<i64, String> {
         ValueRef::Real(secs) => Ok((secs * 1e6).round() as i64),
         ValueRef::Text(_) => {
             let t = text(value).unwrap_or("");
-            let parsed = [
-                "%Y-%m-%d %H:%M:%S%.f",
-                "%Y-%m-%dT%H:%M:%S%.f",
-                "%Y-%m-%d %H:%M",
-                "%Y-%m-%dT%H:%M",
-            ]
-            .iter()
-            .find_map(|f| chrono::NaiveDateTime::parse_from_str(t, f).ok())
-            .or_else(|| {
-                chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
-                    .ok()
-                    .and_then(|d| d.and_hms_opt(0, 0, 0))
-            });
+            let parsed = iso_timestamp(t.as_bytes()).or_else(|| timestamp_formats(t));
             parsed
                 .map(|ts| ts.and_utc().timestamp_micros())
                 .ok_or_else(|| {
@@ -394,6 +384,74 @@ fn timestamp(value: ValueRef<'_>) -> Result<i64, String> {
         }
         other => Err(format!("{} is not a timestamp", describe(other))),
     }
+}
+
+/// Every form a timestamp is read in, by chrono's format parser.
+fn timestamp_formats(t: &str) -> Option<chrono::NaiveDateTime> {
+    [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|f| chrono::NaiveDateTime::parse_from_str(t, f).ok())
+    .or_else(|| {
+        chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+    })
+}
+
+/// `YYYY-MM-DD`, read straight from its bytes. It is how SQLite's date functions
+/// write a date and how nearly every stored one looks; chrono's format parser reads
+/// its format string again for every value, which was a quarter of a large scan's
+/// time. Anything else is left to the format parser.
+fn iso_date(b: &[u8]) -> Option<chrono::NaiveDate> {
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let (year, month, day) = (digits(&b[..4])?, digits(&b[5..7])?, digits(&b[8..])?);
+    chrono::NaiveDate::from_ymd_opt(year as i32, month, day)
+}
+
+/// `YYYY-MM-DD`, then `[ T]HH:MM`, then `:SS`, then `.` and one to nine digits:
+/// the timestamp forms [`timestamp_formats`] reads, without a leap second.
+fn iso_timestamp(b: &[u8]) -> Option<chrono::NaiveDateTime> {
+    let date = iso_date(b.get(..10)?)?;
+    if b.len() == 10 {
+        return date.and_hms_opt(0, 0, 0);
+    }
+    if b.len() < 16 || !matches!(b[10], b' ' | b'T') || b[13] != b':' {
+        return None;
+    }
+    let (hour, minute) = (digits(&b[11..13])?, digits(&b[14..16])?);
+    let (second, nanos) = match &b[16..] {
+        [] => (0, 0),
+        [b':', s1, s2, fraction @ ..] => {
+            let second = digits(&[*s1, *s2])?;
+            let nanos = match fraction {
+                [] => 0,
+                [b'.', figures @ ..] if (1..=9).contains(&figures.len()) => {
+                    digits(figures)? * 10u32.pow(9 - figures.len() as u32)
+                }
+                _ => return None,
+            };
+            (second, nanos)
+        }
+        _ => return None,
+    };
+    if second > 59 {
+        return None;
+    }
+    date.and_hms_nano_opt(hour, minute, second, nanos)
+}
+
+/// ASCII digits as a number; `None` for anything else (no sign, no space).
+fn digits(b: &[u8]) -> Option<u32> {
+    b.iter().try_fold(0u32, |n, c| {
+        c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+    })
 }
 
 #[cfg(test)]
@@ -447,5 +505,55 @@ mod tests {
         let mut t = ColumnBuilder::new(&DataType::Timestamp(TimeUnit::Microsecond, None), 1);
         t.append(ValueRef::Text(b"1970-01-01 00:00:01")).unwrap();
         assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn the_fast_date_readers_agree_with_chrono() {
+        let cases = [
+            "2024-02-29",
+            "2023-02-29",
+            "1999-12-31 23:59:59",
+            "1999-12-31T23:59:59.5",
+            "2000-01-01 00:00:00.123456789",
+            "2000-01-01 00:00:00.1234567891",
+            "2000-01-01 00:00:60",
+            "2000-01-01 24:00:00",
+            "2000-01-01 10:61",
+            "2000-01-01 10:30",
+            "2000-01-01T10:30",
+            "2000-01-01 10:30:",
+            "2000-01-01 10:30:00.",
+            "2000-1-01",
+            "+2000-01-01",
+            "2000-01-01x",
+            "２０００-01-01",
+            "0000-01-01",
+            "9999-12-31 23:59:59.999999",
+        ];
+        for case in cases {
+            let b = case.as_bytes();
+            let chrono_date = chrono::NaiveDate::parse_from_str(case, "%Y-%m-%d").ok();
+            if let Some(fast) = iso_date(b) {
+                assert_eq!(Some(fast), chrono_date, "{case}");
+            }
+            if b.len() == 10 && b.iter().all(|c| c.is_ascii_digit() || *c == b'-') {
+                assert_eq!(iso_date(b), chrono_date, "{case}");
+            }
+            if let Some(fast) = iso_timestamp(b) {
+                assert_eq!(Some(fast), timestamp_formats(case), "{case}");
+            }
+        }
+        // The fast path takes the common forms itself.
+        for case in [
+            "1999-12-31 23:59:59",
+            "2000-01-01T10:30",
+            "2000-01-01 00:00:00.5",
+        ] {
+            assert!(iso_timestamp(case.as_bytes()).is_some(), "{case}");
+        }
+        let mut d = ColumnBuilder::new(&DataType::Date32, 2);
+        d.append(ValueRef::Text(b"1970-01-02")).unwrap();
+        assert!(d.append(ValueRef::Text(b"1970-02-30")).is_err());
+        assert_eq!(d.len(), 1);
     }
 }
