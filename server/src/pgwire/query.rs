@@ -12,10 +12,9 @@ use futures::{Sink, SinkExt, StreamExt, stream};
 use pgwire::api::copy::send_copy_out_response;
 use pgwire::api::portal::PortalExecutionState;
 use pgwire::api::portal::{Format, Portal};
-use pgwire::api::query::send_describe_response;
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler, send_execution_response};
-use pgwire::api::results::DescribePortalResponse;
 use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::results::{DescribePortalResponse, DescribeResponse, DescribeStatementResponse};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::Entry;
 use pgwire::api::store::PortalStore;
@@ -23,8 +22,9 @@ use pgwire::api::{ClientInfo, ClientPortalStore, Type};
 use pgwire::api::{ConnectionHandle, DEFAULT_NAME, PgWireConnectionState};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::data::{NoData, ParameterDescription, RowDescription};
 use pgwire::messages::extendedquery::{
-    Bind, Describe, Execute, Sync as PgSync, TARGET_TYPE_BYTE_PORTAL,
+    Bind, Describe, Execute, Sync as PgSync, TARGET_TYPE_BYTE_PORTAL, TARGET_TYPE_BYTE_STATEMENT,
 };
 use pgwire::messages::response::EmptyQueryResponse;
 use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
@@ -750,7 +750,9 @@ impl ExtendedQueryHandler for QueryHandler {
 
     /// Describe, where a portal may also be a cursor made by `DECLARE` (in
     /// PostgreSQL the two share one namespace; psycopg describes its server-side
-    /// cursors this way).
+    /// cursors this way). As pgwire's otherwise, but the description is not flushed
+    /// by itself: libpq sends Bind, Describe, Execute, Sync for every prepared
+    /// execution, and the whole answer leaves in one packet at Sync, as PostgreSQL's.
     async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -769,10 +771,33 @@ impl ExtendedQueryHandler for QueryHandler {
                 &Format::UnifiedText,
                 Some(format_options(&session)),
             )?;
-            send_describe_response(client, &DescribePortalResponse::new(fields)).await?;
+            feed_describe_response(client, &DescribePortalResponse::new(fields)).await?;
             return Ok(());
         }
-        self._on_describe(client, message).await
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        match message.target_type {
+            TARGET_TYPE_BYTE_STATEMENT => match client.portal_store().get_statement(name) {
+                Some(Entry::Value(statement)) => {
+                    let response = self.do_describe_statement(client, &statement).await?;
+                    feed_describe_response(client, &response).await
+                }
+                Some(Entry::Empty) => {
+                    feed_describe_response(client, &DescribeStatementResponse::no_data()).await
+                }
+                None => Err(PgWireError::StatementNotFound(name.to_owned())),
+            },
+            TARGET_TYPE_BYTE_PORTAL => match client.portal_store().get_portal(name) {
+                Some(Entry::Value(portal)) => {
+                    let response = self.do_describe_portal(client, &portal).await?;
+                    feed_describe_response(client, &response).await
+                }
+                Some(Entry::Empty) => {
+                    feed_describe_response(client, &DescribePortalResponse::no_data()).await
+                }
+                None => Err(PgWireError::PortalNotFound(name.to_owned())),
+            },
+            other => Err(PgWireError::InvalidTargetType(other)),
+        }
     }
 
     /// Execute, with results streamed.
@@ -1023,4 +1048,32 @@ fn decode_parameters(portal: &Portal<Prepared>, planned: &Planned) -> PgWireResu
 /// An engine error met while a response streams, as the client receives it.
 pub fn stream_error(e: &datafusion::error::DataFusionError) -> PgWireError {
     PgWireError::UserError(Box::new(to_info(SqlError::from_datafusion(e))))
+}
+
+/// pgwire's `send_describe_response`, fed rather than sent: the description goes out
+/// with the rest of the exchange at Sync or Flush.
+async fn feed_describe_response<C, D>(client: &mut C, response: &D) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    D: DescribeResponse,
+{
+    if let Some(types) = response.parameters() {
+        let oids = types.iter().map(|t| t.oid()).collect();
+        client
+            .feed(PgWireBackendMessage::ParameterDescription(
+                ParameterDescription::new(oids),
+            ))
+            .await?;
+    }
+    let message = if response.is_no_data() {
+        PgWireBackendMessage::NoData(NoData::new())
+    } else {
+        PgWireBackendMessage::RowDescription(RowDescription::new(
+            response.fields().iter().map(Into::into).collect(),
+        ))
+    };
+    client.feed(message).await?;
+    Ok(())
 }
