@@ -214,6 +214,9 @@ def main():
     p.add_argument("--flight-port", type=int, required=True)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--sql", default="SELECT * FROM insurance.contributions")
+    # A second result, from the demo's Parquet files rather than its SQLite database:
+    # Flight against loopback with a source that is not itself the bound.
+    p.add_argument("--parquet-sql", default="SELECT * FROM pension.payments")
     p.add_argument("--postgres")
     p.add_argument("--schema")
     a = p.parse_args()
@@ -233,6 +236,16 @@ def main():
         "pgwire-binary": lambda: pg_run(dsn, a.sql, True),
         "pgwire-text": lambda: pg_run(dsn, a.sql, False),
     }
+    if a.parquet_sql:
+        parquet = result_table(uri, a.parquet_sql)
+        parquet_bytes = ipc_bytes(parquet)
+        parquet_reference = ReferenceFlight(parquet)
+        parquet_batches = parquet.num_rows, len(parquet.to_batches())
+        del parquet
+        clients["parquet-flight"] = lambda: flight_run(uri, a.parquet_sql)
+        clients["parquet-flight-cpp"] = lambda: flight_cpp_run(uri, a.parquet_sql)
+        clients["parquet-flight-reference"] = parquet_reference.run
+        clients["parquet-loopback"] = lambda: loopback_run(parquet_bytes)
     if a.postgres:
         copy_to_postgres(dsn, a.postgres, a.schema)
         theirs = a.sql.replace("insurance.contributions", f"{a.schema}.contributions")
@@ -258,6 +271,8 @@ def main():
         for name, times in seconds.items()
     }
     reference.close()
+    if a.parquet_sql:
+        parquet_reference.close()
     if a.postgres:
         with psycopg.connect(a.postgres, autocommit=True) as pg:
             pg.execute(f"DROP SCHEMA IF EXISTS {a.schema} CASCADE")
@@ -270,6 +285,14 @@ def main():
                 "ipc_bytes": nbytes,
                 "batches": len(batches),
                 "rows_per_batch": rows_per_batch,
+                "parquet": {
+                    "sql": a.parquet_sql,
+                    "ipc_bytes": parquet_bytes,
+                    "rows": parquet_batches[0],
+                    "batches": parquet_batches[1],
+                }
+                if a.parquet_sql
+                else None,
                 "results": result,
             }
         )
