@@ -461,10 +461,28 @@ fn is_connection_failure(message: &str) -> bool {
 
 /// Turns any error from a source into one that names it.
 pub fn name_error(source: &str, e: DataFusionError) -> DataFusionError {
-    if let DataFusionError::External(inner) = &e
-        && inner.downcast_ref::<ConnectorError>().is_some()
-    {
-        return e;
+    if let DataFusionError::External(inner) = &e {
+        if inner.downcast_ref::<ConnectorError>().is_some() {
+            return e;
+        }
+        // The source's own SQLSTATE, as postgres_fdw reports it; a connection
+        // failure or a server shutting down (08…, 57P0…) is the source being away.
+        if let Some(remote) = inner.downcast_ref::<crate::error::RemoteError>() {
+            let (source_name, message) = (source.to_string(), remote.message.clone());
+            let named = if remote.code.starts_with("08") || remote.code.starts_with("57P0") {
+                ConnectorError::Unavailable {
+                    source_name,
+                    message,
+                }
+            } else {
+                ConnectorError::Remote {
+                    source_name,
+                    message,
+                    code: Some(remote.code.clone()),
+                }
+            };
+            return DataFusionError::External(Box::new(named));
+        }
     }
     let message = e.to_string();
     let named = if is_connection_failure(&message) {
@@ -476,6 +494,7 @@ pub fn name_error(source: &str, e: DataFusionError) -> DataFusionError {
         ConnectorError::Remote {
             source_name: source.to_string(),
             message,
+            code: None,
         }
     };
     DataFusionError::External(Box::new(named))
@@ -589,10 +608,13 @@ impl Drop for Lease {
 
 /// A driver error with the server's own message (the driver's says only "db error").
 fn postgres_error(e: &tokio_postgres::Error) -> DataFusionError {
-    DataFusionError::Execution(match e.as_db_error() {
-        Some(db) => db.to_string(),
-        None => e.to_string(),
-    })
+    match e.as_db_error() {
+        Some(db) => DataFusionError::External(Box::new(crate::error::RemoteError {
+            code: db.code().code().to_string(),
+            message: db.to_string(),
+        })),
+        None => DataFusionError::Execution(e.to_string()),
+    }
 }
 
 /// A statement's rows from a PostgreSQL pool, as record batches of `schema`, with

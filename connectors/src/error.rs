@@ -38,11 +38,13 @@ pub enum ConnectorError {
         source_name: String,
         message: String,
     },
-    /// The source's server refused a statement Amar sent it.
+    /// The source's server refused a statement Amar sent it; `code` is the
+    /// SQLSTATE it gave, where it speaks PostgreSQL's (HV000 otherwise).
     #[error("source \"{source_name}\" refused the query: {message}")]
     Remote {
         source_name: String,
         message: String,
+        code: Option<String>,
     },
     /// Something this source cannot do (SQLSTATE 0A000).
     #[error("source \"{source_name}\": {message}")]
@@ -77,3 +79,12 @@ impl ConnectorError {
 }
 
 pub type Result<T, E = ConnectorError> = std::result::Result<T, E>;
+
+/// An error a PostgreSQL source returned, with its SQLSTATE; [`crate::database`]
+/// turns it into [`ConnectorError::Remote`] (or `Unavailable`) with the source's name.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct RemoteError {
+    pub code: String,
+    pub message: String,
+}

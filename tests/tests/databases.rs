@@ -1024,15 +1024,29 @@ async fn prepared_values_reach_postgresql_as_parameters_of_their_type() {
         last.iter().any(|q| q.contains("$1")) && !last.iter().any(|q| q.contains(uuid)),
         "the value went as a parameter, not in the SQL: {last:?}"
     );
-    // A value the type cannot take is PostgreSQL's error, reported as the source's
-    // (HV000) with PostgreSQL's message.
+    // A value the type cannot take is PostgreSQL's error: its SQLSTATE (22P02, as
+    // postgres_fdw passes it on) and its message, naming the source. The same for a
+    // statement sent with the value written in it.
     let e = amar.query(&statement, &[&"not a uuid"]).await.unwrap_err();
-    assert_eq!(sqlstate(&e), "HV000", "{e}");
+    assert_eq!(sqlstate(&e), "22P02", "{e}");
     let message = e
         .as_db_error()
         .map(|d| d.message().to_string())
         .unwrap_or_default();
-    assert!(message.contains("uuid"), "{message}");
+    assert!(
+        message.contains("uuid") && message.contains("\"dept\""),
+        "{message}"
+    );
+    let e = amar
+        .simple_query("SELECT id FROM dept.kinds WHERE u = 'not a uuid'")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "22P02", "{e}");
+    // The server is still there.
+    assert_eq!(
+        ids(amar.query(&statement, &[&uuid]).await.unwrap()),
+        vec![77]
+    );
 
     let statement = amar.prepare(&ours("i8", "=")).await.unwrap();
     assert_eq!(

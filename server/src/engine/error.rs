@@ -269,6 +269,15 @@ impl SqlError {
     }
 
     fn from_connector(e: &ConnectorError) -> Self {
+        // A PostgreSQL source's own SQLSTATE (22P02 for a value it cannot read, 57014
+        // for its statement timeout…), passed on as postgres_fdw passes it.
+        if let ConnectorError::Remote {
+            code: Some(remote), ..
+        } = e
+            && let Some(remote) = interned_sqlstate(remote)
+        {
+            return Self::new(remote, e.to_string());
+        }
         let code = match e {
             ConnectorError::SqliteOpen { .. } | ConnectorError::Path { .. } => {
                 code::UNABLE_TO_CONNECT
@@ -367,6 +376,30 @@ fn quoted_after(m: &str, marker: &str) -> Option<String> {
     Some(m[start..start + end].to_string())
 }
 
+/// A source's SQLSTATE as a `&'static str`: five digits or capital letters, each
+/// distinct code kept once. A source sending ever new codes gets HV000 after the
+/// first thousand, so it cannot grow the server's memory.
+fn interned_sqlstate(code: &str) -> Option<&'static str> {
+    static SEEN: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let valid = code.len() == 5
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase());
+    if !valid {
+        return None;
+    }
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(known) = seen.iter().find(|c| **c == code) {
+        return Some(known);
+    }
+    if seen.len() >= 1000 {
+        return None;
+    }
+    let leaked: &'static str = Box::leak(code.to_string().into_boxed_str());
+    seen.push(leaked);
+    Some(leaked)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,5 +419,27 @@ mod tests {
         assert_eq!(SqlError::from_datafusion(&e), inner);
         let e = DataFusionError::ArrowError(Box::new(ArrowError::DivideByZero), None);
         assert_eq!(SqlError::from_datafusion(&e).code, code::DIVISION_BY_ZERO);
+    }
+
+    #[test]
+    fn a_postgresql_source_keeps_its_sqlstate() {
+        let remote = |code: Option<&str>| {
+            SqlError::from_datafusion(&DataFusionError::External(Box::new(
+                ConnectorError::Remote {
+                    source_name: "pensions".into(),
+                    message: "invalid input syntax for type uuid: \"x\"".into(),
+                    code: code.map(str::to_string),
+                },
+            )))
+        };
+        let e = remote(Some("22P02"));
+        assert_eq!(e.code, "22P02");
+        assert!(
+            e.message.contains("pensions") && e.message.contains("uuid"),
+            "{e}"
+        );
+        assert_eq!(remote(Some("22p02")).code, code::FDW_ERROR);
+        assert_eq!(remote(Some("22P0")).code, code::FDW_ERROR);
+        assert_eq!(remote(None).code, code::FDW_ERROR);
     }
 }
