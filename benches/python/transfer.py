@@ -214,9 +214,18 @@ def main():
     p.add_argument("--flight-port", type=int, required=True)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--sql", default="SELECT * FROM insurance.contributions")
-    # A second result, from the demo's Parquet files rather than its SQLite database:
-    # Flight against loopback with a source that is not itself the bound.
-    p.add_argument("--parquet-sql", default="SELECT * FROM pension.payments")
+    # Further results over Flight only, each against its own loopback and reference:
+    # one from the demo's Parquet files rather than its SQLite database, and one with no
+    # source at all, so that Flight is measured where reading a source is not the bound.
+    p.add_argument(
+        "--flight-only",
+        nargs="*",
+        default=[
+            "parquet=SELECT * FROM pension.payments",
+            "no source=SELECT g, g * 2 AS h, g * 3 AS i, g * 4 AS j FROM generate_series(1, 2000000) AS t(g)",
+        ],
+        help="name=SQL pairs",
+    )
     p.add_argument("--postgres")
     p.add_argument("--schema")
     a = p.parse_args()
@@ -236,16 +245,24 @@ def main():
         "pgwire-binary": lambda: pg_run(dsn, a.sql, True),
         "pgwire-text": lambda: pg_run(dsn, a.sql, False),
     }
-    if a.parquet_sql:
-        parquet = result_table(uri, a.parquet_sql)
-        parquet_bytes = ipc_bytes(parquet)
-        parquet_reference = ReferenceFlight(parquet)
-        parquet_batches = parquet.num_rows, len(parquet.to_batches())
-        del parquet
-        clients["parquet-flight"] = lambda: flight_run(uri, a.parquet_sql)
-        clients["parquet-flight-cpp"] = lambda: flight_cpp_run(uri, a.parquet_sql)
-        clients["parquet-flight-reference"] = parquet_reference.run
-        clients["parquet-loopback"] = lambda: loopback_run(parquet_bytes)
+    extras = []
+    for pair in a.flight_only:
+        name, sql = pair.split("=", 1)
+        result = result_table(uri, sql)
+        extra = {
+            "name": name,
+            "sql": sql,
+            "ipc_bytes": ipc_bytes(result),
+            "rows": result.num_rows,
+            "batches": len(result.to_batches()),
+            "reference": ReferenceFlight(result),
+        }
+        del result
+        extras.append(extra)
+        clients[f"{name}/flight"] = lambda sql=sql: flight_run(uri, sql)
+        clients[f"{name}/flight-cpp"] = lambda sql=sql: flight_cpp_run(uri, sql)
+        clients[f"{name}/flight-reference"] = extra["reference"].run
+        clients[f"{name}/loopback"] = lambda n=extra["ipc_bytes"]: loopback_run(n)
     if a.postgres:
         copy_to_postgres(dsn, a.postgres, a.schema)
         theirs = a.sql.replace("insurance.contributions", f"{a.schema}.contributions")
@@ -271,8 +288,8 @@ def main():
         for name, times in seconds.items()
     }
     reference.close()
-    if a.parquet_sql:
-        parquet_reference.close()
+    for extra in extras:
+        extra.pop("reference").close()
     if a.postgres:
         with psycopg.connect(a.postgres, autocommit=True) as pg:
             pg.execute(f"DROP SCHEMA IF EXISTS {a.schema} CASCADE")
@@ -285,14 +302,7 @@ def main():
                 "ipc_bytes": nbytes,
                 "batches": len(batches),
                 "rows_per_batch": rows_per_batch,
-                "parquet": {
-                    "sql": a.parquet_sql,
-                    "ipc_bytes": parquet_bytes,
-                    "rows": parquet_batches[0],
-                    "batches": parquet_batches[1],
-                }
-                if a.parquet_sql
-                else None,
+                "flight_only": extras,
                 "results": result,
             }
         )

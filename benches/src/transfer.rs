@@ -92,29 +92,33 @@ pub fn run(options: &Options, server: &Amar) -> anyhow::Result<String> {
         reference_s / loopback_s,
         mb(loopback_s),
     ));
-    // The same, for a result read from Parquet: Flight where the source is not the
-    // bound (the SQLite scan above takes most of its time).
-    let parquet = &report["parquet"];
-    if parquet.is_object() {
-        let bytes = parquet["ipc_bytes"].as_f64().unwrap_or(f64::NAN);
-        let s = |name: &str| results[name]["median_s"].as_f64().unwrap_or(f64::NAN);
+    // The same for results over Flight only: one read from Parquet, one with no source
+    // (Flight where reading a source is not the bound; the SQLite scan above is).
+    for extra in report["flight_only"].as_array().into_iter().flatten() {
+        let name = extra["name"].as_str().unwrap_or("");
+        let bytes = extra["ipc_bytes"].as_f64().unwrap_or(f64::NAN);
+        let s = |path: &str| {
+            results[format!("{name}/{path}")]["median_s"]
+                .as_f64()
+                .unwrap_or(f64::NAN)
+        };
         let (adbc, cpp, reference, loopback) = (
-            s("parquet-flight"),
-            s("parquet-flight-cpp"),
-            s("parquet-flight-reference"),
-            s("parquet-loopback"),
+            s("flight"),
+            s("flight-cpp"),
+            s("flight-reference"),
+            s("loopback"),
         );
         let mb = |s: f64| bytes / s / 1e6;
         table.push_str(&format!(
-            "\nThe same for `{}` ({} rows in {} batches, {:.1} MB of Arrow IPC), read from the demo's Parquet files:\n\n\
+            "\n{name}: `{}` ({} rows in {} batches, {:.1} MB of Arrow IPC):\n\n\
              | path | median s | MB/s | time ratio to loopback | to reference |\n|---|---:|---:|---:|---:|\n\
              | Amar Flight SQL (ADBC → pyarrow Table) | {adbc:.3} | {:.0} | {:.1}× | {:.2}× |\n\
              | Amar Flight SQL (pyarrow.flight) | {cpp:.3} | {:.0} | {:.1}× | {:.2}× |\n\
              | reference Flight server, from memory | {reference:.3} | {:.0} | {:.1}× | 1.00× |\n\
              | loopback TCP, same bytes | {loopback:.3} | {:.0} | 1.0× | |\n",
-            parquet["sql"].as_str().unwrap_or(""),
-            parquet["rows"],
-            parquet["batches"],
+            extra["sql"].as_str().unwrap_or(""),
+            extra["rows"],
+            extra["batches"],
             bytes / 1e6,
             mb(adbc),
             adbc / loopback,
