@@ -45,7 +45,7 @@ fn parse_args() -> anyhow::Result<Options> {
         rounds: 5,
         scale: 1.0,
         sizes: vec![1_000_000, 10_000_000],
-        amar: root.join("target/release/amar"),
+        amar: default_amar(&root),
         python: root.join(".venv/bin/python"),
         results: root.join("benches/RESULTS.md"),
         command: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
@@ -84,14 +84,62 @@ fn parse_args() -> anyhow::Result<Options> {
     Ok(options)
 }
 
+/// The release `amar` of this checkout (in `CARGO_TARGET_DIR` when that is set).
+fn default_amar(root: &std::path::Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("release/amar")
+}
+
+/// What a fresh clone lacks, so that one command runs the benchmarks: the release
+/// server (built, or brought up to date, when `--amar` is not given; a no-op when it
+/// is current) and the Python clients and peers (`clients/install.sh`, when the
+/// default interpreter is missing).
+fn prepare(options: &Options) -> anyhow::Result<()> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    if options.amar == default_amar(&root) {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = std::process::Command::new(cargo);
+        build
+            .args(["build", "--release", "--bin", "amar"])
+            .current_dir(&root);
+        // What `cargo run` set for this package is not the server's: build scripts
+        // that watch such variables would otherwise rebuild (ring, and all above it).
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if key.starts_with("CARGO_PKG_")
+                || key.starts_with("CARGO_BIN_")
+                || key.starts_with("CARGO_MANIFEST_")
+                || ["CARGO_CRATE_NAME", "CARGO_PRIMARY_PACKAGE", "OUT_DIR"].contains(&&*key)
+            {
+                build.env_remove(&*key);
+            }
+        }
+        let status = build
+            .status()
+            .context("running cargo build --release --bin amar")?;
+        if !status.success() {
+            bail!("cargo build --release --bin amar failed");
+        }
+    }
+    if !options.amar.exists() {
+        bail!("{} not found", options.amar.display());
+    }
+    if options.python == root.join(".venv/bin/python") && !options.python.exists() {
+        let status = std::process::Command::new(root.join("clients/install.sh"))
+            .status()
+            .context("running clients/install.sh")?;
+        if !status.success() {
+            bail!("clients/install.sh failed");
+        }
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let options = parse_args()?;
-    if !options.amar.exists() {
-        bail!(
-            "{} not found: build it first with `cargo build --release --bin amar`",
-            options.amar.display()
-        );
-    }
+    prepare(&options)?;
     let machine = machine::describe();
     let mut demo = None;
     for scenario in &options.scenarios {
