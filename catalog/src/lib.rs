@@ -11,6 +11,7 @@
 //! speak any protocol (server). Sources enter as [`amar_connectors::Source`] values;
 //! names leave as DataFusion [`CatalogProvider`](datafusion::catalog::CatalogProvider)s.
 
+pub mod bounded;
 pub mod error;
 pub mod jalali;
 pub mod persian;

@@ -32,6 +32,14 @@ pub trait Visibility: Send + Sync + Debug {
     fn computed_here(&self, _schema: &str, _table: &str) -> bool {
         false
     }
+    /// Whether the user reads every row and column of the table as stored (no row
+    /// filter, no mask, no hidden column).
+    fn sees_all_rows(&self, schema: &str, table: &str) -> bool {
+        self.sees_everything()
+            || (self.table_visible(schema, table)
+                && !self.computed_here(schema, table)
+                && self.hidden_columns(schema, table).is_empty())
+    }
     /// Whether the user reads indicators only in their disclosure-controlled form
     /// (the public role): small cells suppressed.
     fn disclosure_control(&self) -> bool {

@@ -76,6 +76,7 @@ fn bench(c: &mut Criterion) {
         default_schema: "public",
         parse: &parse,
         definer: &definer,
+        mask_key: &amar_policies::mask::MaskKey::random(),
     };
     group.bench_function("enforce_scan_with_row_filter", |b| {
         b.iter(|| {

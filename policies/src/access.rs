@@ -289,12 +289,19 @@ impl PolicyStore {
     pub fn for_user(&self, user: &User) -> UserAccess {
         let loaded = self.loaded.read().unwrap_or_else(|e| e.into_inner());
         UserAccess {
-            user: user.clone(),
+            user: effective(user, &loaded.enforcer),
             enforcer: loaded.enforcer.clone(),
             cache: Mutex::new(HashMap::new()),
             exprs: Mutex::new(HashMap::new()),
             generation: loaded.generation,
         }
+    }
+
+    /// `user` with the roles the policy's `g` lines give them besides the users
+    /// file's, so that `admin` and `public` mean the same wherever they are granted.
+    pub fn effective_user(&self, user: &User) -> User {
+        let loaded = self.loaded.read().unwrap_or_else(|e| e.into_inner());
+        effective(user, &loaded.enforcer)
     }
 
     /// Which policy is in force; changes on every successful reload.
@@ -364,6 +371,24 @@ impl SessionAccess {
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
         fresh
     }
+}
+
+/// A user's roles from both places they are granted: the users file and the policy's
+/// `g` lines (directly or through other roles). A disabled user has none.
+fn effective(user: &User, enforcer: &Enforcer) -> User {
+    let mut user = user.clone();
+    if user.disabled {
+        user.roles.clear();
+        return user;
+    }
+    for role in enforcer.get_implicit_roles_for_user(&user.name, None) {
+        if let Some(role) = role.strip_prefix("role:")
+            && !user.roles.iter().any(|r| r == role)
+        {
+            user.roles.push(role.to_string());
+        }
+    }
+    user
 }
 
 /// Clears the reloading flag however a reload ends.

@@ -8,6 +8,10 @@
 //! federation push the row filter down to the source like any other predicate, and
 //! no later operator ever sees an unfiltered row or an unmasked value.
 //!
+//! A row-filtered table is put under a [`Barrier`], so that the user's own
+//! expressions are never evaluated on a row the filter rejects (an error raised
+//! there would tell of the row); see [`crate::barrier`].
+//!
 //! Hidden columns are removed earlier, from the table's schema in the session's
 //! catalog, so that naming one is "column does not exist"; a scan that still shows
 //! one (a catalog built without the user's view) is refused rather than trusted.
@@ -18,11 +22,13 @@ use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Column, DFSchema, TableReference};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, TableScan, cast, lit};
-use datafusion::prelude::{col, encode, sha256};
+use datafusion::prelude::col;
 use datafusion::scalar::ScalarValue;
 
 use crate::access::{ColumnRule, Mask, UserAccess};
+use crate::barrier::Barrier;
 use crate::error::PolicyError;
+use crate::mask::MaskKey;
 
 /// Turns SQL text into an expression over a schema (the session's planner).
 pub type ParseExpr<'a> = dyn Fn(&str, &DFSchema) -> Result<Expr> + 'a;
@@ -80,6 +86,8 @@ pub struct Planner<'a> {
     pub default_schema: &'a str,
     pub parse: &'a ParseExpr<'a>,
     pub definer: &'a Definer<'a>,
+    /// The server's key for `hash` masks.
+    pub mask_key: &'a MaskKey,
 }
 
 /// Rewrites every table scan of `plan` for `access`'s user, and reports what it read
@@ -172,11 +180,11 @@ fn under_definer(
                         if !report.filtered.contains(&object) {
                             report.filtered.push(object);
                         }
-                        Ok(Transformed::yes(
+                        Ok(Transformed::yes(Barrier::wrap(
                             LogicalPlanBuilder::from(LogicalPlan::TableScan(scan))
                                 .filter(predicate)?
                                 .build()?,
-                        ))
+                        )))
                     }
                     None => Ok(Transformed::no(LogicalPlan::TableScan(scan))),
                 }
@@ -235,6 +243,9 @@ fn rewrite_scan(
     planner: &Planner<'_>,
     report: &mut Report,
 ) -> Result<Transformed<LogicalPlan>> {
+    if reads_nothing_stored(&scan) {
+        return Ok(Transformed::no(LogicalPlan::TableScan(scan)));
+    }
     let (schema, table) = schema_and_table(&scan.table_name, planner.default_schema);
     report.read(&format!("{schema}.{table}"));
     if OPEN_SCHEMAS.contains(&schema.as_str()) {
@@ -269,6 +280,7 @@ fn rewrite_scan(
         None => LogicalPlan::TableScan(scan),
     };
     let mut builder = LogicalPlanBuilder::from(base);
+    let mut filtered = false;
     if !decision.row_filters.is_empty() {
         let predicate = row_filter(
             &decision.row_filters,
@@ -281,6 +293,7 @@ fn rewrite_scan(
         )?;
         if let Some(p) = predicate {
             builder = builder.filter(p)?;
+            filtered = true;
             let object = format!("{schema}.{table}");
             if !report.filtered.contains(&object) {
                 report.filtered.push(object);
@@ -297,10 +310,9 @@ fn rewrite_scan(
             let expr = match decision.columns.get(field.name()) {
                 Some(ColumnRule::Mask(mask)) => {
                     let masked = match mask {
-                        Mask::Hash => encode(
-                            sha256(cast(column, datafusion::arrow::datatypes::DataType::Utf8)),
-                            lit("hex"),
-                        ),
+                        Mask::Hash => planner
+                            .mask_key
+                            .mask(cast(column, datafusion::arrow::datatypes::DataType::Utf8)),
                         Mask::Null => lit(ScalarValue::try_from(field.data_type())?),
                         Mask::Expression(sql) => access
                             .expr(expr_key(&qualifier, &scan_schema, sql), || {
@@ -319,7 +331,29 @@ fn rewrite_scan(
         }
         builder = builder.project(exprs)?;
     }
-    Ok(Transformed::yes(builder.build()?))
+    let plan = builder.build()?;
+    // The user's expressions stay above what the filter passed (see `barrier`).
+    Ok(Transformed::yes(if filtered {
+        Barrier::wrap(plan)
+    } else {
+        plan
+    }))
+}
+
+/// Scans that read no stored data, which anyone may run: DataFusion's number
+/// series (`generate_series`, `range` as tables) and the work table through which a
+/// recursive CTE reads its own earlier rows (whatever it reads besides is checked
+/// where it is scanned).
+fn reads_nothing_stored(scan: &TableScan) -> bool {
+    use datafusion::datasource::cte_worktable::CteWorkTable;
+    use datafusion::functions_table::generate_series::GenerateSeriesTable;
+    let Ok(provider) = datafusion::datasource::source_as_provider(&scan.source) else {
+        return false;
+    };
+    provider.downcast_ref::<CteWorkTable>().is_some()
+        || (provider.downcast_ref::<GenerateSeriesTable>().is_some()
+            && matches!(&scan.table_name, TableReference::Bare { table }
+                if matches!(table.as_ref(), "generate_series()" | "range()")))
 }
 
 /// What a parsed expression depends on: the table as the statement names it, the

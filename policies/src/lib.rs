@@ -10,9 +10,11 @@
 //! Data enters as the users file (TOML) and leaves as typed [`User`] values.
 
 pub mod access;
+pub mod barrier;
 pub mod enforce;
 pub mod error;
 pub mod identity;
+pub mod mask;
 pub mod scram;
 
 pub use access::{

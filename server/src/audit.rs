@@ -39,6 +39,9 @@ use datafusion::physical_plan::ExecutionPlan;
 use serde::{Deserialize, Serialize};
 
 const CURRENT: &str = "query_log.jsonl";
+/// The longest statement `amar.query_log` holds in memory (bytes); longer ones are
+/// cut there, and kept whole in the file.
+const MAX_REMEMBERED_STATEMENT: usize = 16 * 1024;
 const PREFIX: &str = "query_log-";
 
 /// Where and how much to keep.
@@ -195,12 +198,16 @@ impl AuditLog {
             "{statement}"
         );
         let entry = Arc::new(entry);
+        // `amar.query_log` keeps a long statement by its head, so that a hundred
+        // thousand remembered entries of hostile megabyte statements cannot fill
+        // the server's memory; the file keeps it whole.
+        let remembered = remembered(&entry);
         {
             let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
             if recent.len() >= self.capacity {
                 recent.pop_front();
             }
-            recent.push_back(entry.clone());
+            recent.push_back(remembered);
         }
         let sender = self.sender.lock().unwrap_or_else(|e| e.into_inner());
         match sender.as_ref() {
@@ -292,6 +299,21 @@ fn log_files(dir: &Path) -> Vec<PathBuf> {
     rotated
 }
 
+/// An entry as `amar.query_log` keeps it in memory: a long statement by its head.
+fn remembered(entry: &Arc<AuditEntry>) -> Arc<AuditEntry> {
+    if entry.statement.len() <= MAX_REMEMBERED_STATEMENT {
+        return entry.clone();
+    }
+    let mut short = AuditEntry::clone(entry);
+    let cut = (0..=MAX_REMEMBERED_STATEMENT)
+        .rev()
+        .find(|i| short.statement.is_char_boundary(*i))
+        .unwrap_or(0);
+    short.statement.truncate(cut);
+    short.statement.push('…');
+    Arc::new(short)
+}
+
 /// The newest `capacity` entries from the files. A line that does not parse (a torn
 /// last line after a crash) is skipped, and said so.
 fn reload(dir: &Path, capacity: usize) -> VecDeque<Arc<AuditEntry>> {
@@ -313,7 +335,7 @@ fn reload(dir: &Path, capacity: usize) -> VecDeque<Arc<AuditEntry>> {
                 continue;
             }
             match serde_json::from_str::<AuditEntry>(&line) {
-                Ok(e) => entries.push(Arc::new(e)),
+                Ok(e) => entries.push(remembered(&Arc::new(e))),
                 Err(_) => skipped += 1,
             }
         }

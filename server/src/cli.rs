@@ -251,9 +251,7 @@ fn snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
             args.source
         );
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::serve::runtime(None)?;
     runtime.block_on(async move {
         let opened = amar_connectors::open_source(source).await?;
         if let amar_connectors::SourceKind::Drop(_) = &source.kind {
@@ -286,9 +284,7 @@ fn snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
 
 fn validate(args: ValidateArgs) -> anyhow::Result<()> {
     use amar_catalog::statistics::{RuleOutcome, Severity, Trigger};
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::serve::runtime(None)?;
     runtime.block_on(async move {
         let options = ServeOptions {
             config: args.config,
@@ -351,9 +347,7 @@ fn check_config(file: PathBuf) -> anyhow::Result<()> {
         config.definitions.indicators.len(),
         config.definitions.rules.len(),
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::serve::runtime(None)?;
     let problems = runtime.block_on(async move {
         let mut problems: Vec<String> = vec![];
         let users = match amar_policies::UserDirectory::from_file(&config.server.users_file) {
@@ -500,10 +494,7 @@ fn init_logging() {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("amar")
-        .build()?;
+    let runtime = crate::serve::runtime(None)?;
     runtime.block_on(async move {
         let options = ServeOptions {
             config: args.config,

@@ -16,6 +16,27 @@ use crate::config::{Config, Overrides};
 use crate::demo;
 use crate::engine::Engine;
 
+/// The stack of every thread that plans or runs statements. Planning, optimising,
+/// writing a source's SQL and evaluating expressions all recurse on the expression
+/// tree, up to [`crate::engine::depth::MAX_EXPRESSION_DEPTH`] levels deep; Tokio's
+/// default of 2 MiB is not enough for that. Only the pages a thread touches take
+/// memory, so a large reservation costs nothing until it is used.
+pub const STACK_BYTES: usize = 64 * 1024 * 1024;
+
+/// The runtime a server runs on (`amar serve`, and the tests' in-process servers):
+/// threads named `amar` with [`STACK_BYTES`] of stack.
+pub fn runtime(workers: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder
+        .enable_all()
+        .thread_name("amar")
+        .thread_stack_size(STACK_BYTES);
+    if let Some(n) = workers {
+        builder.worker_threads(n);
+    }
+    builder.build()
+}
+
 /// How to start.
 #[derive(Debug, Clone, Default)]
 pub struct ServeOptions {
@@ -202,6 +223,12 @@ pub async fn prepare(options: &ServeOptions) -> anyhow::Result<Prepared> {
             memory_bytes: Some(config.server.limits.memory_bytes),
             statement_timeout: config.server.limits.statement_timeout,
             statements_per_user: config.server.limits.statements_per_user,
+            mask_key: Some(
+                amar_policies::mask::MaskKey::load_or_create(
+                    &config.server.data_dir.join("mask.key"),
+                )
+                .with_context(|| "the key of hash masks".to_string())?,
+            ),
         },
     )
     .await?;

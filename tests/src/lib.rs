@@ -44,11 +44,7 @@ impl TestServer {
         let thread = std::thread::Builder::new()
             .name("amar-test-server".into())
             .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                {
+                let runtime = match amar_server::serve::runtime(Some(2)) {
                     Ok(rt) => rt,
                     Err(e) => {
                         let _ = tx.send(Err(anyhow::anyhow!(e)));

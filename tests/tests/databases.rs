@@ -1336,3 +1336,172 @@ async fn prepared_statements_wholly_pushed_are_planned_once_and_keep_the_policy(
     assert_ne!(shown, "0000000022");
     assert_eq!(pushed_executions(&server).await, before);
 }
+
+/// The row filter's security barrier on live database sources: a row-filtered
+/// user's expression that fails on a value runs in Amar over the rows the filter
+/// passed (PostgreSQL or MariaDB would evaluate it in any order), the leakproof rest
+/// still goes to the source with the filter, a wholly leakproof statement is pushed
+/// whole as before, and statements nested 900 levels deep survive the SQL written
+/// for each source.
+#[tokio::test]
+async fn row_filters_on_database_sources_hold_against_errors_and_deep_statements() {
+    let Some(pg) = PgSchema::new().await else {
+        return;
+    };
+    let Some(mut my) = MyDatabase::new().await else {
+        return;
+    };
+    let s = &pg.name;
+    // Tehran's rows (province 23) have names like tehran_7; every other row's name
+    // is a secret no Tehran user may learn.
+    pg.client
+        .batch_execute(&format!(
+            "CREATE TABLE {s}.people (id int PRIMARY KEY, name text NOT NULL, province_code smallint NOT NULL);
+             INSERT INTO {s}.people SELECT g, CASE WHEN g % 4 = 0 THEN 'tehran_' || g ELSE 'secret_' || g END,
+                 CASE WHEN g % 4 = 0 THEN 23 ELSE 7 END FROM generate_series(1, 400) g;"
+        ))
+        .await
+        .unwrap();
+    my.conn
+        .query_drop(
+            "CREATE TABLE people (id INT PRIMARY KEY, name VARCHAR(40) NOT NULL, province_code SMALLINT NOT NULL)",
+        )
+        .await
+        .unwrap();
+    let values = (1..=400)
+        .map(|g| {
+            if g % 4 == 0 {
+                format!("({g}, 'tehran_{g}', 23)")
+            } else {
+                format!("({g}, 'secret_{g}', 7)")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    my.conn
+        .query_drop(format!("INSERT INTO people VALUES {values}"))
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    let mut file = UsersFile::load(&users).unwrap();
+    file.add("stats", vec!["admin".into()], BTreeMap::new(), "pw")
+        .unwrap();
+    file.add(
+        "tehran",
+        vec!["analyst".into()],
+        BTreeMap::from([("province_code".to_string(), "23".to_string())]),
+        "tehran",
+    )
+    .unwrap();
+    file.save().unwrap();
+    let policy = dir.path().join("policy.csv");
+    std::fs::write(
+        &policy,
+        "p, role:analyst, dept.*, read, allow\n\
+         p, role:analyst, fin.*, read, allow\n\
+         p3, role:analyst, dept.*, province_code = ${user.province_code}\n\
+         p3, role:analyst, fin.*, province_code = ${user.province_code}\n",
+    )
+    .unwrap();
+    let config = dir.path().join("amar.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nusers_file = \"{}\"\npolicy_file = \"{}\"\n\n\
+             [[source]]\nname = \"dept\"\nkind = \"postgres\"\nurl = \"{}\"\nschema = \"{s}\"\nsslmode = \"disable\"\n\n\
+             [[source]]\nname = \"fin\"\nkind = \"mysql\"\nurl = \"{}\"\nsslmode = \"disabled\"\n",
+            users.display(),
+            policy.display(),
+            pg_url(),
+            my.url()
+        ),
+    )
+    .unwrap();
+    let server = TestServer::with_config(&config).expect("the server starts");
+    let admin = connect(&server, "stats", "pw").await.unwrap();
+    let tehran = connect(&server, "tehran", "tehran").await.unwrap();
+
+    for table in ["dept.people", "fin.people"] {
+        // Fails only on row 1, which is not Tehran's: tehran never meets it.
+        for failing in [
+            "CASE WHEN id = 1 THEN CAST(name AS INT) ELSE 1 END",
+            "CASE WHEN id = 1 THEN 1/0 ELSE 1 END",
+            "1/(id - 1)",
+        ] {
+            for sql in [
+                format!("SELECT count(*) FROM {table} WHERE {failing} = 1 OR {failing} <> 1"),
+                format!("SELECT sum({failing}) FROM {table}"),
+                format!("SELECT id FROM {table} ORDER BY {failing}, id LIMIT 2"),
+            ] {
+                let rows = tehran
+                    .simple_query(&sql)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql} fails as tehran: {e:?}"));
+                assert!(rows.len() > 1, "{sql}");
+            }
+        }
+        let counted = texts(
+            &tehran,
+            &format!("SELECT count(*) FROM {table} WHERE CASE WHEN id = 1 THEN 1/0 ELSE 1 END = 1"),
+        )
+        .await;
+        assert_eq!(counted[0][0].as_deref(), Some("100"), "{table}");
+        // Failing on Tehran's own rows shows Tehran's values only.
+        let sql = format!("SELECT CAST(name AS INT) FROM {table}");
+        let e = tehran.simple_query(&sql).await.unwrap_err();
+        let message = e
+            .as_db_error()
+            .map(|d| d.message().to_string())
+            .unwrap_or_default();
+        assert!(!message.contains("secret"), "{sql}: {message}");
+
+        // A leakproof statement is pushed to the source whole, filter included.
+        let plan = explain(
+            &tehran,
+            &format!("SELECT count(*), sum(id) FROM {table} WHERE id > 5"),
+        )
+        .await;
+        assert!(plan.contains("VirtualExecutionPlan"), "{plan}");
+        assert!(!plan.contains("SecurityBarrier"), "{plan}");
+        // One that can fail keeps its barrier; the filter and `id > 5` still go to
+        // the source, the cast stays in Amar.
+        let plan = explain(
+            &tehran,
+            &format!("SELECT count(*) FROM {table} WHERE id > 5 AND CAST(name AS INT) = 1"),
+        )
+        .await;
+        assert!(plan.contains("SecurityBarrier"), "{plan}");
+        let sent = plan
+            .lines()
+            .filter_map(|l| l.split_once("base_sql=").map(|(_, sql)| sql))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(sent.contains("23") && sent.contains("> 5"), "{plan}");
+        assert!(!sent.to_ascii_uppercase().contains("CAST("), "{plan}");
+
+        // 900 levels deep: planned, written as the source's SQL and answered.
+        let deep = format!(
+            "SELECT count(*) FROM {table} WHERE id{} > 0",
+            " + 1".repeat(899)
+        );
+        for (who, client, expected) in [("admin", &admin, "400"), ("tehran", &tehran, "100")] {
+            match client.simple_query(&deep).await {
+                Ok(_) => {
+                    let rows = texts(client, &deep).await;
+                    assert_eq!(rows[0][0].as_deref(), Some(expected), "{who} on {table}");
+                }
+                // MariaDB's own threads have 299 KiB of stack, too little for this
+                // statement: its refusal comes back as the source's error.
+                Err(e) if table == "fin.people" => {
+                    assert_eq!(sqlstate(&e), "HV000", "{who}: {e:?}");
+                    let message = e.as_db_error().map(|d| d.message()).unwrap_or_default();
+                    assert!(message.contains("source \"fin\""), "{who}: {message}");
+                }
+                Err(e) => panic!("{who} on {table}: {e:?}"),
+            }
+        }
+    }
+    assert_eq!(texts(&tehran, "SELECT 1").await[0][0].as_deref(), Some("1"));
+}

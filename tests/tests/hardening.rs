@@ -379,7 +379,7 @@ async fn huge_and_deeply_nested_sql_gets_errors_not_crashes() {
     for depth in [1_000, 100_000] {
         let nested = format!("SELECT {}1{}", "(".repeat(depth), ")".repeat(depth));
         let e = client.simple_query(&nested).await.unwrap_err();
-        assert_eq!(sqlstate(&e), "54000", "depth {depth}: {e}");
+        assert_eq!(sqlstate(&e), "54001", "depth {depth}: {e}");
     }
     assert_eq!(texts(&client, "SELECT 3").await[0][0].as_deref(), Some("3"));
     still_serves(&server).await;

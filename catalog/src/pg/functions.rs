@@ -14,16 +14,64 @@ use datafusion::logical_expr::{
     Volatility,
 };
 
-use super::directory::OidDirectory;
+use super::directory::{OidDirectory, TableInfo};
+use crate::visible::Visibility;
 
-/// Looks up a row's answer from the OID directory.
-type Lookup = fn(&OidDirectory, &[ArrayRef], usize) -> Option<String>;
+/// Looks up a row's answer from the OID directory, as one user sees it.
+type Lookup = fn(&Seen, &[ArrayRef], usize) -> Option<String>;
+
+/// The OID directory through one user's eyes: a table they may not read has no
+/// comment, index or constraint, and a column hidden from them no comment.
+pub(super) struct Seen<'a> {
+    pub dir: &'a OidDirectory,
+    pub visibility: Option<&'a dyn Visibility>,
+}
+
+impl Seen<'_> {
+    fn visible(&self, table: Arc<TableInfo>) -> Option<Arc<TableInfo>> {
+        match self.visibility {
+            Some(v) if !v.table_visible(&table.schema, &table.name) => None,
+            _ => Some(table),
+        }
+    }
+
+    pub fn table(&self, oid: i32) -> Option<Arc<TableInfo>> {
+        self.visible(self.dir.table(oid)?)
+    }
+
+    fn by_index(&self, oid: i32) -> Option<Arc<TableInfo>> {
+        self.visible(self.dir.by_index(oid)?)
+    }
+
+    fn by_constraint(&self, oid: i32) -> Option<Arc<TableInfo>> {
+        self.visible(self.dir.by_constraint(oid)?)
+    }
+
+    /// Whether column `attnum` of `table` is hidden from this user.
+    pub fn column_hidden(&self, table: &TableInfo, attnum: i16) -> bool {
+        let Some(v) = self.visibility else {
+            return false;
+        };
+        let name = usize::try_from(attnum - 1)
+            .ok()
+            .and_then(|i| table.column_names.get(i));
+        match name {
+            Some(name) => v
+                .hidden_columns(&table.schema, &table.name)
+                .iter()
+                .any(|h| h == name),
+            None => true,
+        }
+    }
+}
 
 /// A text-valued catalog function answered from the directory.
 struct DirectoryFunction {
     name: &'static str,
     signature: Signature,
     directory: Arc<OidDirectory>,
+    /// The session's user; none answers for everything (the base session).
+    visibility: Option<Arc<dyn Visibility>>,
     lookup: Lookup,
 }
 
@@ -66,8 +114,12 @@ impl ScalarUDFImpl for DirectoryFunction {
         let n = args.number_rows;
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let mut out = StringBuilder::with_capacity(n, n * 16);
+        let seen = Seen {
+            dir: &self.directory,
+            visibility: self.visibility.as_deref(),
+        };
         for row in 0..n {
-            out.append_option((self.lookup)(&self.directory, &arrays, row));
+            out.append_option((self.lookup)(&seen, &arrays, row));
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish())))
     }
@@ -97,9 +149,12 @@ fn str_arg(arrays: &[ArrayRef], i: usize, row: usize) -> Option<String> {
     }
 }
 
-fn col_description(dir: &OidDirectory, args: &[ArrayRef], row: usize) -> Option<String> {
+fn col_description(dir: &Seen, args: &[ArrayRef], row: usize) -> Option<String> {
     let table = dir.table(int_arg(args, 0, row)? as i32)?;
     let attnum = int_arg(args, 1, row)? as i16;
+    if dir.column_hidden(&table, attnum) {
+        return None;
+    }
     table
         .column_comments
         .iter()
@@ -107,7 +162,7 @@ fn col_description(dir: &OidDirectory, args: &[ArrayRef], row: usize) -> Option<
         .map(|(_, c)| c.clone())
 }
 
-fn obj_description(dir: &OidDirectory, args: &[ArrayRef], row: usize) -> Option<String> {
+fn obj_description(dir: &Seen, args: &[ArrayRef], row: usize) -> Option<String> {
     let oid = int_arg(args, 0, row)? as i32;
     // With a catalog name, only pg_class objects have comments here.
     if args.len() > 1 && str_arg(args, 1, row).is_some_and(|c| c != "pg_class") {
@@ -116,11 +171,11 @@ fn obj_description(dir: &OidDirectory, args: &[ArrayRef], row: usize) -> Option<
     dir.table(oid)?.comment.clone()
 }
 
-fn no_description(_: &OidDirectory, _: &[ArrayRef], _: usize) -> Option<String> {
+fn no_description(_: &Seen, _: &[ArrayRef], _: usize) -> Option<String> {
     None
 }
 
-fn pg_get_indexdef(dir: &OidDirectory, args: &[ArrayRef], row: usize) -> Option<String> {
+fn pg_get_indexdef(dir: &Seen, args: &[ArrayRef], row: usize) -> Option<String> {
     let table = dir.by_index(int_arg(args, 0, row)? as i32)?;
     match int_arg(args, 1, row).unwrap_or(0) {
         0 => Some(table.index_definition()),
@@ -131,7 +186,7 @@ fn pg_get_indexdef(dir: &OidDirectory, args: &[ArrayRef], row: usize) -> Option<
     }
 }
 
-fn pg_get_constraintdef(dir: &OidDirectory, args: &[ArrayRef], row: usize) -> Option<String> {
+fn pg_get_constraintdef(dir: &Seen, args: &[ArrayRef], row: usize) -> Option<String> {
     Some(
         dir.by_constraint(int_arg(args, 0, row)? as i32)?
             .constraint_definition(),
@@ -146,13 +201,17 @@ fn signature(shapes: Vec<Vec<DataType>>) -> Signature {
 }
 
 /// The directory-backed functions.
-pub fn directory_functions(directory: Arc<OidDirectory>) -> Vec<ScalarUDF> {
+pub fn directory_functions(
+    directory: Arc<OidDirectory>,
+    visibility: Option<Arc<dyn Visibility>>,
+) -> Vec<ScalarUDF> {
     use DataType::{Boolean, Int64, Utf8};
     let make = |name: &'static str, shapes: Vec<Vec<DataType>>, lookup: Lookup| {
         ScalarUDF::new_from_impl(DirectoryFunction {
             name,
             signature: signature(shapes),
             directory: directory.clone(),
+            visibility: visibility.clone(),
             lookup,
         })
     };

@@ -164,6 +164,20 @@ impl SchemaProvider for PgCatalog {
     }
 }
 
+/// The catalog functions that answer differently per user (comments, index and
+/// constraint definitions, privileges), for a session whose user sees what
+/// `visibility` allows: registered in each session in place of the base ones.
+pub fn session_functions(
+    directory: Arc<OidDirectory>,
+    visibility: Arc<dyn crate::visible::Visibility>,
+) -> Vec<datafusion::logical_expr::ScalarUDF> {
+    let mut all = functions::directory_functions(directory.clone(), Some(visibility.clone()));
+    all.extend(privileges::privilege_functions(Some((
+        directory, visibility,
+    ))));
+    all
+}
+
 /// Adds Amar's pg_catalog extensions to a context already set up by
 /// `datafusion_pg_catalog::setup_pg_catalog`.
 pub async fn install(ctx: &SessionContext, catalog: Arc<AmarCatalog>) -> Result<Arc<OidDirectory>> {
@@ -190,7 +204,7 @@ pub async fn install(ctx: &SessionContext, catalog: Arc<AmarCatalog>) -> Result<
     let state = ctx.state();
     directory.refresh(&state, inner.as_ref()).await?;
 
-    for f in functions::directory_functions(directory.clone()) {
+    for f in functions::directory_functions(directory.clone(), None) {
         ctx.register_udf(f);
     }
     ctx.register_udf(functions::to_regtype(type_oids(ctx).await?));
@@ -212,7 +226,7 @@ pub async fn install(ctx: &SessionContext, catalog: Arc<AmarCatalog>) -> Result<
             functions::FormatType::new(inner),
         ));
     }
-    for f in privileges::privilege_functions() {
+    for f in privileges::privilege_functions(None) {
         ctx.register_udf(f);
     }
     ctx.register_udf(privileges::format_function());

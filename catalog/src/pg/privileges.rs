@@ -19,6 +19,7 @@ use datafusion::logical_expr::{
 };
 
 use super::directory::{OidDirectory, quote_ident};
+use crate::visible::Visibility;
 
 /// The privileges Amar grants on what a user may see.
 const READ_PRIVILEGES: &[&str] = &[
@@ -54,10 +55,84 @@ pub fn only_reads(list: &str) -> bool {
         .all(|p| READ_PRIVILEGES.contains(&p.as_str()))
 }
 
-#[derive(Debug, PartialEq, Eq, Hash)]
 struct HasPrivilege {
     name: &'static str,
     signature: Signature,
+    /// The tables, and what this session's user may see of them: a table or column
+    /// they may not read has no privilege (none: the base session, which sees all).
+    seen: Option<(Arc<OidDirectory>, Arc<dyn Visibility>)>,
+}
+
+impl std::fmt::Debug for HasPrivilege {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HasPrivilege")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for HasPrivilege {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for HasPrivilege {}
+
+impl Hash for HasPrivilege {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+impl HasPrivilege {
+    /// Whether the user may read the table (and column) a row names; true for what
+    /// the directory does not hold (pg_catalog's own tables, schemas, functions).
+    fn readable(&self, arrays: &[ArrayRef], row: usize) -> bool {
+        let Some((directory, visibility)) = &self.seen else {
+            return true;
+        };
+        let (table_arg, column_arg) = match (self.name, arrays.len()) {
+            ("has_table_privilege" | "has_any_column_privilege", 2) => (0, None),
+            ("has_table_privilege" | "has_any_column_privilege", 3) => (1, None),
+            ("has_column_privilege", 3) => (0, Some(1)),
+            ("has_column_privilege", 4) => (1, Some(2)),
+            _ => return true,
+        };
+        let Some(array) = arrays.get(table_arg) else {
+            return true;
+        };
+        let oid = if array.data_type().is_integer() {
+            datafusion::arrow::compute::cast(&array.slice(row, 1), &DataType::Int64)
+                .ok()
+                .and_then(|a| {
+                    let a = a.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+                    a.is_valid(0).then(|| a.value(0) as i32)
+                })
+        } else {
+            text(array, row).and_then(|name| match split_qualified(&name).as_slice() {
+                [table] => directory.relation(None, table),
+                [schema, table] | [_, schema, table] => directory.relation(Some(schema), table),
+                _ => None,
+            })
+        };
+        let Some(table) = oid.and_then(|oid| directory.table(oid)) else {
+            return true;
+        };
+        if !visibility.table_visible(&table.schema, &table.name) {
+            return false;
+        }
+        match column_arg
+            .and_then(|i| arrays.get(i))
+            .and_then(|a| text(a, row))
+        {
+            Some(column) => !visibility
+                .hidden_columns(&table.schema, &table.name)
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(&column)),
+            None => true,
+        }
+    }
 }
 
 impl ScalarUDFImpl for HasPrivilege {
@@ -81,14 +156,18 @@ impl ScalarUDFImpl for HasPrivilege {
             .ok_or_else(|| DataFusionError::Plan(format!("{} needs a privilege", self.name)))?;
         let mut out = BooleanBuilder::with_capacity(n);
         for row in 0..n {
-            out.append_option(text(privileges, row).map(|p| only_reads(&p)));
+            out.append_option(
+                text(privileges, row).map(|p| only_reads(&p) && self.readable(&arrays, row)),
+            );
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish())))
     }
 }
 
-/// The has_*_privilege functions.
-pub fn privilege_functions() -> Vec<ScalarUDF> {
+/// The has_*_privilege functions, answering for one user when `seen` says who.
+pub fn privilege_functions(
+    seen: Option<(Arc<OidDirectory>, Arc<dyn Visibility>)>,
+) -> Vec<ScalarUDF> {
     [
         "has_table_privilege",
         "has_any_column_privilege",
@@ -102,6 +181,7 @@ pub fn privilege_functions() -> Vec<ScalarUDF> {
     .map(|name| {
         ScalarUDF::new_from_impl(HasPrivilege {
             name,
+            seen: seen.clone(),
             signature: Signature::one_of(
                 vec![
                     TypeSignature::Any(2),

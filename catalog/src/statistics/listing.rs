@@ -17,7 +17,9 @@ use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::Statistics;
+use super::validation::RuleRun;
 use crate::system::SystemSchema;
+use crate::visible::{SessionVisibility, Visibility};
 
 pub(super) fn install(statistics: &Arc<Statistics>, system: &SystemSchema) {
     for kind in [Kind::Indicators, Kind::Glossary, Kind::Rules, Kind::Results] {
@@ -117,7 +119,7 @@ impl Kind {
                 ),
                 text("trigger"),
                 text("outcome"),
-                Field::new("violations", DataType::Int64, false),
+                Field::new("violations", DataType::Int64, true),
                 text_or_null("sample"),
                 text_or_null("error"),
                 Field::new("duration_ms", DataType::Float64, false),
@@ -135,7 +137,29 @@ struct Listing {
 }
 
 impl Listing {
-    async fn batch(&self) -> Result<RecordBatch> {
+    /// For each run, whether the user sees every row its rule read: only then are
+    /// its count and sample of violating rows theirs to see. A provincial analyst
+    /// sees whether a rule passed, not how many rows of other provinces broke it.
+    async fn rows_seen(&self, runs: &[RuleRun], visibility: &dyn Visibility) -> Vec<bool> {
+        let defs = self.statistics.definitions();
+        let mut seen_by_rule = std::collections::HashMap::new();
+        for rule in &defs.rules {
+            let seen = match self.statistics.rule_reads(rule).await {
+                Ok(tables) => tables.iter().all(|t| {
+                    let (schema, table) = t.split_once('.').unwrap_or(("public", t));
+                    visibility.sees_all_rows(schema, table)
+                }),
+                // What cannot be judged is withheld.
+                Err(_) => false,
+            };
+            seen_by_rule.insert(rule.id.clone(), seen);
+        }
+        runs.iter()
+            .map(|r| seen_by_rule.get(&r.rule).copied().unwrap_or(false))
+            .collect()
+    }
+
+    async fn batch(&self, visibility: Option<Arc<dyn Visibility>>) -> Result<RecordBatch> {
         let defs = self.statistics.definitions();
         let columns: Vec<ArrayRef> = match self.kind {
             Kind::Indicators => {
@@ -228,13 +252,22 @@ impl Listing {
                 ]
             }
             Kind::Results => {
-                let runs = self.statistics.results();
+                let mut runs = self.statistics.results();
+                let shown = match visibility {
+                    Some(visibility) => self.rows_seen(&runs, visibility.as_ref()).await,
+                    None => vec![true; runs.len()],
+                };
                 let mut at = TimestampMicrosecondBuilder::new().with_timezone("UTC");
                 let mut violations = Int64Builder::new();
                 let mut took = Float64Builder::new();
-                for run in &runs {
+                for (run, shown) in runs.iter_mut().zip(&shown) {
                     at.append_value(run.at_micros);
-                    violations.append_value(run.violations as i64);
+                    if *shown {
+                        violations.append_value(run.violations as i64);
+                    } else {
+                        violations.append_null();
+                        run.sample = None;
+                    }
                     took.append_value(run.duration_ms);
                 }
                 vec![
@@ -283,12 +316,17 @@ impl TableProvider for Listing {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batch = self.batch().await?;
+        let visibility = state
+            .config()
+            .get_extension::<SessionVisibility>()
+            .map(|v| v.0.clone())
+            .filter(|v| !v.sees_everything());
+        let batch = self.batch(visibility).await?;
         Ok(MemorySourceConfig::try_new_exec(
             &[vec![batch]],
             self.schema.clone(),

@@ -279,7 +279,7 @@ impl Statistics {
     }
 
     /// The tables a rule reads, through the indicators it uses.
-    async fn rule_reads(&self, rule: &Rule) -> Result<BTreeSet<String>> {
+    pub(super) async fn rule_reads(&self, rule: &Rule) -> Result<BTreeSet<String>> {
         let plan = self.definer()?.create_logical_plan(&rule.sql).await?;
         let mut read = tables_read(&plan);
         let prefix = format!("{INDICATORS_SCHEMA}.");

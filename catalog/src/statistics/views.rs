@@ -281,10 +281,14 @@ fn view_sql(indicator: &Indicator, columns: &[String], suppress: bool) -> Result
     } else {
         format!("PARTITION BY {}", partition.join(", "))
     };
+    // The unit to hide beside a lone suppressed one is the one with the smallest
+    // count among the shown (ties: all of them). Found with a window that does not
+    // sort by count: an ordering by the hidden counts would leave the rows in that
+    // order, and the public could read it off an unsorted answer.
     let secondary = if indicator.area.is_some() {
-        "OR (amar_primaries = 1 AND amar_order = 2)"
+        format!("OR (amar_primaries = 1 AND {count} = amar_next)")
     } else {
-        ""
+        String::new()
     };
     let shown = columns
         .iter()
@@ -298,15 +302,26 @@ fn view_sql(indicator: &Indicator, columns: &[String], suppress: bool) -> Result
         })
         .collect::<Vec<_>>()
         .join(", ");
+    // Rows leave in the order of what they show, never of what they hide.
+    let order = indicator
+        .dimensions
+        .iter()
+        .map(|d| format!("{} NULLS FIRST", q(d)))
+        .collect::<Vec<_>>();
+    let order = if order.is_empty() {
+        String::new()
+    } else {
+        format!(" ORDER BY {}", order.join(", "))
+    };
     Ok(format!(
         "SELECT {shown}, amar_hidden AS {SUPPRESSED_COLUMN} FROM (\
            SELECT *, amar_primary {secondary} AS amar_hidden FROM (\
              SELECT *, \
                sum(CASE WHEN amar_primary THEN 1 ELSE 0 END) OVER ({over}) AS amar_primaries, \
-               row_number() OVER ({over} ORDER BY {count} ASC NULLS FIRST) AS amar_order \
+               min(CASE WHEN amar_primary THEN NULL ELSE {count} END) OVER ({over}) AS amar_next \
              FROM (SELECT {listed}, coalesce({count} < {min}, true) AS amar_primary FROM {base}) AS amar_flagged\
            ) AS amar_ranked\
-         ) AS amar_cells"
+         ) AS amar_cells{order}"
     ))
 }
 
@@ -356,7 +371,18 @@ mod tests {
             .collect();
         let sql = view_sql(&indicator(), &cols, true).unwrap();
         assert!(sql.contains("PARTITION BY \"period\""), "{sql}");
-        assert!(sql.contains("amar_order = 2"), "{sql}");
+        assert!(
+            sql.contains("amar_primaries = 1 AND \"n\" = amar_next"),
+            "{sql}"
+        );
+        assert!(
+            !sql.contains("ORDER BY \"n\""),
+            "no window sorts by the hidden count: {sql}"
+        );
+        assert!(
+            sql.ends_with("ORDER BY \"province\" NULLS FIRST, \"period\" NULLS FIRST"),
+            "{sql}"
+        );
         assert!(sql.contains("coalesce(\"n\" < 5, true)"), "{sql}");
     }
 }

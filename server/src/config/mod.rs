@@ -72,12 +72,16 @@ impl Default for Limits {
         Limits {
             max_connections: 1000,
             memory_bytes: default_memory_bytes(),
-            statement_timeout: None,
+            statement_timeout: Some(DEFAULT_STATEMENT_TIMEOUT),
             statements_per_user: None,
             shutdown_grace: std::time::Duration::from_secs(30),
         }
     }
 }
+
+/// The longest a statement runs when `[limits] statement_timeout` is not set: a
+/// forgotten cross join must not hold a core and memory for days.
+pub const DEFAULT_STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 /// Half the machine's memory (4 GiB where it cannot be read).
 fn default_memory_bytes() -> usize {
@@ -515,7 +519,9 @@ fn limits(raw: &RawLimits, at: &Locator<'_>) -> Result<Limits, ConfigError> {
     if let Some(mb) = count(&raw.memory_mb, "memory_mb", 1 << 30)? {
         limits.memory_bytes = mb.saturating_mul(1024 * 1024);
     }
-    limits.statement_timeout = interval(&raw.statement_timeout, "statement_timeout")?;
+    if let Some(limit) = interval(&raw.statement_timeout, "statement_timeout")? {
+        limits.statement_timeout = Some(limit);
+    }
     limits.statements_per_user = count(&raw.statements_per_user, "statements_per_user", 100_000)?;
     if let Some(grace) = interval(&raw.shutdown_grace, "shutdown_grace")? {
         limits.shutdown_grace = grace;

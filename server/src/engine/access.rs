@@ -22,6 +22,17 @@ impl Visibility for PolicyVisibility {
         hidden_columns(&self.0.current(), schema, table)
     }
 
+    fn sees_all_rows(&self, schema: &str, table: &str) -> bool {
+        let access = self.0.current();
+        if access.is_admin() {
+            return true;
+        }
+        let decision = access.table(schema, table);
+        readable(&access, schema, table)
+            && decision.row_filters.is_empty()
+            && decision.columns.is_empty()
+    }
+
     fn disclosure_control(&self) -> bool {
         self.0.current().user().is_public()
     }

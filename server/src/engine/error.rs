@@ -47,6 +47,8 @@ pub mod code {
     pub const UNDEFINED_PARAMETER: &str = "42P02";
     pub const INDETERMINATE_DATATYPE: &str = "42P18";
     pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
+    /// PostgreSQL's "stack depth limit exceeded".
+    pub const STATEMENT_TOO_COMPLEX: &str = "54001";
     pub const OUT_OF_MEMORY: &str = "53200";
     pub const INSUFFICIENT_RESOURCES: &str = "53000";
     pub const TOO_MANY_CONNECTIONS: &str = "53300";
@@ -148,10 +150,7 @@ impl SqlError {
                         syntax_message(m)
                     }
                     ParserError::RecursionLimitExceeded => {
-                        return Self::new(
-                            code::PROGRAM_LIMIT_EXCEEDED,
-                            "statement is too deeply nested",
-                        );
+                        return super::depth::too_deep(super::sql::RECURSION_LIMIT);
                     }
                 });
             }
@@ -316,9 +315,10 @@ impl SqlError {
             code::INSUFFICIENT_PRIVILEGE => PERMISSION_DENIED,
             code::INVALID_PASSWORD | code::INVALID_AUTHORIZATION => UNAUTHENTICATED,
             code::FEATURE_NOT_SUPPORTED => UNIMPLEMENTED,
-            code::OUT_OF_MEMORY | code::TOO_MANY_CONNECTIONS | code::PROGRAM_LIMIT_EXCEEDED => {
-                RESOURCE_EXHAUSTED
-            }
+            code::OUT_OF_MEMORY
+            | code::TOO_MANY_CONNECTIONS
+            | code::PROGRAM_LIMIT_EXCEEDED
+            | code::STATEMENT_TOO_COMPLEX => RESOURCE_EXHAUSTED,
             code::QUERY_CANCELED => CANCELLED,
             code::READ_ONLY_SQL_TRANSACTION | code::IN_FAILED_SQL_TRANSACTION => {
                 FAILED_PRECONDITION

@@ -14,9 +14,11 @@ mod access;
 mod audited;
 pub mod command;
 pub mod cursor;
+pub mod depth;
 pub mod error;
 mod named;
 pub mod output;
+mod planner;
 pub mod roles;
 pub mod settings;
 pub mod sql;
@@ -62,6 +64,9 @@ pub struct Engine {
     policy: Arc<PolicyStore>,
     audit: Arc<AuditLog>,
     rewriter: sql::Rewriter,
+    /// Every table's OID, for the catalog functions each session answers with.
+    directory: Arc<amar_catalog::pg::OidDirectory>,
+    mask_key: amar_policies::mask::MaskKey,
     next_session: AtomicU64,
     started: Instant,
 }
@@ -85,6 +90,8 @@ pub struct EngineSetup {
     pub statement_timeout: Option<Duration>,
     /// Statements one user may run at once.
     pub statements_per_user: Option<usize>,
+    /// The key of `hash` masks; none makes one for this run only.
+    pub mask_key: Option<amar_policies::mask::MaskKey>,
 }
 
 /// How long a statement waits for one of its user's turns before it is refused.
@@ -154,19 +161,23 @@ impl Engine {
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
-            .with_optimizer_rules(datafusion_federation::default_optimizer_rules())
-            .with_query_planner(Arc::new(datafusion_federation::FederatedQueryPlanner::new()))
+            .with_optimizer_rules(planner::optimizer_rules())
+            .with_query_planner(Arc::new(planner::AmarQueryPlanner))
             .build();
         let ctx = SessionContext::new_with_state(state);
         ctx.register_catalog(amar_catalog::DATABASE, catalog.provider());
         datafusion_pg_catalog::setup_pg_catalog(
             &ctx,
             amar_catalog::DATABASE,
-            roles::UserRoles::new(users.clone()),
+            roles::UserRoles::new(users.clone(), policy.clone()),
         )
         .map_err(|e| anyhow::anyhow!("setting up pg_catalog: {e}"))?;
         // Also installs our PostgreSQL-shaped information_schema in place of DataFusion's.
-        amar_catalog::pg::install(&ctx, catalog.clone()).await?;
+        let directory = amar_catalog::pg::install(&ctx, catalog.clone()).await?;
+        // Functions whose result a value can make huge are bounded (54000).
+        for f in amar_catalog::bounded::functions(&ctx.state()) {
+            ctx.register_udf(f);
+        }
         // Indicators and rules are planned by this base session, with every function
         // registered: the definer's rights. (pg_catalog lists the indicators from its
         // next read on.)
@@ -186,6 +197,10 @@ impl Engine {
             policy,
             audit,
             rewriter: sql::Rewriter::new(),
+            directory,
+            mask_key: setup
+                .mask_key
+                .unwrap_or_else(amar_policies::mask::MaskKey::random),
             next_session: AtomicU64::new(1),
             started: Instant::now(),
         }))
@@ -279,10 +294,15 @@ impl Engine {
         state
             .config_mut()
             .set_extension(Arc::new(amar_catalog::pg::SessionCursors(cursors.clone())));
+        // Comments, definitions and privileges answer for this user only (and follow
+        // a policy change during the session, as the visibility does).
+        for f in amar_catalog::pg::session_functions(self.directory.clone(), visibility.clone()) {
+            let _ = datafusion::execution::FunctionRegistry::register_udf(&mut state, Arc::new(f));
+        }
         state
             .config_mut()
             .set_extension(Arc::new(SessionVisibility(visibility)));
-        let settings = Settings::new(&user.name, user.is_admin(), startup);
+        let settings = Settings::new(&user.name, access.current().is_admin(), startup);
         let session = Session {
             id,
             user,
@@ -563,6 +583,62 @@ fn definition_of(
     ))
 }
 
+/// The read a DESCRIBE stands for: `DESCRIBE t` reads `t`, `DESCRIBE <query>` the
+/// query.
+fn described(statement: &Statement) -> Option<Statement> {
+    use datafusion::sql::sqlparser::ast::DescribeAlias;
+    match statement {
+        Statement::ExplainTable {
+            describe_alias: DescribeAlias::Describe | DescribeAlias::Desc,
+            table_name,
+            ..
+        } => sql::parse(&format!("SELECT * FROM {table_name}"))
+            .ok()?
+            .into_iter()
+            .next(),
+        Statement::Explain {
+            describe_alias: DescribeAlias::Describe | DescribeAlias::Desc,
+            statement,
+            ..
+        } => Some(statement.as_ref().clone()),
+        _ => None,
+    }
+}
+
+/// Whether this user may see the plan of `plan` (42501 if not). A plan's text and
+/// its run-time counts are computed on every row a scan reads, before any row
+/// filter or suppression: `EXPLAIN ANALYZE` of a row-filtered read counts other
+/// provinces' rows, and the public role's plans run over cells it must not see.
+fn explainable(
+    plan: &LogicalPlan,
+    access: &amar_policies::UserAccess,
+    report: &Report,
+) -> Result<(), SqlError> {
+    if access.is_admin() {
+        return Ok(());
+    }
+    let analyze = matches!(plan, LogicalPlan::Analyze(_));
+    if !analyze && !matches!(plan, LogicalPlan::Explain(_)) {
+        return Ok(());
+    }
+    if access.user().is_public() {
+        return Err(SqlError::new(
+            code::INSUFFICIENT_PRIVILEGE,
+            "permission denied: EXPLAIN is not available to the public role (plans of published statistics are computed on cells it may not see)",
+        ));
+    }
+    if analyze && !report.filtered.is_empty() {
+        return Err(SqlError::new(
+            code::INSUFFICIENT_PRIVILEGE,
+            format!(
+                "permission denied: EXPLAIN ANALYZE counts rows your row filter hides (on {}); use EXPLAIN without ANALYZE",
+                report.filtered.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// `$n` placeholders under a cast, with the cast's type.
 fn placeholder_casts(plan: &LogicalPlan) -> Vec<(String, datafusion::arrow::datatypes::DataType)> {
     use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
@@ -638,7 +714,9 @@ impl Session {
     /// A statement that does not parse is audited here, with its text.
     pub fn parse(&self, sql: &str) -> Result<Vec<Statement>, SqlError> {
         let arrived = (Utc::now(), Instant::now());
-        let parsed = if sql.contains('\u{FFFD}') {
+        let parsed = if let Err(e) = self.check_standing() {
+            Err(e)
+        } else if sql.contains('\u{FFFD}') {
             // The front end replaced bytes that were not UTF-8: refuse rather than run
             // a statement that is not what the client sent.
             Err(SqlError::new(
@@ -665,6 +743,22 @@ impl Session {
             self.audit(&text, arrived, &Report::default(), "none", 0, 0, Some(e));
         }
         parsed
+    }
+
+    /// Refuses (28000, which ends the connection) once the user has been disabled or
+    /// their password changed since this session signed in: a revoked person keeps
+    /// no open door.
+    pub fn check_standing(&self) -> Result<(), SqlError> {
+        match self.engine.users.lookup(&self.user.name) {
+            Some(now) if !now.disabled && now.verifier == self.user.verifier => Ok(()),
+            _ => Err(SqlError::new(
+                code::INVALID_AUTHORIZATION,
+                format!(
+                    "the session of user \"{}\" has ended: the user was disabled or their password changed; sign in again",
+                    self.user.name
+                ),
+            )),
+        }
     }
 
     /// Writes one audit entry for this session.
@@ -798,6 +892,11 @@ impl Session {
     ) -> Result<Planned, SqlError> {
         // Read before the decisions, so that a reload meanwhile only plans again.
         let generation = self.engine.policy.generation();
+        // DESCRIBE shows a table's or a query's columns without scanning anything:
+        // what it describes is planned (and refused) as a read first.
+        if let Some(described) = described(statement) {
+            Box::pin(self.plan_inner(&described, started)).await?;
+        }
         let state = self.ctx.state();
         let rewritten = self.engine.rewriter.rewrite(statement, &self.user.name);
         let plan = state
@@ -817,8 +916,10 @@ impl Session {
             default_schema: &default_schema,
             parse: &parse,
             definer: &definition_of,
+            mask_key: &self.engine.mask_key,
         };
         let (plan, report) = amar_policies::enforce::enforce(plan, &access, &planner)?;
+        explainable(&plan, &access, &report)?;
         let schema = plan.schema().as_arrow().clone();
         let names = output::postgres_names(statement, schema.fields().len());
         let output = output::output_schema(&schema, &names, &self.settings().time_zone());
@@ -877,6 +978,18 @@ impl Session {
     /// dropped), with the rows and bytes it returned.
     pub async fn execute(&self, planned: Planned) -> Result<SendableRecordBatchStream, SqlError> {
         let started = Instant::now();
+        if let Err(e) = self.check_standing() {
+            self.audit(
+                &planned.statement,
+                (Utc::now(), started),
+                &planned.report,
+                "denied",
+                0,
+                0,
+                Some(&e),
+            );
+            return Err(e);
+        }
         let planned = if planned.generation == self.engine.policy.generation() {
             planned
         } else {

@@ -1,19 +1,21 @@
-//! The users file as PostgreSQL roles, for `pg_roles` and friends.
+//! The users file as PostgreSQL roles, for `pg_roles` and friends, with the roles the
+//! policy grants besides.
 
 use std::sync::Arc;
 
-use amar_policies::UserDirectory;
+use amar_policies::{PolicyStore, UserDirectory};
 use async_trait::async_trait;
 use datafusion_pg_catalog::pg_catalog::context::{PgCatalogContextProvider, Role};
 
 #[derive(Debug, Clone)]
 pub struct UserRoles {
     users: Arc<UserDirectory>,
+    policy: Arc<PolicyStore>,
 }
 
 impl UserRoles {
-    pub fn new(users: Arc<UserDirectory>) -> Self {
-        Self { users }
+    pub fn new(users: Arc<UserDirectory>, policy: Arc<PolicyStore>) -> Self {
+        Self { users, policy }
     }
 }
 
@@ -24,7 +26,7 @@ impl PgCatalogContextProvider for UserRoles {
     }
 
     async fn role(&self, name: &str) -> Option<Role> {
-        let user = self.users.lookup(name)?;
+        let user = self.policy.effective_user(&self.users.lookup(name)?);
         Some(Role {
             name: user.name.clone(),
             is_superuser: user.is_admin(),

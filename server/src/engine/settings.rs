@@ -213,6 +213,12 @@ const KNOWN: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Custom settings (`myapp.x`) one session may hold, and how large each may be.
+pub const MAX_CUSTOM_SETTINGS: usize = 100;
+pub const MAX_CUSTOM_NAME_BYTES: usize = 128;
+/// Any setting's value (a 1 MiB `application_name` is no name).
+pub const MAX_VALUE_BYTES: usize = 16 * 1024;
+
 /// The settings of one session.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -264,9 +270,28 @@ impl Settings {
     pub fn set(&mut self, name: &str, value: &str) -> Result<&'static str, SqlError> {
         let Some(name) = canonical(name) else {
             if name.contains('.') {
-                // Custom placeholder variables (`myapp.x`) are allowed, as in PostgreSQL.
-                self.values
-                    .insert(name.to_ascii_lowercase(), value.to_string());
+                // Custom placeholder variables (`myapp.x`) are allowed, as in
+                // PostgreSQL, within bounds: a session's settings live in the
+                // server's memory for as long as it does.
+                let name = name.to_ascii_lowercase();
+                if name.len() > MAX_CUSTOM_NAME_BYTES || value.len() > MAX_VALUE_BYTES {
+                    return Err(SqlError::new(
+                        code::PROGRAM_LIMIT_EXCEEDED,
+                        format!(
+                            "a custom setting's name may be at most {MAX_CUSTOM_NAME_BYTES} bytes and its value at most {MAX_VALUE_BYTES} bytes"
+                        ),
+                    ));
+                }
+                let custom = self.values.keys().filter(|k| k.contains('.')).count();
+                if custom >= MAX_CUSTOM_SETTINGS && !self.values.contains_key(&name) {
+                    return Err(SqlError::new(
+                        code::PROGRAM_LIMIT_EXCEEDED,
+                        format!(
+                            "a session may hold at most {MAX_CUSTOM_SETTINGS} custom settings; RESET one first"
+                        ),
+                    ));
+                }
+                self.values.insert(name, value.to_string());
                 return Ok("custom");
             }
             return Err(SqlError::new(
@@ -274,6 +299,12 @@ impl Settings {
                 format!("unrecognized configuration parameter \"{name}\""),
             ));
         };
+        if value.len() > MAX_VALUE_BYTES {
+            return Err(SqlError::new(
+                code::PROGRAM_LIMIT_EXCEEDED,
+                format!("the value of \"{name}\" may be at most {MAX_VALUE_BYTES} bytes"),
+            ));
+        }
         let value = value.trim();
         let value = match name {
             "client_encoding" => {
@@ -341,6 +372,11 @@ impl Settings {
 
     /// `RESET name`.
     pub fn reset(&mut self, name: &str) -> Result<&'static str, SqlError> {
+        if canonical(name).is_none() && name.contains('.') {
+            // A custom setting is forgotten, which frees its place.
+            self.values.remove(&name.to_ascii_lowercase());
+            return Ok("custom");
+        }
         let canonical = canonical(name).ok_or_else(|| {
             SqlError::new(
                 code::UNDEFINED_OBJECT,
@@ -356,6 +392,7 @@ impl Settings {
 
     /// `RESET ALL` / `DISCARD ALL`: every changeable parameter back to its default.
     pub fn reset_all(&mut self) {
+        self.values.retain(|k, _| !k.contains('.'));
         for (name, default, _) in KNOWN {
             if !matches!(*name, "session_authorization" | "is_superuser") {
                 self.values.insert(name.to_string(), default.to_string());

@@ -21,6 +21,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::Tokenizer;
 use datafusion_pg_catalog::sql::rules::{
     AliasDuplicatedProjectionRewrite, CurrentUserVariableToSessionUserFunctionCall,
     FixArrayLiteral, PrependUnqualifiedPgTableName, RemoveSubqueryFromProjection,
@@ -28,28 +29,35 @@ use datafusion_pg_catalog::sql::rules::{
     RewriteRegCastToSubquery, SqlStatementRewriteRule, StripCallableQualifier, StripCollate,
 };
 
-use super::error::{SqlError, code};
+use super::depth;
+use super::error::SqlError;
 
-/// How deeply expressions may nest before the parser refuses (PostgreSQL's
-/// `max_stack_depth` plays this role).
-const RECURSION_LIMIT: usize = 200;
+/// How deeply the parser may recurse (parentheses, subqueries, prefix operators)
+/// before it refuses (PostgreSQL's `max_stack_depth` plays this role).
+pub(super) const RECURSION_LIMIT: usize = 200;
 
-/// Parses SQL text into statements, without rewriting.
+/// Parses SQL text into statements, without rewriting. A statement whose
+/// expressions could nest deeper than [`depth::MAX_EXPRESSION_DEPTH`] is refused
+/// (54001) before it is parsed, so that no recursive step ever walks it.
 pub fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
-    Parser::new(&PostgreSqlDialect {})
+    let dialect = PostgreSqlDialect {};
+    let syntax = |e: ParserError| match e {
+        ParserError::RecursionLimitExceeded => depth::too_deep(RECURSION_LIMIT),
+        other => SqlError::from_datafusion(&datafusion::error::DataFusionError::SQL(
+            Box::new(other),
+            None,
+        )),
+    };
+    let tokens = Tokenizer::new(&dialect, sql)
+        .with_unescape(true)
+        .tokenize_with_location()
+        .map_err(|e| syntax(e.into()))?;
+    depth::check(&tokens, depth::MAX_EXPRESSION_DEPTH)?;
+    Parser::new(&dialect)
         .with_recursion_limit(RECURSION_LIMIT)
-        .try_with_sql(sql)
-        .and_then(|mut p| p.parse_statements())
-        .map_err(|e| match e {
-            ParserError::RecursionLimitExceeded => SqlError::new(
-                code::PROGRAM_LIMIT_EXCEEDED,
-                "statement is too deeply nested",
-            ),
-            other => SqlError::from_datafusion(&datafusion::error::DataFusionError::SQL(
-                Box::new(other),
-                None,
-            )),
-        })
+        .with_tokens_with_locations(tokens)
+        .parse_statements()
+        .map_err(syntax)
 }
 
 /// Rewrites parsed statements into what DataFusion plans.
@@ -475,6 +483,7 @@ fn type_name(t: &SqlType) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::error::code;
 
     fn rewrite(sql: &str) -> String {
         Rewriter::new()
@@ -507,6 +516,6 @@ mod tests {
     #[test]
     fn nesting_too_deep_is_a_clear_error() {
         let sql = format!("SELECT {}1{}", "(".repeat(5000), ")".repeat(5000));
-        assert_eq!(parse(&sql).unwrap_err().code, code::PROGRAM_LIMIT_EXCEEDED);
+        assert_eq!(parse(&sql).unwrap_err().code, code::STATEMENT_TOO_COMPLEX);
     }
 }

@@ -4,8 +4,9 @@
 //!
 //! Tokens are 256 random bits, kept only in this server's memory (a restart revokes
 //! them all), expire after [`TOKEN_LIFETIME`] and stop working as soon as their user
-//! is disabled. Each token carries one engine session, so settings persist across a
-//! client's calls.
+//! is disabled or their password changes. Each token carries one engine session, so
+//! settings persist across a client's calls. A client that sends Basic authorization
+//! on every call gets one session per credentials, forgotten after [`BASIC_IDLE`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -21,6 +22,9 @@ use crate::engine::{Engine, Peer, Session};
 
 /// How long a token stays valid after the handshake.
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(8 * 3600);
+/// How long the session of a client that authenticates every call with Basic
+/// authorization is kept without a call.
+pub const BASIC_IDLE: Duration = Duration::from_secs(10 * 60);
 
 struct Issued {
     session: Arc<Session>,
@@ -53,6 +57,69 @@ impl Tokens {
         authorization: &str,
         peer: Option<SocketAddr>,
     ) -> Result<(String, Arc<Session>), Status> {
+        let session = self.authenticate(authorization, peer)?;
+        let token = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+        self.keep(token.clone(), session.clone(), TOKEN_LIFETIME);
+        tracing::info!(user = %session.user.name, session = session.id, "flight session started");
+        Ok((token, session))
+    }
+
+    /// Remembers `session` under `key` for `lifetime`, forgetting expired ones.
+    fn keep(&self, key: String, session: Arc<Session>, lifetime: Duration) {
+        let mut issued = self.issued.write().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        issued.retain(|_, i| i.expires > now);
+        issued.insert(
+            key,
+            Issued {
+                session,
+                expires: now + lifetime,
+                _counted: self.engine.metrics().connection("flight"),
+            },
+        );
+    }
+
+    /// The session of a client that sends Basic authorization on every call instead
+    /// of a token: one per credentials, kept while it is used and forgotten after
+    /// [`BASIC_IDLE`] without a call, so such clients leave no sessions behind.
+    fn basic_session(
+        &self,
+        authorization: &str,
+        peer: Option<SocketAddr>,
+    ) -> Result<Arc<Session>, Status> {
+        let digest = ring::digest::digest(&ring::digest::SHA256, authorization.as_bytes());
+        let key = format!("basic:{}", URL_SAFE_NO_PAD.encode(digest.as_ref()));
+        {
+            let mut issued = self.issued.write().unwrap_or_else(|e| e.into_inner());
+            if let Some(entry) = issued.get_mut(&key)
+                && entry.expires > Instant::now()
+            {
+                entry.expires = Instant::now() + BASIC_IDLE;
+                let session = entry.session.clone();
+                drop(issued);
+                return self.standing(session);
+            }
+        }
+        let session = self.authenticate(authorization, peer)?;
+        self.keep(key, session.clone(), BASIC_IDLE);
+        Ok(session)
+    }
+
+    /// `session` if its user still stands as they signed in (not disabled, same
+    /// password).
+    fn standing(&self, session: Arc<Session>) -> Result<Arc<Session>, Status> {
+        match session.check_standing() {
+            Ok(()) => Ok(session),
+            Err(e) => Err(unauthenticated(&e.message)),
+        }
+    }
+
+    /// Checks `user:password` from a Basic authorization header; a new session.
+    fn authenticate(
+        &self,
+        authorization: &str,
+        peer: Option<SocketAddr>,
+    ) -> Result<Arc<Session>, Status> {
         let encoded = authorization
             .strip_prefix("Basic ")
             .ok_or_else(|| unauthenticated("the handshake needs Basic authorization"))?;
@@ -92,20 +159,7 @@ impl Tokens {
             },
             &[],
         ));
-        let token = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
-        let mut issued = self.issued.write().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        issued.retain(|_, i| i.expires > now);
-        issued.insert(
-            token.clone(),
-            Issued {
-                session: session.clone(),
-                expires: now + TOKEN_LIFETIME,
-                _counted: self.engine.metrics().connection("flight"),
-            },
-        );
-        tracing::info!(user = %session.user.name, session = session.id, "flight session started");
-        Ok((token, session))
+        Ok(session)
     }
 
     /// The session of the bearer token in `metadata`. A call that carries Basic
@@ -123,7 +177,7 @@ impl Tokens {
             .to_str()
             .map_err(|_| unauthenticated("the authorization header is not text"))?;
         if header.starts_with("Basic ") {
-            return self.login(header, peer).map(|(_, session)| session);
+            return self.basic_session(header, peer);
         }
         let token = header
             .strip_prefix("Bearer ")
@@ -138,10 +192,10 @@ impl Tokens {
                 "the token has expired; do the handshake again",
             ));
         }
-        // A user disabled since the handshake loses access at once.
-        match self.engine.users().lookup(&entry.session.user.name) {
-            Some(u) if !u.disabled => Ok(entry.session.clone()),
-            _ => Err(unauthenticated("the token's user is disabled")),
-        }
+        // A user disabled, or whose password changed, since the handshake loses
+        // access at once.
+        let session = entry.session.clone();
+        drop(issued);
+        self.standing(session)
     }
 }

@@ -3,15 +3,21 @@
 use pgwire::api::{ClientInfo, ErrorHandler};
 use pgwire::error::{ErrorInfo, PgWireError};
 
-use crate::engine::SqlError;
+use crate::engine::{SqlError, code};
 
-/// An error as the client receives it, severity ERROR.
+/// An error as the client receives it, severity ERROR (FATAL for 28000).
 pub fn to_pgwire(error: SqlError) -> PgWireError {
     PgWireError::UserError(Box::new(to_info(error)))
 }
 
 pub fn to_info(error: SqlError) -> ErrorInfo {
-    let mut info = ErrorInfo::new("ERROR".to_string(), error.code.to_string(), error.message);
+    // An authorization that no longer holds ends the connection, as in PostgreSQL.
+    let severity = if error.code == code::INVALID_AUTHORIZATION {
+        "FATAL"
+    } else {
+        "ERROR"
+    };
+    let mut info = ErrorInfo::new(severity.to_string(), error.code.to_string(), error.message);
     info.detail = error.detail;
     info.hint = error.hint;
     info
