@@ -14,6 +14,7 @@ pub mod demo;
 pub mod engine;
 pub mod flight;
 pub mod http;
+pub mod linger;
 pub mod metrics;
 pub mod pgwire;
 pub mod plugins;

@@ -64,6 +64,8 @@ pub struct RunningServer {
     draining: Arc<AtomicBool>,
     /// The Flight SQL server, which stops gracefully once `accepting` is cancelled.
     flight: JoinHandle<()>,
+    /// Flight connections still closing: their last bytes are on their way.
+    flight_closes: crate::linger::Closes,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -86,6 +88,13 @@ impl RunningServer {
         let mut flight = self.flight;
         let left_time = deadline.saturating_duration_since(std::time::Instant::now());
         let flight_done = tokio::time::timeout(left_time, &mut flight).await.is_ok();
+        // Each connection's close waits until its client has read the end and closed
+        // its side: closing first would reset the connection under the answer's tail.
+        let left_time = deadline.saturating_duration_since(std::time::Instant::now());
+        let closed = tokio::time::timeout(left_time, self.flight_closes.wait())
+            .await
+            .is_ok();
+        let flight_done = flight_done && closed;
         let left = metrics.running_now().max(metrics.responding_now());
         if left > 0 || !flight_done {
             tracing::warn!(
@@ -272,12 +281,16 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
     let shutdown = CancellationToken::new();
     let accepting = CancellationToken::new();
     let draining = Arc::new(AtomicBool::new(false));
+    let flight_closes = crate::linger::Closes::new(shutdown.clone());
     let flight = tokio::spawn(crate::flight::serve(
         flight_listener,
         engine.clone(),
         tls.clone(),
-        accepting.clone(),
-        shutdown.clone(),
+        crate::flight::Stop {
+            accepting: accepting.clone(),
+            shutdown: shutdown.clone(),
+            closes: flight_closes.clone(),
+        },
     ));
     let tasks = vec![
         tokio::spawn(crate::pgwire::serve(
@@ -408,6 +421,7 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
         accepting,
         draining,
         flight,
+        flight_closes,
         tasks,
     })
 }

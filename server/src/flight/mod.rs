@@ -27,25 +27,39 @@ pub use service::AmarFlightSql;
 /// The largest gRPC message accepted from clients (parameters, handshakes).
 const MAX_DECODING_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 
+/// How the Flight SQL server is told to stop.
+pub struct Stop {
+    /// Cancelled to stop taking connections; running calls finish.
+    pub accepting: CancellationToken,
+    /// Cancelled to close everything at once.
+    pub shutdown: CancellationToken,
+    /// Where connections linger while their peer reads the end (see `linger`).
+    pub closes: crate::linger::Closes,
+}
+
 /// Serves Flight SQL on `listener` until `shutdown` is cancelled.
 /// With `tls`, only gRPC over TLS is served.
 pub async fn serve(
     listener: TcpListener,
     engine: Arc<Engine>,
     tls: Option<crate::tls::Tls>,
-    accepting: CancellationToken,
-    shutdown: CancellationToken,
+    stop: Stop,
 ) {
+    let Stop {
+        accepting,
+        shutdown,
+        closes,
+    } = stop;
     let addr: Option<SocketAddr> = listener.local_addr().ok();
     let service = FlightServiceServer::new(AmarFlightSql::new(engine))
         .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE);
     // Without TCP_NODELAY a small answer (GetFlightInfo, a DoGet's first message)
     // waits on Nagle for the client's delayed ACK: 40 ms on Linux, per call.
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|socket| {
-        if let Ok(socket) = &socket {
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(move |socket| {
+        socket.map(|socket| {
             let _ = socket.set_nodelay(true);
-        }
-        socket
+            crate::linger::Lingering::new(socket, closes.clone())
+        })
     });
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = tls {
