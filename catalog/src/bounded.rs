@@ -10,8 +10,9 @@
 //! does. The wrapper keeps the function's name, signature and behaviour, so planning
 //! and the SQL written for a federated source are unchanged.
 //!
-//! Functions whose result is at most the sum of their arguments (`concat`, `||`,
-//! `upper`) need no bound here: their arguments were bounded where they were made.
+//! Concatenation (`concat`, `||`) is bounded too: its result is only the sum of its
+//! arguments, but a recursive query that concatenates a value with itself doubles it
+//! at every step.
 
 use std::sync::Arc;
 
@@ -50,6 +51,10 @@ enum Growth {
     /// `range(start, stop [, step])`, `generate_series(…)` as scalar functions: the
     /// elements between start and stop.
     Series,
+    /// `concat(…)`, `concat_ws(…)`, `||` of arrays: the sum of the arguments, which
+    /// doubles at each step of a recursive query that concatenates a value with
+    /// itself.
+    Sum,
 }
 
 /// The functions bounded, by the name DataFusion registers them under.
@@ -63,6 +68,11 @@ const BOUNDED: &[(&str, Growth)] = &[
     ("array_resize", Growth::Elements),
     ("range", Growth::Series),
     ("generate_series", Growth::Series),
+    ("concat", Growth::Sum),
+    ("concat_ws", Growth::Sum),
+    ("array_concat", Growth::Sum),
+    ("array_append", Growth::Sum),
+    ("array_prepend", Growth::Sum),
 ];
 
 /// The bounded forms of the registry's size-amplifying functions, to register in
@@ -78,6 +88,21 @@ pub fn functions(registry: &dyn FunctionRegistry) -> Vec<ScalarUDF> {
             }))
         })
         .collect()
+}
+
+/// The bounded form of `udf`, if it is one of the functions bounded here and not
+/// bounded yet. DataFusion builds some calls itself (`[1] || [2]` becomes
+/// `array_concat` without asking the registry), so the engine's optimizer passes
+/// every call through this.
+pub fn bound(udf: &ScalarUDF) -> Option<ScalarUDF> {
+    if udf.inner().as_ref().downcast_ref::<Bounded>().is_some() {
+        return None;
+    }
+    let (_, growth) = BOUNDED.iter().find(|(name, _)| *name == udf.name())?;
+    Some(ScalarUDF::new_from_impl(Bounded {
+        inner: udf.inner().clone(),
+        growth: *growth,
+    }))
 }
 
 /// A function that refuses to make a result larger than the bounds.
@@ -136,6 +161,23 @@ impl ScalarUDFImpl for Bounded {
     }
 
     fn simplify(&self, args: Vec<Expr>, info: &SimplifyContext) -> Result<ExprSimplifyResult> {
+        // `concat` joins literal arguments while planning, without being invoked.
+        if self.growth == Growth::Sum {
+            let literal: u64 = args
+                .iter()
+                .map(|a| match a {
+                    Expr::Literal(v, _) => scalar_len(v),
+                    _ => 0,
+                })
+                .sum();
+            if literal > MAX_VALUE_BYTES {
+                return Err(too_large(
+                    &format!("{}()", self.inner.name()),
+                    literal,
+                    literal,
+                ));
+            }
+        }
         self.inner.simplify(args, info)
     }
 
@@ -151,7 +193,11 @@ impl ScalarUDFImpl for Bounded {
         let rows = args.number_rows;
         let (largest, total) = estimate(self.growth, &args.args, rows)?;
         if largest > MAX_VALUE_BYTES || total > MAX_CALL_BYTES {
-            return Err(too_large(self.inner.name(), largest, total));
+            return Err(too_large(
+                &format!("{}()", self.inner.name()),
+                largest,
+                total,
+            ));
         }
         self.inner.invoke_with_args(args)
     }
@@ -161,13 +207,13 @@ fn too_large(name: &str, largest: u64, total: u64) -> DataFusionError {
     let mib = |b: u64| b.div_ceil(1024 * 1024);
     let message = if largest > MAX_VALUE_BYTES {
         format!(
-            "requested length too large: {name}() would make a value of {} MiB; one value may be at most {} MiB",
+            "requested length too large: {name} would make a value of {} MiB; one value may be at most {} MiB",
             mib(largest),
             mib(MAX_VALUE_BYTES)
         )
     } else {
         format!(
-            "requested length too large: {name}() would make {} MiB for one batch of rows; one call may make at most {} MiB",
+            "requested length too large: {name} would make {} MiB for one batch of rows; one call may make at most {} MiB",
             mib(total),
             mib(MAX_CALL_BYTES)
         )
@@ -210,6 +256,13 @@ fn estimate(growth: Growth, args: &[ColumnarValue], rows: usize) -> Result<(u64,
             let n = ints(args.get(1))?;
             Box::new(move |i| n.count(i).saturating_mul(16))
         }
+        Growth::Sum => {
+            let each = args
+                .iter()
+                .map(|a| lengths(Some(a)))
+                .collect::<Result<Vec<_>>>()?;
+            Box::new(move |i| each.iter().map(|l| l.at(i)).sum())
+        }
         Growth::Series => {
             let (start, stop, step) = series_args(args)?;
             Box::new(move |i| {
@@ -244,6 +297,86 @@ fn estimate(growth: Growth, args: &[ColumnarValue], rows: usize) -> Result<(u64,
     Ok((largest, total))
 }
 
+/// The `||` operator on text, bounded like the functions above: SQL's string
+/// concatenation (NULL if either side is), checked before it allocates. DataFusion
+/// evaluates `||` as an operator, which no function registry reaches, so the
+/// engine's optimizer puts this function in its place (and back, in the SQL a
+/// federated source receives).
+pub fn string_concat() -> ScalarUDF {
+    ScalarUDF::new_from_impl(StringConcat {
+        signature: Signature::any(2, datafusion::logical_expr::Volatility::Immutable),
+    })
+}
+
+/// The name [`string_concat`] is registered and shown under.
+pub const STRING_CONCAT: &str = "amar_string_concat";
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct StringConcat {
+    signature: Signature,
+}
+
+/// Whether `||` of these types is text concatenation (not of lists or bytes).
+pub fn is_text(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+}
+
+impl ScalarUDFImpl for StringConcat {
+    fn name(&self) -> &str {
+        STRING_CONCAT
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        Ok(if arg_types.contains(&DataType::Utf8View) {
+            DataType::Utf8View
+        } else if arg_types.contains(&DataType::LargeUtf8) {
+            DataType::LargeUtf8
+        } else {
+            DataType::Utf8
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let (largest, total) = estimate(Growth::Sum, &args.args, rows)?;
+        if largest > MAX_VALUE_BYTES || total > MAX_CALL_BYTES {
+            return Err(too_large("the || operator", largest, total));
+        }
+        let to = args.return_field.data_type().clone();
+        let [left, right] = args.args.as_slice() else {
+            return exec_err!("|| takes two operands");
+        };
+        if let (ColumnarValue::Scalar(l), ColumnarValue::Scalar(r)) = (left, right) {
+            let text = |v: &ScalarValue| match v {
+                ScalarValue::Utf8(s) | ScalarValue::LargeUtf8(s) | ScalarValue::Utf8View(s) => {
+                    s.clone()
+                }
+                _ => None,
+            };
+            let joined = match (text(l), text(r)) {
+                (Some(a), Some(b)) => Some(a + &b),
+                _ => None,
+            };
+            return Ok(ColumnarValue::Scalar(match to {
+                DataType::Utf8View => ScalarValue::Utf8View(joined),
+                DataType::LargeUtf8 => ScalarValue::LargeUtf8(joined),
+                _ => ScalarValue::Utf8(joined),
+            }));
+        }
+        let left = cast(&left.to_array(rows)?, &to)?;
+        let right = cast(&right.to_array(rows)?, &to)?;
+        Ok(ColumnarValue::Array(
+            datafusion::arrow::compute::kernels::concat_elements::concat_elements_dyn(
+                &left, &right,
+            )?,
+        ))
+    }
+}
+
 /// Per-row byte lengths of a text argument (0 where NULL or absent).
 enum Lengths {
     Each(Vec<u64>),
@@ -262,17 +395,22 @@ impl Lengths {
 fn lengths(arg: Option<&ColumnarValue>) -> Result<Lengths> {
     Ok(match arg {
         None => Lengths::All(0),
-        Some(ColumnarValue::Scalar(s)) => Lengths::All(match s {
-            ScalarValue::Utf8(Some(t))
-            | ScalarValue::LargeUtf8(Some(t))
-            | ScalarValue::Utf8View(Some(t)) => t.len() as u64,
-            ScalarValue::Binary(Some(b))
-            | ScalarValue::LargeBinary(Some(b))
-            | ScalarValue::BinaryView(Some(b)) => b.len() as u64,
-            other => other.size() as u64,
-        }),
+        Some(ColumnarValue::Scalar(s)) => Lengths::All(scalar_len(s)),
         Some(ColumnarValue::Array(a)) => Lengths::Each(array_lengths(a)),
     })
+}
+
+/// The bytes of one value (text and bytes exactly, others as they are held).
+fn scalar_len(s: &ScalarValue) -> u64 {
+    match s {
+        ScalarValue::Utf8(Some(t))
+        | ScalarValue::LargeUtf8(Some(t))
+        | ScalarValue::Utf8View(Some(t)) => t.len() as u64,
+        ScalarValue::Binary(Some(b))
+        | ScalarValue::LargeBinary(Some(b))
+        | ScalarValue::BinaryView(Some(b)) => b.len() as u64,
+        other => other.size() as u64,
+    }
 }
 
 fn array_lengths(a: &ArrayRef) -> Vec<u64> {
@@ -406,6 +544,7 @@ mod tests {
         for f in functions(&ctx.state()) {
             ctx.register_udf(f);
         }
+        ctx.register_udf(string_concat());
         ctx
     }
 
@@ -423,6 +562,8 @@ mod tests {
             "SELECT generate_series(1, 1000000000, 2)",
             "SELECT range(DATE '1970-01-01', DATE '2100-01-01', INTERVAL '1 second')",
             "SELECT repeat('x', n) FROM (VALUES (1), (60000000), (60000000), (60000000), (60000000), (60000000)) AS t(n)",
+            "SELECT concat(repeat('x', 40000000), repeat('y', 40000000))",
+            "SELECT amar_string_concat(repeat('x', 40000000), repeat('y', 40000000))",
         ] {
             let e = run(&ctx, sql).await.unwrap_err().to_string();
             assert!(e.contains("requested length too large"), "{sql}: {e}");
@@ -440,6 +581,11 @@ mod tests {
             "SELECT cardinality(range(1, 100000)) = 99999",
             "SELECT cardinality(generate_series(DATE '2024-01-01', DATE '2024-12-31', INTERVAL '1 day')) = 366",
             "SELECT repeat('x', NULL) IS NULL",
+            "SELECT concat('a', NULL, 'b') = 'ab'",
+            "SELECT amar_string_concat('a', 'b') = 'ab'",
+            "SELECT amar_string_concat('a', NULL) IS NULL",
+            "SELECT amar_string_concat(x, 'b') = 'ab' FROM (VALUES ('a')) AS t(x)",
+            "SELECT cardinality(array_concat([1, 2], [3])) = 3",
         ] {
             let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
             let value = batches[0].column(0).as_boolean().value(0);

@@ -1503,5 +1503,17 @@ async fn row_filters_on_database_sources_hold_against_errors_and_deep_statements
             }
         }
     }
+    // `||` is bounded where Amar evaluates it and still the operator in a source's SQL.
+    let concat = "SELECT name || '!' FROM dept.people WHERE id = 4";
+    let plan = explain(&admin, concat).await;
+    let sent = plan
+        .lines()
+        .filter_map(|l| l.split_once("base_sql=").map(|(_, sql)| sql))
+        .collect::<String>();
+    assert!(sent.contains("||"), "{plan}");
+    assert_eq!(
+        texts(&admin, concat).await[0][0].as_deref(),
+        Some("tehran_4!")
+    );
     assert_eq!(texts(&tehran, "SELECT 1").await[0][0].as_deref(), Some("1"));
 }

@@ -321,6 +321,15 @@ const HUGE: &[&str] = &[
     "SELECT range(1, 1000000000)",
     "SELECT array_repeat(1, 100000000)",
     "SELECT replace(repeat('a', 1000000), 'a', repeat('b', 100))",
+    // Concatenation only adds its operands up, but a chain, or a recursive query
+    // that concatenates a value with itself, doubles it at every step.
+    "SELECT length(repeat('x', 30000000) || repeat('y', 30000000) || repeat('z', 30000000))",
+    "WITH RECURSIVE t(s, n) AS (SELECT 'x', 1 UNION ALL SELECT s || s, n + 1 FROM t WHERE n < 40) \
+     SELECT max(length(s)) FROM t",
+    "WITH RECURSIVE t(s, n) AS (SELECT 'x', 1 UNION ALL SELECT concat(s, s), n + 1 FROM t WHERE n < 40) \
+     SELECT max(length(s)) FROM t",
+    "WITH RECURSIVE t(a, n) AS (SELECT [1], 1 UNION ALL SELECT a || a, n + 1 FROM t WHERE n < 40) \
+     SELECT max(cardinality(a)) FROM t",
 ];
 
 #[tokio::test]
@@ -340,6 +349,31 @@ async fn functions_that_would_make_huge_values_are_refused_with_54000() {
                 .await
                 .as_deref(),
             Some("2000")
+        );
+        // Ordinary concatenation answers as before, NULL and column name included.
+        let rows = client
+            .simple_query("SELECT 'a' || 'b', 'a' || NULL, 'x' || 1 AS n")
+            .await
+            .unwrap();
+        let row = rows
+            .iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => Some(r),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(row.get(0), Some("ab"));
+        assert_eq!(row.get(1), None);
+        assert_eq!(row.get(2), Some("x1"));
+        assert_eq!(row.columns()[0].name(), "?column?");
+        assert_eq!(
+            one(
+                &client,
+                "WITH RECURSIVE t(s, n) AS (SELECT 'x', 1 UNION ALL SELECT s || s, n + 1 FROM t WHERE n < 10) SELECT max(length(s)) FROM t"
+            )
+            .await
+            .as_deref(),
+            Some("512")
         );
     }
     let mut flight = flight_as("tehran").await;

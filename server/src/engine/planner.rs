@@ -13,9 +13,16 @@ use std::sync::Arc;
 use amar_policies::barrier::{BarrierPlanner, BarrierRule};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
+use datafusion::common::DFSchema;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::Result;
 use datafusion::execution::context::QueryPlanner;
-use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::utils::merge_schema;
+use datafusion::logical_expr::{
+    BinaryExpr, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, Operator, ScalarUDF,
+};
+use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::push_down_filter::PushDownFilter;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 use datafusion::physical_plan::ExecutionPlan;
@@ -43,7 +50,120 @@ pub fn optimizer_rules() -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
         Arc::new(BarrierRule::new(Arc::new(isolate))) as Arc<dyn OptimizerRule + Send + Sync>,
     );
     rules.insert(federation, Arc::new(PushDownFilter::new()));
+    // `||` on text is the bounded function wherever Amar evaluates it, constant
+    // folding included, and the operator again in the SQL a source receives.
+    rules.insert(federation, Arc::new(TextConcat::operator()));
+    rules.insert(0, Arc::new(TextConcat::function()));
+    rules.push(Arc::new(TextConcat::function()));
     rules
+}
+
+/// Turns text `||` into [`amar_catalog::bounded::string_concat`] (or back), and
+/// gives calls DataFusion built itself their bounded form.
+#[derive(Debug)]
+struct TextConcat {
+    /// Which way: to the bounded function, or back to the operator.
+    to_function: bool,
+    udf: Arc<ScalarUDF>,
+}
+
+impl TextConcat {
+    fn function() -> Self {
+        TextConcat {
+            to_function: true,
+            udf: Arc::new(amar_catalog::bounded::string_concat()),
+        }
+    }
+
+    fn operator() -> Self {
+        TextConcat {
+            to_function: false,
+            ..Self::function()
+        }
+    }
+
+    fn rewrite_expr(&self, expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+        use amar_catalog::bounded::{STRING_CONCAT, is_text};
+        expr.transform_up(|e| match e {
+            Expr::BinaryExpr(BinaryExpr {
+                left,
+                op: Operator::StringConcat,
+                right,
+            }) if self.to_function
+                && left.get_type(schema).is_ok_and(|t| is_text(&t))
+                && right.get_type(schema).is_ok_and(|t| is_text(&t)) =>
+            {
+                Ok(Transformed::yes(self.udf.call(vec![*left, *right])))
+            }
+            // Calls DataFusion made without the registry get their bounded form.
+            Expr::ScalarFunction(f)
+                if self.to_function && amar_catalog::bounded::bound(&f.func).is_some() =>
+            {
+                let bounded = amar_catalog::bounded::bound(&f.func).map(Arc::new);
+                Ok(Transformed::yes(Expr::ScalarFunction(
+                    datafusion::logical_expr::expr::ScalarFunction::new_udf(
+                        bounded.unwrap_or(f.func),
+                        f.args,
+                    ),
+                )))
+            }
+            Expr::ScalarFunction(f)
+                if !self.to_function && f.name() == STRING_CONCAT && f.args.len() == 2 =>
+            {
+                let mut args = f.args.into_iter();
+                match (args.next(), args.next()) {
+                    (Some(l), Some(r)) => Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
+                        Box::new(l),
+                        Operator::StringConcat,
+                        Box::new(r),
+                    )))),
+                    _ => datafusion::common::internal_err!("|| takes two operands"),
+                }
+            }
+            other => Ok(Transformed::no(other)),
+        })
+    }
+}
+
+impl OptimizerRule for TextConcat {
+    fn name(&self) -> &str {
+        if self.to_function {
+            "amar_text_concat_bounded"
+        } else {
+            "amar_text_concat_operator"
+        }
+    }
+
+    fn apply_order(&self) -> Option<ApplyOrder> {
+        Some(ApplyOrder::BottomUp)
+    }
+
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        _config: &dyn OptimizerConfig,
+    ) -> Result<Transformed<LogicalPlan>> {
+        let inputs = plan.inputs();
+        let schema = match &plan {
+            LogicalPlan::TableScan(scan) => Arc::new(DFSchema::try_from_qualified_schema(
+                scan.table_name.clone(),
+                &scan.source.schema(),
+            )?),
+            _ if !inputs.is_empty() => Arc::new(merge_schema(&inputs)),
+            _ => Arc::new(DFSchema::empty()),
+        };
+        // The rewritten expressions keep their names, so no schema changes.
+        let names = NamePreserver::new(&plan);
+        plan.map_expressions(|expr| {
+            let name = names.save(&expr);
+            let rewritten = self.rewrite_expr(expr, &schema)?;
+            Ok(if rewritten.transformed {
+                Transformed::yes(name.restore(rewritten.data))
+            } else {
+                rewritten
+            })
+        })
+    }
 }
 
 /// Plans federated nodes for their sources and barriers as barriers; everything
