@@ -19,7 +19,7 @@ use tokio_postgres::{Client, SimpleQueryMessage};
 use tonic::Code;
 use tonic::transport::Channel;
 
-use crate::support::{admin, connect, sqlstate, texts};
+use crate::support::{admin, connect, flight_as, sqlstate, texts};
 
 async fn as_user(user: &str) -> Client {
     connect(shared_demo(), user, user)
@@ -205,20 +205,6 @@ async fn deep_but_allowed_chains_run_through_tehrans_row_filter() {
     }
     let fresh = as_user("tehran").await;
     assert_eq!(one(&fresh, "SELECT 1").await.as_deref(), Some("1"));
-}
-
-async fn flight_as(user: &str) -> FlightSqlServiceClient<Channel> {
-    let channel = Channel::from_shared(format!("http://{}", shared_demo().flight_addr))
-        .unwrap()
-        .connect()
-        .await
-        .expect("the Flight port accepts connections");
-    let mut client = FlightSqlServiceClient::new(channel);
-    client
-        .handshake(user, user)
-        .await
-        .expect("demo user logs in");
-    client
 }
 
 fn status(e: FlightError) -> tonic::Status {

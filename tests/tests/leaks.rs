@@ -30,7 +30,7 @@ use futures::TryStreamExt;
 use tokio_postgres::{Client, SimpleQueryMessage};
 use tonic::transport::Channel;
 
-use crate::support::{admin, connect, sqlstate, texts};
+use crate::support::{admin, connect, flight_as, sqlstate, texts};
 
 type Rows = Vec<Vec<Option<String>>>;
 
@@ -359,20 +359,6 @@ async fn errors_on_tehrans_own_rows_show_only_tehrans_values() {
             "{table}: no value is found only outside Tehran, so nothing was checked"
         );
     }
-}
-
-async fn flight_as(user: &str) -> FlightSqlServiceClient<Channel> {
-    let channel = Channel::from_shared(format!("http://{}", shared_demo().flight_addr))
-        .expect("a valid URI")
-        .connect()
-        .await
-        .expect("the Flight port accepts connections");
-    let mut client = FlightSqlServiceClient::new(channel);
-    client
-        .handshake(user, user)
-        .await
-        .expect("demo user logs in over Flight");
-    client
 }
 
 fn flight_said(e: &FlightError) -> String {

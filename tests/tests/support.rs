@@ -19,6 +19,24 @@ pub async fn connect(
     Ok(client)
 }
 
+/// A Flight SQL client of the shared demo server, signed in as a demo user.
+pub async fn flight_as(
+    user: &str,
+) -> arrow_flight::sql::client::FlightSqlServiceClient<tonic::transport::Channel> {
+    let channel =
+        tonic::transport::Channel::from_shared(format!("http://{}", shared_demo().flight_addr))
+            .expect("a valid URI")
+            .connect()
+            .await
+            .expect("the Flight port accepts connections");
+    let mut client = arrow_flight::sql::client::FlightSqlServiceClient::new(channel);
+    client
+        .handshake(user, user)
+        .await
+        .expect("demo user logs in over Flight");
+    client
+}
+
 /// An admin connection to the shared demo server.
 pub async fn admin() -> Client {
     connect(shared_demo(), "admin", "admin")
