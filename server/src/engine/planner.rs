@@ -31,6 +31,14 @@ use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 /// DataFusion's rules with federation, and the barrier rule just before it.
 pub fn optimizer_rules() -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
     let mut rules = datafusion_federation::default_optimizer_rules();
+    // These push projections of struct fields into the inputs of any node, a
+    // barrier's included; nothing Amar serves needs them.
+    rules.retain(|r| {
+        !matches!(
+            r.name(),
+            "extract_leaf_expressions" | "push_down_leaf_projections"
+        )
+    });
     let federation = rules
         .iter()
         .position(|r| r.name() == "federation_optimizer_rule")
