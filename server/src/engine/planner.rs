@@ -57,13 +57,40 @@ pub fn optimizer_rules() -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
         federation,
         Arc::new(BarrierRule::new(Arc::new(isolate))) as Arc<dyn OptimizerRule + Send + Sync>,
     );
-    rules.insert(federation, Arc::new(PushDownFilter::new()));
+    rules.insert(
+        federation,
+        Arc::new(FiltersToBarriers(PushDownFilter::new())),
+    );
     // `||` on text is the bounded function wherever Amar evaluates it, constant
     // folding included, and the operator again in the SQL a source receives.
     rules.insert(federation, Arc::new(TextConcat::operator()));
     rules.insert(0, Arc::new(TextConcat::function()));
     rules.push(Arc::new(TextConcat::function()));
     rules
+}
+
+/// DataFusion's filter pushdown, run early only for plans with barriers, to bring
+/// the user's predicates down to them before the barrier rule decides. Other plans
+/// reach federation as they always did (a prepared point query's filter stays a
+/// filter, which is what lets its values go to PostgreSQL as parameters).
+#[derive(Debug)]
+struct FiltersToBarriers(PushDownFilter);
+
+impl OptimizerRule for FiltersToBarriers {
+    fn name(&self) -> &str {
+        "amar_filters_to_barriers"
+    }
+
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        config: &dyn OptimizerConfig,
+    ) -> Result<Transformed<LogicalPlan>> {
+        if amar_policies::barrier::barriers(&plan) == 0 {
+            return Ok(Transformed::no(plan));
+        }
+        plan.transform_down_with_subqueries(|node| self.0.rewrite(node, config))
+    }
 }
 
 /// Turns text `||` into [`amar_catalog::bounded::string_concat`] (or back), and
