@@ -119,7 +119,9 @@ pub struct AuditLog {
     written: Arc<AtomicU64>,
     failed: Arc<AtomicU64>,
     dir: PathBuf,
-    metrics: Arc<crate::metrics::Metrics>,
+    /// The engine's metrics, which count every recorded statement (attached by
+    /// [`AuditLog::count_in`]).
+    metrics: std::sync::OnceLock<Arc<crate::metrics::Metrics>>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -170,18 +172,20 @@ impl AuditLog {
             written,
             failed,
             dir: config.dir.clone(),
-            metrics: Arc::new(crate::metrics::Metrics::new()),
+            metrics: std::sync::OnceLock::new(),
         }))
     }
 
-    /// The metrics every recorded statement is counted in.
-    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
-        &self.metrics
+    /// Counts every statement recorded from now on in `metrics` (the engine's).
+    pub fn count_in(&self, metrics: Arc<crate::metrics::Metrics>) {
+        let _ = self.metrics.set(metrics);
     }
 
     /// Records one statement (and counts it in the metrics, and logs it at info).
     pub fn record(&self, entry: AuditEntry) {
-        self.metrics.observe(&entry);
+        if let Some(metrics) = self.metrics.get() {
+            metrics.observe(&entry);
+        }
         let statement = match entry.statement.char_indices().nth(200) {
             Some((cut, _)) => &entry.statement[..cut],
             None => entry.statement.as_str(),

@@ -306,3 +306,61 @@ async fn generate_series_and_federated_join() {
     assert_eq!(row.get::<_, &str>(0), "Tehran");
     assert!(row.get::<_, i64>(1) > 0 && row.get::<_, i64>(2) > 0);
 }
+
+/// The name a statement was prepared under (tokio-postgres shows it only in Debug).
+fn statement_name(statement: &tokio_postgres::Statement) -> String {
+    let debug = format!("{statement:?}");
+    let start = debug
+        .find("name: \"")
+        .expect("Statement's Debug shows its name")
+        + 7;
+    let end = start + debug[start..].find('"').expect("a quoted name");
+    debug[start..end].to_string()
+}
+
+#[tokio::test]
+async fn protocol_statements_and_prepare_share_one_namespace() {
+    let client = admin().await;
+    // A statement prepared through the protocol (Parse) has a name PREPARE cannot take.
+    let kept = client.prepare("SELECT 1::int AS one").await.unwrap();
+    let e = client
+        .batch_execute(&format!("PREPARE {} AS SELECT 2", statement_name(&kept)))
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "42P05", "{e:?}");
+    let one: i32 = client.query_one(&kept, &[]).await.unwrap().get(0);
+    assert_eq!(one, 1);
+    // DEALLOCATE removes it, as PostgreSQL's does: running it again is 26000.
+    client
+        .batch_execute(&format!("DEALLOCATE {}", statement_name(&kept)))
+        .await
+        .unwrap();
+    let e = client.query(&kept, &[]).await.unwrap_err();
+    assert_eq!(sqlstate(&e), "26000", "{e:?}");
+    // So does DISCARD ALL, with every SQL-prepared one.
+    let other = client.prepare("SELECT 3::int").await.unwrap();
+    client
+        .batch_execute("PREPARE by_sql AS SELECT 4; DISCARD ALL")
+        .await
+        .unwrap();
+    let e = client.query(&other, &[]).await.unwrap_err();
+    assert_eq!(sqlstate(&e), "26000", "{e:?}");
+    let e = client.batch_execute("EXECUTE by_sql").await.unwrap_err();
+    assert_eq!(sqlstate(&e), "26000", "{e:?}");
+    // A closed statement frees its name.
+    let closed = client.prepare("SELECT 5::int").await.unwrap();
+    let name = statement_name(&closed);
+    drop(closed);
+    client.simple_query("SELECT 1").await.unwrap();
+    client
+        .batch_execute(&format!("PREPARE {name} AS SELECT 6::int"))
+        .await
+        .unwrap();
+    let six = rows(
+        &client
+            .simple_query(&format!("EXECUTE {name}"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(six, vec![vec![Some("6".to_string())]]);
+}

@@ -42,7 +42,19 @@ fn no_cursor(name: &str) -> SqlError {
     )
 }
 
+fn exists(name: &str) -> SqlError {
+    SqlError::new("42P03", format!("cursor \"{name}\" already exists"))
+}
+
 impl Cursors {
+    /// Refuses (42P03) a name an open cursor has.
+    pub async fn check_free(&self, name: &str) -> Result<(), SqlError> {
+        if self.open.lock().await.contains_key(name) {
+            return Err(exists(name));
+        }
+        Ok(())
+    }
+
     pub async fn declare(
         &self,
         name: &str,
@@ -52,10 +64,7 @@ impl Cursors {
     ) -> Result<(), SqlError> {
         let mut open = self.open.lock().await;
         if open.contains_key(name) {
-            return Err(SqlError::new(
-                "42P03",
-                format!("cursor \"{name}\" already exists"),
-            ));
+            return Err(exists(name));
         }
         open.insert(
             name.to_string(),

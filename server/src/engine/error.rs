@@ -57,6 +57,31 @@ pub mod code {
     pub const INTERNAL_ERROR: &str = "XX000";
     /// SQL/MED's class for errors of a foreign source.
     pub const FDW_ERROR: &str = "HV000";
+
+    /// The code among these that reads `code`, for an error a library reported
+    /// with its code as text.
+    pub fn known(code: &str) -> Option<&'static str> {
+        [
+            FEATURE_NOT_SUPPORTED,
+            DATA_EXCEPTION,
+            NUMERIC_VALUE_OUT_OF_RANGE,
+            DATETIME_FIELD_OVERFLOW,
+            DIVISION_BY_ZERO,
+            INVALID_PARAMETER_VALUE,
+            INVALID_TEXT_REPRESENTATION,
+            INVALID_BINARY_REPRESENTATION,
+            CHARACTER_NOT_IN_REPERTOIRE,
+            SYNTAX_ERROR,
+            DATATYPE_MISMATCH,
+            UNDEFINED_PARAMETER,
+            INDETERMINATE_DATATYPE,
+            PROGRAM_LIMIT_EXCEEDED,
+            PROTOCOL_VIOLATION,
+            INTERNAL_ERROR,
+        ]
+        .into_iter()
+        .find(|c| *c == code)
+    }
 }
 
 /// An error with its SQLSTATE.

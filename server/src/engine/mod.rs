@@ -1,11 +1,13 @@
-//! Engine assembly and the one planning path every front end uses.
+//! Engine assembly, and the session every front end talks to.
 //!
 //! [`Engine::open`] opens the configured sources, builds the `amar` catalog with
 //! pg_catalog and information_schema, and keeps a base DataFusion session state. Each
 //! connection gets a [`Session`]: the user, their settings and their own DataFusion
-//! context cloned from the base (cheap: catalogs and functions are shared). pgwire and
-//! Flight SQL both turn SQL into plans with [`Session::plan`] and run them with
-//! [`Session::execute`], so a rule enforced for one is enforced for the other.
+//! context cloned from the base (cheap: catalogs and functions are shared). Every
+//! front end (pgwire, Flight SQL) hands its statements to the session's one statement
+//! path ([`run`]): the session applies each command and plans every query with
+//! [`Session::plan`] and runs it with [`Session::execute`], so a rule enforced for one
+//! front end is enforced for all, and each statement is audited exactly once.
 //!
 //! Keeping assembly in this one function is also what lets a distributed (Ballista)
 //! session stand in for the local one later.
@@ -20,6 +22,7 @@ mod named;
 pub mod output;
 mod planner;
 pub mod roles;
+pub mod run;
 pub mod settings;
 pub mod sql;
 mod status;
@@ -47,6 +50,7 @@ use datafusion::sql::sqlparser::ast::Statement;
 
 pub use command::{Command, CopyFormat};
 pub use error::{SqlError, code};
+pub use run::{Accept, Outcome, Prepared, Transaction};
 pub use settings::Settings;
 
 use crate::audit::{AuditEntry, AuditLog};
@@ -63,6 +67,7 @@ pub struct Engine {
     users: Arc<UserDirectory>,
     policy: Arc<PolicyStore>,
     audit: Arc<AuditLog>,
+    metrics: Arc<crate::metrics::Metrics>,
     rewriter: sql::Rewriter,
     /// Every table's OID, for the catalog functions each session answers with.
     directory: Arc<amar_catalog::pg::OidDirectory>,
@@ -138,8 +143,6 @@ impl Engine {
         // round rials through binary fractions.
         config.options_mut().sql_parser.parse_float_as_decimal = true;
         config.options_mut().execution.time_zone = Some("Asia/Tehran".to_string());
-        // Federation: a sub-plan whose tables all live in one database (PostgreSQL,
-        // MySQL) is handed to that database as one SQL statement.
         // Files and drop folders change under a running server: list them on every
         // scan (DataFusion caches listings forever by default), which is cheap locally.
         let mut runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
@@ -161,6 +164,8 @@ impl Engine {
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
+            // Federation is one of these rules: a sub-plan whose tables all live in
+            // one database (PostgreSQL, MySQL) is handed to it as one SQL statement.
             .with_optimizer_rules(planner::optimizer_rules())
             .with_query_planner(Arc::new(planner::AmarQueryPlanner))
             .build();
@@ -185,8 +190,11 @@ impl Engine {
         stats.install(catalog.provider().as_ref(), catalog.system())?;
         stats.set_definer(ctx.state());
         stats.check().await?;
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        audit.count_in(metrics.clone());
 
         Ok(Arc::new(Engine {
+            metrics,
             statistics: stats,
             statement_timeout: setup.statement_timeout,
             statements_per_user: setup.statements_per_user,
@@ -228,7 +236,7 @@ impl Engine {
     }
 
     pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
-        self.audit.metrics()
+        &self.metrics
     }
 
     /// A turn to run a statement as `user`: at once when there is no limit or a turn
@@ -349,8 +357,6 @@ pub struct Planned {
     pub statement: Arc<str>,
     /// What it reads and what the policy did, for the audit log.
     pub report: Arc<Report>,
-    /// Time spent planning (zero once bound: a prepared statement is planned once).
-    pub planning: Duration,
     /// The statement's plan before any binding, and what optimising it found: shared
     /// by a prepared statement and every binding of it.
     pushed: Arc<Pushed>,
@@ -539,7 +545,6 @@ impl Planned {
             output: self.output.clone(),
             statement: self.statement.clone(),
             report: self.report.clone(),
-            planning: Duration::ZERO,
             pushed: self.pushed.clone(),
             params: Some(params),
             parsed: self.parsed.clone(),
@@ -786,7 +791,7 @@ impl Session {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn entry(
+    pub(crate) fn entry(
         &self,
         statement: &str,
         at: DateTime<Utc>,
@@ -820,82 +825,16 @@ impl Session {
         }
     }
 
-    /// Audits a metadata request a front end answered from the catalog (Flight SQL's
-    /// GetTables and the like), with the rows it returned.
-    pub fn audit_metadata(&self, command: &str, arrived: (DateTime<Utc>, Instant), rows: u64) {
-        let entry = self.entry(
-            command,
-            arrived.0,
-            arrived.1.elapsed(),
-            &Report::default(),
-            "allowed",
-            rows,
-            0,
-            None,
-        );
-        self.engine.audit.record(entry);
-    }
-
-    /// Audits a statement the front end answered itself (SET, BEGIN, FETCH, …, or
-    /// one refused before planning), with its SQLSTATE and message if it failed.
-    pub fn audit_command(
-        &self,
-        statement: &str,
-        arrived: (DateTime<Utc>, Instant),
-        error: Option<(&str, &str)>,
-    ) {
-        let mut entry = self.entry(
-            statement,
-            arrived.0,
-            arrived.1.elapsed(),
-            &Report::default(),
-            if error.is_some() { "none" } else { "allowed" },
-            0,
-            0,
-            None,
-        );
-        if let Some((code, message)) = error {
-            entry.sqlstate = Some(code.to_string());
-            entry.error = Some(message.to_string());
-        }
-        self.engine.audit.record(entry);
-    }
-
     /// The one planning function: a statement to a logical plan this user may run.
-    /// Statements that would change data or definitions are refused (25006).
+    /// Statements that would change data or definitions are refused (25006). The
+    /// statement path ([`run`]) audits the statement, refused or run.
     pub async fn plan(&self, statement: &Statement) -> Result<Planned, SqlError> {
-        let arrived = (Utc::now(), Instant::now());
-        let planned = self.plan_inner(statement, arrived.1).await;
-        if let Err(e) = &planned {
-            let decision = if e.code == code::INSUFFICIENT_PRIVILEGE {
-                "denied"
-            } else {
-                "none"
-            };
-            self.audit(
-                &statement.to_string(),
-                arrived,
-                &Report::default(),
-                decision,
-                0,
-                0,
-                Some(e),
-            );
-        }
-        planned
-    }
-
-    async fn plan_inner(
-        &self,
-        statement: &Statement,
-        started: Instant,
-    ) -> Result<Planned, SqlError> {
         // Read before the decisions, so that a reload meanwhile only plans again.
         let generation = self.engine.policy.generation();
         // DESCRIBE shows a table's or a query's columns without scanning anything:
         // what it describes is planned (and refused) as a read first.
         if let Some(described) = described(statement) {
-            Box::pin(self.plan_inner(&described, started)).await?;
+            Box::pin(self.plan(&described)).await?;
         }
         let state = self.ctx.state();
         let rewritten = self.engine.rewriter.rewrite(statement, &self.user.name);
@@ -929,7 +868,6 @@ impl Session {
             output,
             statement: statement.to_string().into(),
             report: Arc::new(report),
-            planning: started.elapsed(),
             params: None,
             parsed: Arc::new(statement.clone()),
             generation,
@@ -950,20 +888,10 @@ impl Session {
                     .all(|(x, y)| x.name() == y.name() && x.data_type() == y.data_type())
         };
         if !same_columns(&old.output, &fresh.output) {
-            let e = SqlError::new(
+            return Err(SqlError::new(
                 code::FEATURE_NOT_SUPPORTED,
                 "cached plan must not change result type (the policy changed the statement's columns; prepare it again)",
-            );
-            self.audit(
-                &old.statement,
-                (Utc::now(), Instant::now()),
-                &Report::default(),
-                "none",
-                0,
-                0,
-                Some(&e),
-            );
-            return Err(e);
+            ));
         }
         match old.params {
             Some(params) => fresh.bind(params),
@@ -974,27 +902,27 @@ impl Session {
     /// Optimises and runs a plan, streaming its batches in the output schema. The
     /// session's `statement_timeout` covers the whole stream.
     ///
-    /// The statement's audit entry is written when the stream ends (or fails, or is
-    /// dropped), with the rows and bytes it returned.
-    pub async fn execute(&self, planned: Planned) -> Result<SendableRecordBatchStream, SqlError> {
-        let started = Instant::now();
+    /// The statement's audit entry, carried by `ledger`, is written when the stream
+    /// ends (or fails, or is dropped), with the rows and bytes it returned; or now,
+    /// if it cannot start; or when this is dropped before it starts.
+    pub(crate) async fn execute(
+        &self,
+        planned: Planned,
+        mut ledger: run::Ledger<'_>,
+    ) -> Result<SendableRecordBatchStream, SqlError> {
+        ledger.reads(planned.report.clone());
         if let Err(e) = self.check_standing() {
-            self.audit(
-                &planned.statement,
-                (Utc::now(), started),
-                &planned.report,
-                "denied",
-                0,
-                0,
-                Some(&e),
-            );
-            return Err(e);
+            return Err(ledger.deny(e));
         }
         let planned = if planned.generation == self.engine.policy.generation() {
             planned
         } else {
-            self.replan(planned).await?
+            match self.replan(planned).await {
+                Ok(planned) => planned,
+                Err(e) => return Err(ledger.fail(e)),
+            }
         };
+        ledger.reads(planned.report.clone());
         // The session's statement_timeout, never beyond the server's.
         let limit = match (
             self.settings().statement_timeout(),
@@ -1003,28 +931,22 @@ impl Session {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let turn = self
+        let turn = match self
             .engine
             .turn(&self.user.name, limit.unwrap_or(TURN_WAIT))
-            .await?;
+            .await
+        {
+            Ok(turn) => turn,
+            Err(e) => return Err(ledger.fail(e)),
+        };
         // Counted as running until its stream ends or is dropped.
         let running = (self.engine.metrics().running(), turn);
-        let at = Utc::now() - planned.planning;
         let decision = if self.access.current().is_admin() {
             "allowed".to_string()
         } else {
             planned.report.decision()
         };
-        let entry = self.entry(
-            &planned.statement,
-            at,
-            planned.planning,
-            &planned.report,
-            &decision,
-            0,
-            0,
-            None,
-        );
+        ledger.decide(decision);
         let stream = async {
             let pushed = match &planned.params {
                 Some(params) => match planned.pushed.ready(&self.ctx).await {
@@ -1048,20 +970,14 @@ impl Session {
         .await;
         let stream = match stream {
             Ok(stream) => stream,
-            Err(e) => {
-                let mut entry = entry;
-                entry.duration_ms += started.elapsed().as_secs_f64() * 1000.0;
-                entry.sqlstate = Some(e.code.to_string());
-                entry.error = Some(e.message.clone());
-                self.engine.audit.record(entry);
-                return Err(e);
-            }
+            Err(e) => return Err(ledger.fail(e)),
         };
         let stream = match limit {
             Some(limit) => timeout::limit(stream, limit),
             None => stream,
         };
         let stream = timeout::cancelable(stream, self.cancel_token());
+        let (entry, started) = ledger.into_entry();
         Ok(Box::pin(audited::Audited::new(
             stream,
             self.engine.audit.clone(),
@@ -1165,7 +1081,8 @@ impl Session {
     }
 }
 
-/// The longest SQL text accepted (1 MiB is plenty for generated BI queries).
+/// The longest SQL text accepted: 4 MiB, several times the longest statement BI tools
+/// generate (a dashboard filter with thousands of values).
 pub const MAX_SQL_BYTES: usize = 4 * 1024 * 1024;
 
 /// How much of a statement that does not parse goes to the audit log.

@@ -21,9 +21,14 @@ use datafusion::sql::sqlparser::ast::{
 use super::error::{SqlError, code};
 use super::{Planned, Session};
 
-/// A session's named statements.
+/// A session's named statements: those prepared with SQL, and the names of those its
+/// front end prepared through its protocol (the extended protocol's Parse), which
+/// share one namespace, as in PostgreSQL: `DEALLOCATE` removes either kind.
 #[derive(Debug, Default)]
-pub struct NamedStatements(Mutex<HashMap<String, Named>>);
+pub struct NamedStatements {
+    sql: Mutex<HashMap<String, Named>>,
+    protocol: Mutex<std::collections::HashSet<String>>,
+}
 
 /// A named statement: its plan, and how many parameters it has (as PostgreSQL
 /// counts them: the declared types, or more if the query uses more).
@@ -35,13 +40,29 @@ struct Named {
 
 impl NamedStatements {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Named>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.sql.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn protocol(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.protocol.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.lock().contains_key(name) || self.protocol().contains(name)
     }
 
     /// Forgets every named statement (`DEALLOCATE ALL`, `DISCARD ALL`).
     pub fn clear(&self) {
         self.lock().clear();
+        self.protocol().clear();
     }
+}
+
+fn exists(name: &str) -> SqlError {
+    SqlError::new(
+        "42P05",
+        format!("prepared statement \"{name}\" already exists"),
+    )
 }
 
 fn not_found(name: &str) -> SqlError {
@@ -60,11 +81,8 @@ impl Session {
         types: &[ast::DataType],
         mut statement: Statement,
     ) -> Result<(), SqlError> {
-        if self.named.lock().contains_key(name) {
-            return Err(SqlError::new(
-                "42P05",
-                format!("prepared statement \"{name}\" already exists"),
-            ));
+        if self.named.contains(name) {
+            return Err(exists(name));
         }
         if !matches!(statement, Statement::Query(_)) {
             return Err(SqlError::new(
@@ -154,13 +172,38 @@ impl Session {
                 self.named.clear();
                 Ok(())
             }
-            Some(name) => self
-                .named
-                .lock()
-                .remove(name)
-                .map(|_| ())
-                .ok_or_else(|| not_found(name)),
+            Some(name) => {
+                if self.named.lock().remove(name).is_some() || self.named.protocol().remove(name) {
+                    Ok(())
+                } else {
+                    Err(not_found(name))
+                }
+            }
         }
+    }
+
+    /// Takes `name` for a statement its front end prepares through its protocol;
+    /// refused (42P05) if a statement has it. The unnamed statement has no name.
+    pub fn name_protocol_statement(&self, name: &str) -> Result<(), SqlError> {
+        if name.is_empty() {
+            return Ok(());
+        }
+        if self.named.contains(name) {
+            return Err(exists(name));
+        }
+        self.named.protocol().insert(name.to_string());
+        Ok(())
+    }
+
+    /// Whether the protocol statement `name` still exists (`DEALLOCATE` and
+    /// `DISCARD ALL` remove them too); the unnamed one always does.
+    pub fn has_protocol_statement(&self, name: &str) -> bool {
+        name.is_empty() || self.named.protocol().contains(name)
+    }
+
+    /// The front end closed its protocol statement `name`.
+    pub fn forget_protocol_statement(&self, name: &str) {
+        self.named.protocol().remove(name);
     }
 
     /// One EXECUTE value: a constant expression, cast to its parameter's type.

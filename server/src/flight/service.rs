@@ -34,7 +34,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::auth::Tokens;
 use super::metadata;
-use crate::engine::{Command, Engine, Planned, Session, SqlError, code};
+use crate::engine::{Accept, Engine, Outcome, Prepared, Session, SqlError, Transaction, code};
 
 type DoGetStream =
     Pin<Box<dyn Stream<Item = Result<arrow_flight::FlightData, Status>> + Send + 'static>>;
@@ -52,7 +52,7 @@ pub fn to_status(e: SqlError) -> Status {
 /// A statement prepared by one session.
 struct PreparedStatement {
     session: u64,
-    planned: Planned,
+    prepared: Prepared,
     parameter_types: Vec<Option<DataType>>,
     parameters: Option<ParamValues>,
 }
@@ -75,31 +75,49 @@ impl AmarFlightSql {
             .session(request.metadata(), request.remote_addr())
     }
 
-    /// Plans one query; Flight SQL carries queries, not session commands.
-    async fn plan(&self, session: &Session, sql: &str) -> Result<Planned, Status> {
+    /// Prepares one query; Flight SQL carries queries, not session commands (the
+    /// session refuses those, and audits the refusal).
+    async fn prepare(&self, session: &Session, sql: &str) -> Result<Prepared, Status> {
         let sql = numbered_parameters(sql);
-        let mut statements = session.parse(&sql).map_err(to_status)?;
-        let statement = match statements.len() {
-            1 => statements.remove(0),
-            0 => return Err(Status::invalid_argument("the statement is empty")),
-            _ => return Err(Status::invalid_argument("send one statement at a time")),
-        };
-        let text = statement.to_string();
-        let arrived = (chrono::Utc::now(), std::time::Instant::now());
-        let refuse = |code: &str, message: &str| {
-            session.audit_command(&text, arrived, Some((code, message)));
-        };
-        match Command::classify(statement) {
-            Ok(Command::Query(statement)) => session.plan(&statement).await.map_err(to_status),
-            Ok(_) => {
-                let message = "Flight SQL runs queries; session commands (SET, BEGIN, COPY, cursors) belong to the PostgreSQL protocol";
-                refuse(code::FEATURE_NOT_SUPPORTED, message);
-                Err(Status::invalid_argument(message))
+        session
+            .prepare(&sql, Accept::Queries)
+            .await
+            .map_err(to_status)?
+            .ok_or_else(|| Status::invalid_argument("the statement is empty"))
+    }
+
+    /// The columns a prepared query returns.
+    fn output(prepared: &Prepared) -> Result<SchemaRef, Status> {
+        prepared
+            .output()
+            .cloned()
+            .ok_or_else(|| Status::internal("a prepared query has no result columns"))
+    }
+
+    /// Runs a prepared query with its values (`None`: as prepared) and streams it.
+    async fn run(
+        session: &Session,
+        prepared: &Prepared,
+        values: Option<ParamValues>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let outcome = session
+            .run_prepared(prepared, Transaction::Idle, |types| match values {
+                Some(values) => Ok(Some(values)),
+                None if types.is_empty() => Ok(None),
+                None => Err(SqlError::new(
+                    code::UNDEFINED_PARAMETER,
+                    "bind the statement's parameters (DoPut) before running it",
+                )),
+            })
+            .await
+            .map_err(to_status)?;
+        match outcome {
+            Outcome::Rows { stream, .. } => {
+                Ok(Response::new(Self::stream(stream.schema(), stream)))
             }
-            Err(e) => {
-                refuse(e.code, &e.message);
-                Err(to_status(e))
-            }
+            other => Err(Status::internal(format!(
+                "a query answered {other:?}, not rows"
+            ))),
         }
     }
 
@@ -132,17 +150,19 @@ impl AmarFlightSql {
         Box::pin(encoded)
     }
 
-    /// A metadata command's answer, written to the audit log like a statement (the
-    /// command and its arguments, the rows returned), then sent as one batch.
-    fn metadata_answer<E: std::fmt::Display>(
+    /// A metadata request's answer, computed and audited by the session like a
+    /// statement (the request and its arguments, the rows returned), then sent as
+    /// one batch.
+    async fn metadata_answer(
         session: &Session,
-        command: String,
-        arrived: (chrono::DateTime<chrono::Utc>, std::time::Instant),
-        batch: Result<RecordBatch, E>,
+        request: String,
+        answer: impl std::future::Future<Output = Result<RecordBatch, SqlError>>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let rows = batch.as_ref().map(|b| b.num_rows() as u64).unwrap_or(0);
-        session.audit_metadata(&format!("-- Flight SQL {command}"), arrived, rows);
-        Self::one_batch(batch)
+        let batch = session
+            .metadata(format!("-- Flight SQL {request}"), answer)
+            .await
+            .map_err(to_status)?;
+        Self::one_batch(Ok::<_, Status>(batch))
     }
 
     fn one_batch<E: std::fmt::Display>(
@@ -179,6 +199,11 @@ impl AmarFlightSql {
             )),
         }
     }
+}
+
+/// An error building a metadata answer: the server's fault, not the request's.
+fn internal(e: impl std::fmt::Display) -> SqlError {
+    SqlError::new(code::INTERNAL_ERROR, e.to_string())
 }
 
 /// ADBC and JDBC write parameters as `?`; PostgreSQL's SQL numbers them (`$1`).
@@ -276,12 +301,12 @@ impl FlightSqlService for AmarFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let session = self.session(&request)?;
-        let planned = self.plan(&session, &query.query).await?;
+        let prepared = self.prepare(&session, &query.query).await?;
         let ticket = TicketStatementQuery {
             statement_handle: query.query.into_bytes().into(),
         };
         let info = Self::flight_info(
-            &planned.output,
+            Self::output(&prepared)?.as_ref(),
             ticket.as_any().encode_to_vec(),
             request.into_inner(),
         )?;
@@ -296,10 +321,8 @@ impl FlightSqlService for AmarFlightSql {
         let session = self.session(&request)?;
         let sql = std::str::from_utf8(&ticket.statement_handle)
             .map_err(|_| Status::invalid_argument("the ticket is not a statement"))?;
-        let planned = self.plan(&session, sql).await?;
-        let schema = planned.output.clone();
-        let batches = session.execute(planned).await.map_err(to_status)?;
-        Ok(Response::new(Self::stream(schema, batches)))
+        let prepared = self.prepare(&session, sql).await?;
+        Self::run(&session, &prepared, None).await
     }
 
     async fn do_action_create_prepared_statement(
@@ -308,8 +331,8 @@ impl FlightSqlService for AmarFlightSql {
         request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let session = self.session(&request)?;
-        let planned = self.plan(&session, &query.query).await?;
-        let parameter_types = planned.parameter_types().map_err(to_status)?;
+        let prepared = self.prepare(&session, &query.query).await?;
+        let parameter_types = prepared.parameter_types().map_err(to_status)?;
         let parameter_schema = Schema::new(
             parameter_types
                 .iter()
@@ -326,7 +349,7 @@ impl FlightSqlService for AmarFlightSql {
         let handle: Bytes = rand::random::<[u8; 16]>().to_vec().into();
         let result = ActionCreatePreparedStatementResult {
             prepared_statement_handle: handle.clone(),
-            dataset_schema: Self::ipc_schema(&planned.output)?,
+            dataset_schema: Self::ipc_schema(Self::output(&prepared)?.as_ref())?,
             parameter_schema: Self::ipc_schema(&parameter_schema)?,
         };
         self.prepared
@@ -336,7 +359,7 @@ impl FlightSqlService for AmarFlightSql {
                 handle,
                 PreparedStatement {
                     session: session.id,
-                    planned,
+                    prepared,
                     parameter_types,
                     parameters: None,
                 },
@@ -415,7 +438,7 @@ impl FlightSqlService for AmarFlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         let session = self.session(&request)?;
         let schema = self.with_prepared(&cmd.prepared_statement_handle, &session, |p| {
-            Ok(p.planned.output.clone())
+            Self::output(&p.prepared)
         })?;
         let info = Self::flight_info(&schema, cmd.as_any().encode_to_vec(), request.into_inner())?;
         Ok(Response::new(info))
@@ -427,18 +450,11 @@ impl FlightSqlService for AmarFlightSql {
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         let session = self.session(&request)?;
-        let planned = self.with_prepared(&cmd.prepared_statement_handle, &session, |p| {
-            match (&p.parameters, p.parameter_types.is_empty()) {
-                (Some(values), _) => p.planned.bind(values.clone()).map_err(to_status),
-                (None, true) => Ok(p.planned.clone()),
-                (None, false) => Err(Status::invalid_argument(
-                    "bind the statement's parameters (DoPut) before running it",
-                )),
-            }
-        })?;
-        let schema = planned.output.clone();
-        let batches = session.execute(planned).await.map_err(to_status)?;
-        Ok(Response::new(Self::stream(schema, batches)))
+        let (prepared, values) =
+            self.with_prepared(&cmd.prepared_statement_handle, &session, |p| {
+                Ok((p.prepared.clone(), p.parameters.clone()))
+            })?;
+        Self::run(&session, &prepared, values).await
     }
 
     async fn do_action_close_prepared_statement(
@@ -474,16 +490,13 @@ impl FlightSqlService for AmarFlightSql {
         query: CommandGetCatalogs,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let arrived = (chrono::Utc::now(), std::time::Instant::now());
         let session = self.session(&request)?;
-        let mut builder = query.into_builder();
-        builder.append(amar_catalog::DATABASE);
-        Self::metadata_answer(
-            &session,
-            "GetCatalogs".to_string(),
-            arrived,
-            builder.build(),
-        )
+        Self::metadata_answer(&session, "GetCatalogs".to_string(), async {
+            let mut builder = query.into_builder();
+            builder.append(amar_catalog::DATABASE);
+            builder.build().map_err(internal)
+        })
+        .await
     }
 
     async fn get_flight_info_schemas(
@@ -505,25 +518,26 @@ impl FlightSqlService for AmarFlightSql {
         query: CommandGetDbSchemas,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let arrived = (chrono::Utc::now(), std::time::Instant::now());
         let command = format!(
             "GetDbSchemas catalog={:?} db_schema_filter_pattern={:?}",
             query.catalog, query.db_schema_filter_pattern
         );
         let session = self.session(&request)?;
-        let mut schemas: Vec<String> = session
-            .tables()
-            .await
-            .map_err(to_status)?
-            .into_iter()
-            .map(|t| t.schema)
-            .collect();
-        schemas.dedup();
-        let mut builder = query.into_builder();
-        for schema in schemas {
-            builder.append(amar_catalog::DATABASE, schema);
-        }
-        Self::metadata_answer(&session, command, arrived, builder.build())
+        Self::metadata_answer(&session, command, async {
+            let mut schemas: Vec<String> = session
+                .tables()
+                .await?
+                .into_iter()
+                .map(|t| t.schema)
+                .collect();
+            schemas.dedup();
+            let mut builder = query.into_builder();
+            for schema in schemas {
+                builder.append(amar_catalog::DATABASE, schema);
+            }
+            builder.build().map_err(internal)
+        })
+        .await
     }
 
     async fn get_flight_info_tables(
@@ -545,7 +559,6 @@ impl FlightSqlService for AmarFlightSql {
         query: CommandGetTables,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let arrived = (chrono::Utc::now(), std::time::Instant::now());
         let command = format!(
             "GetTables catalog={:?} db_schema_filter_pattern={:?} table_name_filter_pattern={:?} table_types={:?} include_schema={}",
             query.catalog,
@@ -555,14 +568,17 @@ impl FlightSqlService for AmarFlightSql {
             query.include_schema
         );
         let session = self.session(&request)?;
-        let tables = session.tables().await.map_err(to_status)?;
-        let mut builder = query.into_builder();
-        for t in tables {
-            builder
-                .append(amar_catalog::DATABASE, &t.schema, &t.name, t.kind, &t.arrow)
-                .map_err(|e| Status::internal(e.to_string()))?;
-        }
-        Self::metadata_answer(&session, command, arrived, builder.build())
+        Self::metadata_answer(&session, command, async {
+            let tables = session.tables().await?;
+            let mut builder = query.into_builder();
+            for t in tables {
+                builder
+                    .append(amar_catalog::DATABASE, &t.schema, &t.name, t.kind, &t.arrow)
+                    .map_err(internal)?;
+            }
+            builder.build().map_err(internal)
+        })
+        .await
     }
 
     async fn get_flight_info_table_types(
@@ -584,14 +600,11 @@ impl FlightSqlService for AmarFlightSql {
         _query: CommandGetTableTypes,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let arrived = (chrono::Utc::now(), std::time::Instant::now());
         let session = self.session(&request)?;
-        Self::metadata_answer(
-            &session,
-            "GetTableTypes".to_string(),
-            arrived,
-            metadata::table_types(),
-        )
+        Self::metadata_answer(&session, "GetTableTypes".to_string(), async {
+            metadata::table_types().map_err(internal)
+        })
+        .await
     }
 
     async fn get_flight_info_sql_info(
@@ -613,15 +626,15 @@ impl FlightSqlService for AmarFlightSql {
         query: CommandGetSqlInfo,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let arrived = (chrono::Utc::now(), std::time::Instant::now());
         let session = self.session(&request)?;
         let command = format!("GetSqlInfo info={:?}", query.info);
-        Self::metadata_answer(
-            &session,
-            command,
-            arrived,
-            query.into_builder(&metadata::SQL_INFO).build(),
-        )
+        Self::metadata_answer(&session, command, async {
+            query
+                .into_builder(&metadata::SQL_INFO)
+                .build()
+                .map_err(internal)
+        })
+        .await
     }
 
     async fn get_flight_info_primary_keys(
@@ -642,22 +655,24 @@ impl FlightSqlService for AmarFlightSql {
         query: CommandGetPrimaryKeys,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let arrived = (chrono::Utc::now(), std::time::Instant::now());
         let command = format!(
             "GetPrimaryKeys catalog={:?} db_schema={:?} table={:?}",
             query.catalog, query.db_schema, query.table
         );
         let session = self.session(&request)?;
-        let tables = session.tables().await.map_err(to_status)?;
-        let table = tables.iter().find(|t| {
-            t.name == query.table
-                && query.db_schema.as_ref().is_none_or(|s| s == &t.schema)
-                && query
-                    .catalog
-                    .as_ref()
-                    .is_none_or(|c| c == amar_catalog::DATABASE)
-        });
-        Self::metadata_answer(&session, command, arrived, metadata::primary_keys(table))
+        Self::metadata_answer(&session, command, async {
+            let tables = session.tables().await?;
+            let table = tables.iter().find(|t| {
+                t.name == query.table
+                    && query.db_schema.as_ref().is_none_or(|s| s == &t.schema)
+                    && query
+                        .catalog
+                        .as_ref()
+                        .is_none_or(|c| c == amar_catalog::DATABASE)
+            });
+            metadata::primary_keys(table).map_err(internal)
+        })
+        .await
     }
 
     async fn get_flight_info_xdbc_type_info(
@@ -679,15 +694,15 @@ impl FlightSqlService for AmarFlightSql {
         query: CommandGetXdbcTypeInfo,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let arrived = (chrono::Utc::now(), std::time::Instant::now());
         let session = self.session(&request)?;
         let command = format!("GetXdbcTypeInfo data_type={:?}", query.data_type);
-        Self::metadata_answer(
-            &session,
-            command,
-            arrived,
-            query.into_builder(&metadata::XDBC_TYPES).build(),
-        )
+        Self::metadata_answer(&session, command, async {
+            query
+                .into_builder(&metadata::XDBC_TYPES)
+                .build()
+                .map_err(internal)
+        })
+        .await
     }
 
     async fn do_get_fallback(

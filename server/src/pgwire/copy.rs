@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
+use datafusion::execution::SendableRecordBatchStream;
 use futures::{StreamExt, stream};
 use pgwire::api::portal::Format;
 use pgwire::api::results::CopyResponse;
@@ -14,18 +15,17 @@ use pgwire::messages::copy::CopyData;
 use pgwire::messages::data::DataRow;
 use pgwire::types::format::FormatOptions;
 
-use super::encode::encode_batch;
-use super::errors::to_pgwire;
-use super::query::{fields_for, stream_error};
-use crate::engine::{CopyFormat, Planned, Session};
+use super::encode::{encode_batch, fields_for};
+use super::errors::stream_error;
+use crate::engine::CopyFormat;
 
-pub async fn copy_out(
-    session: &Session,
-    planned: Planned,
+/// The rows of a COPY's query as COPY data, header first where asked for.
+pub fn copy_out(
+    batches: SendableRecordBatchStream,
     format: CopyFormat,
     options: Arc<FormatOptions>,
 ) -> PgWireResult<CopyResponse> {
-    let schema = planned.output.clone();
+    let schema = batches.schema();
     let fields = Arc::new(fields_for(&schema, &Format::UnifiedText, Some(options))?);
     let columns = fields.len();
     let header = (format.csv && format.header).then(|| {
@@ -44,7 +44,6 @@ pub async fn copy_out(
         line.push(b'\n');
         Ok(CopyData::new(line.into()))
     });
-    let batches = session.execute(planned).await.map_err(to_pgwire)?;
     let format = Arc::new(format);
     let rows = batches
         .map(move |batch| {

@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use arrow_pg::datatypes::arrow_schema_to_pg_fields;
 use arrow_pg::encoder::{Encoder, encode_value};
 use bytes::{BufMut, BytesMut};
 use chrono::{DateTime, NaiveDate, Offset, TimeZone};
@@ -22,11 +23,17 @@ use datafusion::arrow::datatypes::{
     TimestampNanosecondType, TimestampSecondType,
 };
 use datafusion::arrow::record_batch::RecordBatch;
+use pgwire::api::Type;
+use pgwire::api::portal::Format;
 use pgwire::api::results::{FieldFormat, FieldInfo};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::data::DataRow;
 use pgwire::types::ToSqlText;
+use pgwire::types::format::FormatOptions;
 use postgres_types::ToSql;
+
+use super::errors::to_pgwire;
+use crate::engine::{Session, SqlError, code};
 
 /// Days from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
 const PG_EPOCH_DAYS: i32 = 10_957;
@@ -47,6 +54,104 @@ enum Column<'a> {
     /// Microseconds since 1970, and the zone to show it in (for timestamptz).
     Timestamp(Vec<Option<i64>>, Option<chrono_tz::Tz>),
     Other(&'a ArrayRef, &'a Field),
+}
+
+/// How a session's settings shape text output.
+pub fn format_options(session: &Session) -> Arc<FormatOptions> {
+    let settings = session.settings();
+    let mut options = FormatOptions::default();
+    options.date_style = settings
+        .get("DateStyle")
+        .unwrap_or_else(|_| "ISO, MDY".into());
+    options.interval_style = settings
+        .get("IntervalStyle")
+        .unwrap_or_else(|_| "postgres".into());
+    options.bytea_output = settings
+        .get("bytea_output")
+        .unwrap_or_else(|_| "hex".into());
+    options.time_zone = settings.time_zone();
+    options.extra_float_digits = settings
+        .get("extra_float_digits")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    Arc::new(options)
+}
+
+/// Checks a Bind's result formats against the column count (a malformed list would
+/// otherwise index past its end).
+fn check_formats(format: &Format, columns: usize) -> PgWireResult<()> {
+    if let Format::Individual(codes) = format
+        && codes.len() != columns
+    {
+        return Err(to_pgwire(SqlError::new(
+            code::PROTOCOL_VIOLATION,
+            format!(
+                "bind message has {} result formats but query has {columns} columns",
+                codes.len()
+            ),
+        )));
+    }
+    if let Format::Individual(codes) = format
+        && codes.iter().any(|c| *c != 0 && *c != 1)
+    {
+        return Err(to_pgwire(SqlError::new(
+            code::PROTOCOL_VIOLATION,
+            "unsupported format code",
+        )));
+    }
+    Ok(())
+}
+
+/// The RowDescription of a result schema.
+///
+/// pg_catalog columns such as `pg_class.relnamespace` are plain `oid` in PostgreSQL;
+/// datafusion-pg-catalog tags them `regnamespace`, `regclass`… so that name
+/// comparisons resolve, and arrow-pg would report that tag as the column's type.
+/// Drivers read reg* columns as text (psycopg gives `'16394'`, not `16394`), which
+/// breaks their joins on OIDs, so they go out as `oid`, their PostgreSQL type.
+pub fn fields_for(
+    schema: &datafusion::arrow::datatypes::Schema,
+    format: &Format,
+    options: Option<Arc<FormatOptions>>,
+) -> PgWireResult<Vec<FieldInfo>> {
+    check_formats(format, schema.fields().len())?;
+    let fields = arrow_schema_to_pg_fields(schema, format, options).map_err(|e| {
+        to_pgwire(SqlError::not_supported(format!(
+            "a result column has a type the wire protocol cannot carry: {e}"
+        )))
+    })?;
+    Ok(fields
+        .into_iter()
+        .map(|f| {
+            let is_reg = matches!(
+                *f.datatype(),
+                Type::REGCLASS
+                    | Type::REGNAMESPACE
+                    | Type::REGTYPE
+                    | Type::REGPROC
+                    | Type::REGROLE
+                    | Type::REGPROCEDURE
+                    | Type::REGOPER
+                    | Type::REGOPERATOR
+                    | Type::REGCONFIG
+                    | Type::REGDICTIONARY
+                    | Type::REGCOLLATION
+            );
+            if is_reg {
+                FieldInfo::new(
+                    f.name().to_string(),
+                    f.table_id(),
+                    f.column_id(),
+                    Type::OID,
+                    f.format(),
+                )
+                .with_format_options(f.format_options().clone())
+            } else {
+                f
+            }
+        })
+        .collect())
 }
 
 fn micros(array: &ArrayRef, unit: &TimeUnit) -> Vec<Option<i64>> {

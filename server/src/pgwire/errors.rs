@@ -23,6 +23,11 @@ pub fn to_info(error: SqlError) -> ErrorInfo {
     info
 }
 
+/// An engine error met while a response streams, as the client receives it.
+pub fn stream_error(e: &datafusion::error::DataFusionError) -> PgWireError {
+    PgWireError::UserError(Box::new(to_info(SqlError::from_datafusion(e))))
+}
+
 /// Logs what is sent, at a level matching its kind: user mistakes are not incidents.
 pub struct LogErrors;
 

@@ -1,21 +1,22 @@
-//! Simple and extended query protocol: statements to responses, through the session.
+//! Simple and extended query protocol: messages to the session's statement path, and
+//! its outcomes to responses. What a statement does (and its audit entry) is the
+//! engine's ([`crate::engine::run`]); this file only translates.
 
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use arrow_pg::datatypes::{arrow_schema_to_pg_fields, into_pg_type};
+use arrow_pg::datatypes::into_pg_type;
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ParamValues;
-use datafusion::sql::sqlparser::ast::Statement;
 use futures::{Sink, SinkExt, StreamExt, stream};
 use pgwire::api::copy::send_copy_out_response;
 use pgwire::api::portal::PortalExecutionState;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler, send_execution_response};
-use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::results::{DescribePortalResponse, DescribeResponse, DescribeStatementResponse};
-use pgwire::api::stmt::QueryParser;
+use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::Entry;
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, Type};
@@ -24,36 +25,21 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::data::{NoData, ParameterDescription, RowDescription};
 use pgwire::messages::extendedquery::{
-    Bind, Describe, Execute, Sync as PgSync, TARGET_TYPE_BYTE_PORTAL, TARGET_TYPE_BYTE_STATEMENT,
+    Bind, Close, CloseComplete, Describe, Execute, Parse, ParseComplete, Sync as PgSync,
+    TARGET_TYPE_BYTE_PORTAL, TARGET_TYPE_BYTE_STATEMENT,
 };
 use pgwire::messages::response::EmptyQueryResponse;
 use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
 use pgwire::messages::simplequery::Query;
 use pgwire::messages::startup::ParameterStatus;
-use pgwire::types::format::FormatOptions;
 
-use super::encode::encode_batch;
-use super::errors::{to_info, to_pgwire};
+use super::encode::{encode_batch, fields_for, format_options};
+use super::errors::{stream_error, to_pgwire};
 use super::{SessionHandle, copy};
-use crate::engine::settings::REPORTED;
-use crate::engine::{Command, Planned, Session, Settings, SqlError, code};
+use crate::engine::{Accept, Outcome, Session, SqlError, Transaction, code};
 
-/// A statement kept for the extended protocol (Parse → Bind → Execute).
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    kind: PreparedKind,
-    /// The statement's text, for the audit log.
-    text: Arc<str>,
-}
-
-#[derive(Debug, Clone)]
-enum PreparedKind {
-    /// A query, planned once with its `$n` placeholders.
-    Query(Box<Planned>),
-    /// A session command (SET, SHOW, BEGIN…), COPY or a cursor command; for FETCH,
-    /// the cursor's result schema as it was at Parse (Describe needs it).
-    Command(Command, Option<datafusion::arrow::datatypes::SchemaRef>),
-}
+/// What the extended protocol keeps between Parse and Execute: the engine's.
+pub use crate::engine::Prepared;
 
 /// An extended-protocol exchange in progress, counted as responding from its first
 /// Execute until Sync's ReadyForQuery has been flushed to the socket. A slow reader's
@@ -100,422 +86,62 @@ fn session_of<C: ClientInfo + ?Sized>(client: &C) -> PgWireResult<Arc<Session>> 
         })
 }
 
-/// How a session's settings shape text output.
-fn format_options(session: &Session) -> Arc<FormatOptions> {
-    let settings = session.settings();
-    let mut options = FormatOptions::default();
-    options.date_style = settings
-        .get("DateStyle")
-        .unwrap_or_else(|_| "ISO, MDY".into());
-    options.interval_style = settings
-        .get("IntervalStyle")
-        .unwrap_or_else(|_| "postgres".into());
-    options.bytea_output = settings
-        .get("bytea_output")
-        .unwrap_or_else(|_| "hex".into());
-    options.time_zone = settings.time_zone();
-    options.extra_float_digits = settings
-        .get("extra_float_digits")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
-    Arc::new(options)
-}
-
-/// Checks a Bind's result formats against the column count (a malformed list would
-/// otherwise index past its end).
-fn check_formats(format: &Format, columns: usize) -> PgWireResult<()> {
-    if let Format::Individual(codes) = format
-        && codes.len() != columns
-    {
-        return Err(to_pgwire(SqlError::new(
-            code::PROTOCOL_VIOLATION,
-            format!(
-                "bind message has {} result formats but query has {columns} columns",
-                codes.len()
-            ),
-        )));
-    }
-    if let Format::Individual(codes) = format
-        && codes.iter().any(|c| *c != 0 && *c != 1)
-    {
-        return Err(to_pgwire(SqlError::new(
-            code::PROTOCOL_VIOLATION,
-            "unsupported format code",
-        )));
-    }
-    Ok(())
-}
-
-/// The RowDescription of a result schema.
-///
-/// pg_catalog columns such as `pg_class.relnamespace` are plain `oid` in PostgreSQL;
-/// datafusion-pg-catalog tags them `regnamespace`, `regclass`… so that name
-/// comparisons resolve, and arrow-pg would report that tag as the column's type.
-/// Drivers read reg* columns as text (psycopg gives `'16394'`, not `16394`), which
-/// breaks their joins on OIDs, so they go out as `oid`, their PostgreSQL type.
-pub fn fields_for(
-    schema: &Schema,
-    format: &Format,
-    options: Option<Arc<FormatOptions>>,
-) -> PgWireResult<Vec<FieldInfo>> {
-    check_formats(format, schema.fields().len())?;
-    let fields = arrow_schema_to_pg_fields(schema, format, options).map_err(|e| {
-        to_pgwire(SqlError::not_supported(format!(
-            "a result column has a type the wire protocol cannot carry: {e}"
-        )))
-    })?;
-    Ok(fields
-        .into_iter()
-        .map(|f| {
-            let is_reg = matches!(
-                *f.datatype(),
-                Type::REGCLASS
-                    | Type::REGNAMESPACE
-                    | Type::REGTYPE
-                    | Type::REGPROC
-                    | Type::REGROLE
-                    | Type::REGPROCEDURE
-                    | Type::REGOPER
-                    | Type::REGOPERATOR
-                    | Type::REGCONFIG
-                    | Type::REGDICTIONARY
-                    | Type::REGCOLLATION
-            );
-            if is_reg {
-                FieldInfo::new(
-                    f.name().to_string(),
-                    f.table_id(),
-                    f.column_id(),
-                    Type::OID,
-                    f.format(),
-                )
-                .with_format_options(f.format_options().clone())
-            } else {
-                f
-            }
-        })
-        .collect())
-}
-
-/// Runs a plan and streams it as rows in the given formats.
-async fn run_query(
-    session: &Session,
-    planned: Planned,
-    format: &Format,
-) -> PgWireResult<QueryResponse> {
-    let options = format_options(session);
-    let fields = Arc::new(fields_for(&planned.output, format, Some(options))?);
-    let batches = session.execute(planned).await.map_err(to_pgwire)?;
-    let row_fields = fields.clone();
-    let rows = batches
-        .map(move |batch| {
-            let rows = match batch {
-                Ok(batch) => encode_batch(&row_fields, &batch),
-                Err(e) => vec![Err(stream_error(&e))],
-            };
-            stream::iter(rows)
-        })
-        .flatten();
-    Ok(QueryResponse::new(fields, rows))
-}
-
-/// The one-row answer of `SHOW name`.
-fn show_response(name: &str, value: &str) -> PgWireResult<QueryResponse> {
-    let fields = Arc::new(vec![FieldInfo::new(
-        name.to_string(),
-        None,
-        None,
-        Type::TEXT,
-        FieldFormat::Text,
-    )]);
-    let mut encoder = DataRowEncoder::new(fields.clone());
-    encoder.encode_field(&Some(value))?;
-    let row = encoder.take_row();
-    Ok(QueryResponse::new(fields, stream::iter(vec![Ok(row)])))
-}
-
-fn show_all_response(session: &Session) -> PgWireResult<QueryResponse> {
-    let fields = Arc::new(
-        ["name", "setting", "description"]
-            .iter()
-            .map(|n| FieldInfo::new(n.to_string(), None, None, Type::TEXT, FieldFormat::Text))
-            .collect::<Vec<_>>(),
-    );
-    let mut rows = vec![];
-    for (name, setting, description) in session.settings().all() {
-        let mut encoder = DataRowEncoder::new(fields.clone());
-        encoder.encode_field(&Some(name))?;
-        encoder.encode_field(&Some(setting))?;
-        encoder.encode_field(&Some(description))?;
-        rows.push(Ok(encoder.take_row()));
-    }
-    Ok(QueryResponse::new(fields, stream::iter(rows)))
-}
-
-/// The SQLSTATE and message of an error as the client receives it.
-fn error_parts(e: &PgWireError) -> (String, String) {
-    match e {
-        PgWireError::UserError(info) => (info.code.clone(), info.message.clone()),
-        PgWireError::QueryCanceled => (
-            code::QUERY_CANCELED.to_string(),
-            "canceling statement due to user request".to_string(),
-        ),
-        other => (code::CONNECTION_FAILURE.to_string(), other.to_string()),
+/// Where the connection's transaction block stands, for the engine.
+fn transaction(status: TransactionStatus) -> Transaction {
+    match status {
+        TransactionStatus::Idle => Transaction::Idle,
+        TransactionStatus::Transaction => Transaction::Open,
+        TransactionStatus::Error => Transaction::Failed,
     }
 }
 
-/// Audits a statement answered without the engine, or refused before it.
-fn audit_here(
-    session: &Session,
-    text: &str,
-    arrived: (chrono::DateTime<chrono::Utc>, std::time::Instant),
-    error: Option<&PgWireError>,
-) {
-    let parts = error.map(error_parts);
-    session.audit_command(
-        text,
-        arrived,
-        parts.as_ref().map(|(c, m)| (c.as_str(), m.as_str())),
-    );
-}
-
-fn arrived() -> (chrono::DateTime<chrono::Utc>, std::time::Instant) {
-    (chrono::Utc::now(), std::time::Instant::now())
-}
-
-/// Runs a statement. Queries, COPY and DECLARE are audited by the engine as they
-/// plan and run; every other command is audited here once it has run.
-async fn run_command<C>(
+/// A statement's outcome as a pgwire response, rows encoded in `format`; a changed
+/// reported setting is sent (as ParameterStatus) ahead of it.
+async fn respond<C>(
     client: &mut C,
     session: &Session,
-    command: Command,
-    format: &Format,
-    text: &str,
-) -> PgWireResult<Response>
-where
-    C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-    C::PortalStore: PortalStore,
-    C::Error: Debug,
-    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-{
-    let by_engine = matches!(
-        command,
-        Command::Query(_) | Command::Copy { .. } | Command::Declare { .. }
-    );
-    let start = arrived();
-    let result = run_command_inner(client, session, command, format).await;
-    if !by_engine {
-        audit_here(session, text, start, result.as_ref().err());
-    }
-    result
-}
-
-async fn run_command_inner<C>(
-    client: &mut C,
-    session: &Session,
-    command: Command,
+    outcome: Outcome,
     format: &Format,
 ) -> PgWireResult<Response>
-where
-    C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-    C::PortalStore: PortalStore,
-    C::Error: Debug,
-    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-{
-    let status = client.transaction_status();
-    match command {
-        Command::Query(statement) => {
-            let plan = session.plan(&statement).await.map_err(to_pgwire)?;
-            Ok(Response::Query(run_query(session, plan, format).await?))
-        }
-        Command::Set { name, value } => {
-            let canonical = session
-                .update_settings(|s| s.set(&name, &value))
-                .map_err(to_pgwire)?;
-            report(client, session, canonical).await?;
-            Ok(Response::Execution(Tag::new("SET")))
-        }
-        Command::Reset { name } => {
-            let canonical = session
-                .update_settings(|s| s.reset(&name))
-                .map_err(to_pgwire)?;
-            report(client, session, canonical).await?;
-            Ok(Response::Execution(Tag::new("RESET")))
-        }
-        Command::ResetAll => {
-            session
-                .update_settings(|s| {
-                    s.reset_all();
-                    Ok(())
-                })
-                .map_err(to_pgwire)?;
-            Ok(Response::Execution(Tag::new("RESET")))
-        }
-        Command::DiscardAll => {
-            if status != TransactionStatus::Idle {
-                return Err(to_pgwire(SqlError::new(
-                    "25001",
-                    "DISCARD ALL cannot run inside a transaction block",
-                )));
-            }
-            session
-                .update_settings(|s| {
-                    s.reset_all();
-                    Ok(())
-                })
-                .map_err(to_pgwire)?;
-            session.deallocate(None).map_err(to_pgwire)?;
-            Ok(Response::Execution(Tag::new("DISCARD ALL")))
-        }
-        Command::Show { name } => {
-            let value = session.settings().get(&name).map_err(to_pgwire)?;
-            let column = name.to_ascii_lowercase().replace(' ', "_");
-            let column = if column == "time_zone" {
-                "TimeZone".to_string()
-            } else {
-                column
-            };
-            Ok(Response::Query(show_response(&column, &value)?))
-        }
-        Command::ShowAll => Ok(Response::Query(show_all_response(session)?)),
-        Command::Begin => {
-            if status != TransactionStatus::Idle {
-                // PostgreSQL warns and carries on.
-                return Ok(Response::Execution(Tag::new("BEGIN")));
-            }
-            Ok(Response::TransactionStart(Tag::new("BEGIN")))
-        }
-        Command::Commit => {
-            session.cursors().end_transaction().await;
-            Ok(Response::TransactionEnd(Tag::new(
-                if status == TransactionStatus::Error {
-                    "ROLLBACK"
-                } else {
-                    "COMMIT"
-                },
-            )))
-        }
-        Command::Rollback => {
-            session.cursors().end_transaction().await;
-            Ok(Response::TransactionEnd(Tag::new("ROLLBACK")))
-        }
-        Command::NoOp(tag) => Ok(Response::Execution(Tag::new(tag))),
-        Command::Deallocate { name } => {
-            if let Err(e) = session.deallocate(name.as_deref()) {
-                // A statement prepared through the protocol shares the namespace
-                // (psycopg deallocates its own with this command).
-                match name.as_deref() {
-                    Some(n) if client.portal_store().get_statement(n).is_some() => {
-                        client.portal_store().rm_statement(n);
-                    }
-                    _ => return Err(to_pgwire(e)),
-                }
-            }
-            Ok(Response::Execution(Tag::new(if name.is_some() {
-                "DEALLOCATE"
-            } else {
-                "DEALLOCATE ALL"
-            })))
-        }
-        Command::Prepare {
-            name,
-            types,
-            statement,
-        } => {
-            session
-                .prepare_named(&name, &types, *statement)
-                .await
-                .map_err(to_pgwire)?;
-            Ok(Response::Execution(Tag::new("PREPARE")))
-        }
-        Command::Execute { name, values } => {
-            let planned = session
-                .bind_named(&name, &values)
-                .await
-                .map_err(to_pgwire)?;
-            Ok(Response::Query(run_query(session, planned, format).await?))
-        }
-        Command::Copy { query, format } => {
-            let plan = session.plan(&query).await.map_err(to_pgwire)?;
-            let response = copy::copy_out(session, plan, format, format_options(session)).await?;
-            Ok(Response::CopyOut(response))
-        }
-        Command::Declare { name, query, hold } => {
-            if status == TransactionStatus::Idle && !hold {
-                return Err(to_pgwire(SqlError::new(
-                    "25P01",
-                    "DECLARE CURSOR can only be used in transaction blocks",
-                )));
-            }
-            let planned = session.plan(&query).await.map_err(to_pgwire)?;
-            let stream = session.execute(planned).await.map_err(to_pgwire)?;
-            session
-                .cursors()
-                .declare(&name, query.to_string(), stream, hold)
-                .await
-                .map_err(to_pgwire)?;
-            Ok(Response::Execution(Tag::new("DECLARE CURSOR")))
-        }
-        Command::Fetch { name, count } => {
-            let (schema, batches) = session
-                .cursors()
-                .fetch(&name, count)
-                .await
-                .map_err(to_pgwire)?;
-            let fields = Arc::new(fields_for(&schema, format, Some(format_options(session)))?);
-            let rows: Vec<_> = batches
-                .iter()
-                .flat_map(|b| encode_batch(&fields, b))
-                .collect();
-            let mut response = QueryResponse::new(fields, stream::iter(rows));
-            response.set_command_tag("FETCH");
-            Ok(Response::Query(response))
-        }
-        Command::Close { name } => {
-            session
-                .cursors()
-                .close(name.as_deref())
-                .await
-                .map_err(to_pgwire)?;
-            Ok(Response::Execution(Tag::new("CLOSE CURSOR")))
-        }
-    }
-}
-
-/// Sends ParameterStatus when a reported parameter changes.
-async fn report<C>(client: &mut C, session: &Session, name: &str) -> PgWireResult<()>
 where
     C: Sink<PgWireBackendMessage> + Unpin + Send,
     C::Error: Debug,
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
-    if REPORTED.contains(&name) {
-        let value = session.settings().get(name).map_err(to_pgwire)?;
-        client
-            .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
-                name.to_string(),
-                value,
-            )))
-            .await?;
-    }
-    Ok(())
-}
-
-fn bind(planned: Planned, params: &ParamValues) -> PgWireResult<Planned> {
-    planned.bind(params.clone()).map_err(to_pgwire)
-}
-
-/// In a failed transaction block only ROLLBACK (or COMMIT, which rolls back) runs.
-fn check_not_failed(status: TransactionStatus, command: &Command) -> PgWireResult<()> {
-    if status == TransactionStatus::Error && !matches!(command, Command::Rollback | Command::Commit)
-    {
-        return Err(to_pgwire(SqlError::new(
-            code::IN_FAILED_SQL_TRANSACTION,
-            "current transaction is aborted, commands ignored until end of transaction block",
-        )));
-    }
-    Ok(())
+    Ok(match outcome {
+        Outcome::Rows { stream, tag } => {
+            let options = format_options(session);
+            let fields = Arc::new(fields_for(&stream.schema(), format, Some(options))?);
+            let row_fields = fields.clone();
+            let rows = stream
+                .map(move |batch| {
+                    let rows = match batch {
+                        Ok(batch) => encode_batch(&row_fields, &batch),
+                        Err(e) => vec![Err(stream_error(&e))],
+                    };
+                    stream::iter(rows)
+                })
+                .flatten();
+            let mut response = QueryResponse::new(fields, rows);
+            response.set_command_tag(tag);
+            Response::Query(response)
+        }
+        Outcome::Done { tag, reported } => {
+            if let Some((name, value)) = reported {
+                client
+                    .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                        name, value,
+                    )))
+                    .await?;
+            }
+            Response::Execution(Tag::new(tag))
+        }
+        Outcome::Begin => Response::TransactionStart(Tag::new("BEGIN")),
+        Outcome::End { tag } => Response::TransactionEnd(Tag::new(tag)),
+        Outcome::CopyOut { stream, format } => {
+            Response::CopyOut(copy::copy_out(stream, format, format_options(session))?)
+        }
+    })
 }
 
 #[async_trait]
@@ -551,22 +177,10 @@ impl SimpleQueryHandler for QueryHandler {
         // Transaction state as it will be after the responses so far.
         let mut status = client.transaction_status();
         for statement in statements {
-            let text = statement.to_string();
-            let start = arrived();
-            let outcome = async {
-                let command = match Command::classify(statement)
-                    .map_err(to_pgwire)
-                    .and_then(|c| check_not_failed(status, &c).map(|()| c))
-                {
-                    Ok(command) => command,
-                    Err(e) => {
-                        audit_here(&session, &text, start, Some(&e));
-                        return Err(e);
-                    }
-                };
-                run_command(client, &session, command, &Format::UnifiedText, &text).await
-            }
-            .await;
+            let outcome = match session.run(statement, transaction(status)).await {
+                Ok(outcome) => respond(client, &session, outcome, &Format::UnifiedText).await,
+                Err(e) => Err(to_pgwire(e)),
+            };
             match outcome {
                 Ok(response) => {
                     status = match &response {
@@ -605,50 +219,16 @@ impl QueryParser for Parser {
         C: ClientInfo + Unpin + Send + Sync,
     {
         let session = session_of(client)?;
-        let mut statements = session.parse(sql).map_err(to_pgwire)?;
-        let statement: Statement = match statements.len() {
-            0 => return Ok(None),
-            1 => statements.remove(0),
-            _ => {
-                return Err(to_pgwire(SqlError::syntax(
-                    "cannot insert multiple commands into a prepared statement",
-                )));
-            }
-        };
-        let text: Arc<str> = statement.to_string().into();
-        let start = arrived();
-        let command = Command::classify(statement)
-            .map_err(to_pgwire)
-            .inspect_err(|e| {
-                audit_here(&session, &text, start, Some(e));
-            })?;
-        let kind = match command {
-            Command::Query(statement) => {
-                PreparedKind::Query(Box::new(session.plan(&statement).await.map_err(to_pgwire)?))
-            }
-            Command::Fetch { name, count } => {
-                let schema = session.cursors().schema(&name).await.ok();
-                PreparedKind::Command(Command::Fetch { name, count }, schema)
-            }
-            Command::Execute { name, values } => {
-                let schema = session.named_output(&name);
-                PreparedKind::Command(Command::Execute { name, values }, schema)
-            }
-            other => PreparedKind::Command(other, None),
-        };
-        Ok(Some(Prepared { kind, text }))
+        session.prepare(sql, Accept::All).await.map_err(to_pgwire)
     }
 
     fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
-        match &stmt.kind {
-            PreparedKind::Query(planned) => Ok(planned
-                .parameter_types()
-                .map_err(to_pgwire)?
-                .into_iter()
-                .map(|t| t.and_then(|t| into_pg_type(&t).ok()).unwrap_or(Type::TEXT))
-                .collect()),
-            PreparedKind::Command(..) => Ok(vec![]),
-        }
+        Ok(stmt
+            .parameter_types()
+            .map_err(to_pgwire)?
+            .into_iter()
+            .map(|t| t.and_then(|t| into_pg_type(&t).ok()).unwrap_or(Type::TEXT))
+            .collect())
     }
 
     fn get_result_schema(
@@ -657,24 +237,9 @@ impl QueryParser for Parser {
         column_format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
         let format = column_format.cloned().unwrap_or_default();
-        match &stmt.kind {
-            PreparedKind::Query(planned) => fields_for(&planned.output, &format, None),
-            PreparedKind::Command(
-                Command::Fetch { .. } | Command::Execute { .. },
-                Some(schema),
-            ) => fields_for(schema, &format, None),
-            PreparedKind::Command(Command::Show { name }, _) => Ok(vec![FieldInfo::new(
-                Settings::display_name(name),
-                None,
-                None,
-                Type::TEXT,
-                FieldFormat::Text,
-            )]),
-            PreparedKind::Command(Command::ShowAll, _) => Ok(["name", "setting", "description"]
-                .iter()
-                .map(|n| FieldInfo::new(n.to_string(), None, None, Type::TEXT, FieldFormat::Text))
-                .collect()),
-            PreparedKind::Command(..) => Ok(vec![]),
+        match stmt.output() {
+            Some(schema) => fields_for(schema, &format, None),
+            None => Ok(vec![]),
         }
     }
 }
@@ -710,6 +275,62 @@ impl ExtendedQueryHandler for QueryHandler {
         Ok(())
     }
 
+    /// Parse, as pgwire's, with the statement's name taken in the session, whose
+    /// statements (these and SQL's PREPARE) share one namespace: DEALLOCATE and
+    /// DISCARD ALL remove these too, and a name in use is refused (42P05).
+    async fn on_parse<C>(&self, client: &mut C, message: Parse) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = session_of(client)?;
+        let name = message
+            .name
+            .clone()
+            .unwrap_or_else(|| DEFAULT_NAME.to_owned());
+        let parsed = StoredStatement::parse(client, &message, self.query_parser()).await?;
+        if name != DEFAULT_NAME {
+            session.name_protocol_statement(&name).map_err(to_pgwire)?;
+        }
+        match parsed {
+            Some(statement) => client.portal_store().put_statement(Arc::new(statement)),
+            None => client.portal_store().put_empty_statement(&name),
+        }
+        client
+            .send(PgWireBackendMessage::ParseComplete(ParseComplete::new()))
+            .await?;
+        Ok(())
+    }
+
+    /// Close, as pgwire's, with a statement's name freed in the session too.
+    async fn on_close<C>(&self, client: &mut C, message: Close) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        match message.target_type {
+            TARGET_TYPE_BYTE_STATEMENT => {
+                client.portal_store().rm_statement(name);
+                if let Ok(session) = session_of(client)
+                    && name != DEFAULT_NAME
+                {
+                    session.forget_protocol_statement(name);
+                }
+            }
+            TARGET_TYPE_BYTE_PORTAL => client.portal_store().rm_portal(name),
+            _ => {}
+        }
+        client
+            .send(PgWireBackendMessage::CloseComplete(CloseComplete::new()))
+            .await?;
+        Ok(())
+    }
+
     /// Bind, as pgwire's, but BindComplete is not flushed by itself: it goes out
     /// with the rest of the exchange at Sync or Flush, as PostgreSQL sends it.
     async fn on_bind<C>(&self, client: &mut C, message: Bind) -> PgWireResult<()>
@@ -721,6 +342,7 @@ impl ExtendedQueryHandler for QueryHandler {
     {
         let statement_name = message.statement_name.as_deref().unwrap_or(DEFAULT_NAME);
         let portal_name = message.portal_name.as_deref().unwrap_or(DEFAULT_NAME);
+        check_statement(client, statement_name)?;
         match client.portal_store().get_statement(statement_name) {
             Some(Entry::Value(statement)) => {
                 let portal = Portal::try_new(&message, statement)?;
@@ -776,7 +398,10 @@ impl ExtendedQueryHandler for QueryHandler {
         }
         let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
         match message.target_type {
-            TARGET_TYPE_BYTE_STATEMENT => match client.portal_store().get_statement(name) {
+            TARGET_TYPE_BYTE_STATEMENT => match check_statement(client, name)
+                .ok()
+                .and_then(|()| client.portal_store().get_statement(name))
+            {
                 Some(Entry::Value(statement)) => {
                     let response = self.do_describe_statement(client, &statement).await?;
                     feed_describe_response(client, &response).await
@@ -895,39 +520,15 @@ impl ExtendedQueryHandler for QueryHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let session = session_of(client)?;
-        let text = &portal.statement.statement.text;
-        match &portal.statement.statement.kind {
-            PreparedKind::Query(planned) => {
-                let start = arrived();
-                let bound = check_not_failed(client.transaction_status(), &Command::NoOp(""))
-                    .and_then(|()| decode_parameters(portal, planned))
-                    .and_then(|params| bind((**planned).clone(), &params));
-                let planned = match bound {
-                    Ok(planned) => planned,
-                    Err(e) => {
-                        audit_here(&session, text, start, Some(&e));
-                        return Err(e);
-                    }
-                };
-                Ok(Response::Query(
-                    run_query(&session, planned, &portal.result_column_format).await?,
-                ))
-            }
-            PreparedKind::Command(command, _) => {
-                if let Err(e) = check_not_failed(client.transaction_status(), command) {
-                    audit_here(&session, text, arrived(), Some(&e));
-                    return Err(e);
-                }
-                run_command(
-                    client,
-                    &session,
-                    command.clone(),
-                    &portal.result_column_format,
-                    text,
-                )
-                .await
-            }
-        }
+        let outcome = session
+            .run_prepared(
+                &portal.statement.statement,
+                transaction(client.transaction_status()),
+                |types| decode_parameters(portal, types).map(Some),
+            )
+            .await
+            .map_err(to_pgwire)?;
+        respond(client, &session, outcome, &portal.result_column_format).await
     }
 }
 
@@ -1017,37 +618,48 @@ where
 
 /// Decodes bound parameters, using the client's declared types where given and the
 /// types DataFusion inferred otherwise.
-fn decode_parameters(portal: &Portal<Prepared>, planned: &Planned) -> PgWireResult<ParamValues> {
-    let inferred = planned.parameter_types().map_err(to_pgwire)?;
+fn decode_parameters(
+    portal: &Portal<Prepared>,
+    inferred: &[Option<DataType>],
+) -> Result<ParamValues, SqlError> {
     if portal.parameter_len() != inferred.len() {
-        return Err(to_pgwire(SqlError::new(
+        return Err(SqlError::new(
             code::PROTOCOL_VIOLATION,
             format!(
                 "bind message supplies {} parameters, but prepared statement requires {}",
                 portal.parameter_len(),
                 inferred.len()
             ),
-        )));
+        ));
     }
     let inferred_refs: Vec<Option<&DataType>> = inferred.iter().map(|t| t.as_ref()).collect();
     // Which format the bad value came in decides the code, as in PostgreSQL.
     let binary = (0..portal.parameter_len()).any(|i| portal.parameter_format.is_binary(i));
+    let fallback = if binary {
+        code::INVALID_BINARY_REPRESENTATION
+    } else {
+        code::INVALID_TEXT_REPRESENTATION
+    };
     arrow_pg::datatypes::df::deserialize_parameters(portal, &inferred_refs).map_err(|e| match e {
-        PgWireError::UserError(info) => PgWireError::UserError(info),
-        other => to_pgwire(SqlError::new(
-            if binary {
-                code::INVALID_BINARY_REPRESENTATION
-            } else {
-                code::INVALID_TEXT_REPRESENTATION
-            },
-            format!("invalid parameter value: {other}"),
-        )),
+        PgWireError::UserError(info) => {
+            let mut e = SqlError::new(code::known(&info.code).unwrap_or(fallback), info.message);
+            e.detail = info.detail;
+            e.hint = info.hint;
+            e
+        }
+        other => SqlError::new(fallback, format!("invalid parameter value: {other}")),
     })
 }
 
-/// An engine error met while a response streams, as the client receives it.
-pub fn stream_error(e: &datafusion::error::DataFusionError) -> PgWireError {
-    PgWireError::UserError(Box::new(to_info(SqlError::from_datafusion(e))))
+/// Refuses (26000) a statement name the session no longer has (DEALLOCATE or
+/// DISCARD ALL removed it, though the protocol's store still holds it).
+fn check_statement<C: ClientInfo>(client: &C, name: &str) -> PgWireResult<()> {
+    match session_of(client) {
+        Ok(session) if name != DEFAULT_NAME && !session.has_protocol_statement(name) => {
+            Err(PgWireError::StatementNotFound(name.to_owned()))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// pgwire's `send_describe_response`, fed rather than sent: the description goes out
