@@ -139,7 +139,7 @@ impl Raw {
         last
     }
 
-    async fn query(&mut self, sql: &[u8]) -> Option<String> {
+    pub async fn query(&mut self, sql: &[u8]) -> Option<String> {
         self.send_query(sql).await;
         self.until_ready().await
     }

@@ -91,6 +91,9 @@ pub enum Accept {
     Queries,
 }
 
+/// Why a front end that carries queries only refuses a session command.
+pub const QUERIES_ONLY: &str = "Flight SQL runs queries; session commands (SET, BEGIN, COPY, cursors) belong to the PostgreSQL protocol";
+
 /// A statement prepared for later runs (the extended protocol's Parse, Flight SQL's
 /// CreatePreparedStatement): a query planned once, or a command kept as it is.
 #[derive(Debug, Clone)]
@@ -357,9 +360,7 @@ impl Session {
                 }));
             }
             Ok(_) if accept == Accept::Queries => {
-                return Err(ledger.fail(SqlError::not_supported(
-                    "Flight SQL runs queries; session commands (SET, BEGIN, COPY, cursors) belong to the PostgreSQL protocol",
-                )));
+                return Err(ledger.fail(SqlError::not_supported(QUERIES_ONLY)));
             }
             Ok(command) => command,
             Err(e) => return Err(ledger.fail(e)),

@@ -79,11 +79,20 @@ impl AmarFlightSql {
     /// session refuses those, and audits the refusal).
     async fn prepare(&self, session: &Session, sql: &str) -> Result<Prepared, Status> {
         let sql = numbered_parameters(sql);
-        session
-            .prepare(&sql, Accept::Queries)
-            .await
-            .map_err(to_status)?
-            .ok_or_else(|| Status::invalid_argument("the statement is empty"))
+        match session.prepare(&sql, Accept::Queries).await {
+            Ok(Some(prepared)) => Ok(prepared),
+            Ok(None) => Err(Status::invalid_argument("the statement is empty")),
+            // The request, not the server, is at fault: INVALID_ARGUMENT, as before
+            // the statement path took the refusal over.
+            Err(e) if e.message == crate::engine::run::QUERIES_ONLY => {
+                let mut status = Status::invalid_argument(e.message);
+                if let Ok(value) = MetadataValue::try_from(e.code) {
+                    status.metadata_mut().insert("x-amar-sqlstate", value);
+                }
+                Err(status)
+            }
+            Err(e) => Err(to_status(e)),
+        }
     }
 
     /// The columns a prepared query returns.

@@ -9,7 +9,9 @@ use arrow_pg::datatypes::into_pg_type;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ParamValues;
-use futures::{Sink, SinkExt, StreamExt, stream};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use futures::{Sink, SinkExt, StreamExt, TryStreamExt, stream};
 use pgwire::api::copy::send_copy_out_response;
 use pgwire::api::portal::PortalExecutionState;
 use pgwire::api::portal::{Format, Portal};
@@ -176,8 +178,16 @@ impl SimpleQueryHandler for QueryHandler {
         let mut responses = Vec::with_capacity(statements.len());
         // Transaction state as it will be after the responses so far.
         let mut status = client.transaction_status();
-        for statement in statements {
+        let count = statements.len();
+        for (i, statement) in statements.into_iter().enumerate() {
             let outcome = match session.run(statement, transaction(status)).await {
+                // As in PostgreSQL, a statement ends before the next one starts: the
+                // rows of all but the last are read now, so one that fails while
+                // running stops the string there.
+                Ok(outcome) if i + 1 < count => match finished(outcome).await {
+                    Ok(outcome) => respond(client, &session, outcome, &Format::UnifiedText).await,
+                    Err(e) => Err(to_pgwire(e)),
+                },
                 Ok(outcome) => respond(client, &session, outcome, &Format::UnifiedText).await,
                 Err(e) => Err(to_pgwire(e)),
             };
@@ -200,6 +210,34 @@ impl SimpleQueryHandler for QueryHandler {
         }
         Ok(responses)
     }
+}
+
+/// An outcome whose rows have all been produced (held in memory), or the error that
+/// stopped them.
+async fn finished(outcome: Outcome) -> Result<Outcome, SqlError> {
+    Ok(match outcome {
+        Outcome::Rows { stream, tag } => Outcome::Rows {
+            stream: collect(stream).await?,
+            tag,
+        },
+        Outcome::CopyOut { stream, format } => Outcome::CopyOut {
+            stream: collect(stream).await?,
+            format,
+        },
+        other => other,
+    })
+}
+
+async fn collect(stream: SendableRecordBatchStream) -> Result<SendableRecordBatchStream, SqlError> {
+    let schema = stream.schema();
+    let batches: Vec<_> = stream
+        .try_collect()
+        .await
+        .map_err(|e| SqlError::from_datafusion(&e))?;
+    Ok(Box::pin(RecordBatchStreamAdapter::new(
+        schema,
+        stream::iter(batches.into_iter().map(Ok)),
+    )))
 }
 
 /// Turns SQL into [`Prepared`] statements for the extended protocol.
