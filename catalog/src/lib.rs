@@ -12,6 +12,7 @@
 //! names leave as DataFusion [`CatalogProvider`](datafusion::catalog::CatalogProvider)s.
 
 pub mod bounded;
+pub mod computed;
 pub mod error;
 pub mod jalali;
 pub mod persian;

@@ -16,10 +16,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
 use datafusion::datasource::TableType;
-use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::Expr;
-use datafusion::physical_plan::ExecutionPlan;
 
 use crate::schema::SourceSchema;
 
@@ -28,7 +25,7 @@ const SOURCES: &str = "sources";
 /// The `amar` system schema.
 #[derive(Debug)]
 pub struct SystemSchema {
-    sources: Arc<SourcesTable>,
+    sources: Arc<dyn TableProvider>,
     /// Tables other parts of the server provide.
     others: RwLock<BTreeMap<String, Arc<dyn TableProvider>>>,
 }
@@ -36,7 +33,7 @@ pub struct SystemSchema {
 impl SystemSchema {
     pub fn new(sources: Vec<Arc<SourceSchema>>) -> Self {
         Self {
-            sources: Arc::new(SourcesTable::new(sources)),
+            sources: crate::computed::Computed::table(SourcesTable::new(sources)),
             others: RwLock::new(BTreeMap::new()),
         }
     }
@@ -209,7 +206,7 @@ impl SourcesTable {
 }
 
 #[async_trait]
-impl TableProvider for SourcesTable {
+impl crate::computed::CatalogRows for SourcesTable {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
@@ -218,18 +215,7 @@ impl TableProvider for SourcesTable {
         TableType::View
     }
 
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batch = self.batch().await?;
-        Ok(MemorySourceConfig::try_new_exec(
-            &[vec![batch]],
-            self.schema.clone(),
-            projection.cloned(),
-        )?)
+    async fn rows(&self, _state: &dyn Session) -> Result<RecordBatch> {
+        self.batch().await
     }
 }

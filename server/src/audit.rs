@@ -32,10 +32,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::datasource::TableType;
-use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::Result;
-use datafusion::logical_expr::Expr;
-use datafusion::physical_plan::ExecutionPlan;
 use serde::{Deserialize, Serialize};
 
 const CURRENT: &str = "query_log.jsonl";
@@ -254,7 +251,7 @@ impl AuditLog {
 
     /// `amar.query_log`.
     pub fn table(self: &Arc<Self>) -> Arc<dyn TableProvider> {
-        Arc::new(QueryLogTable {
+        amar_catalog::computed::Computed::table(QueryLogTable {
             log: self.clone(),
             schema: query_log_schema(),
         })
@@ -557,7 +554,7 @@ impl QueryLogTable {
 }
 
 #[async_trait]
-impl TableProvider for QueryLogTable {
+impl amar_catalog::computed::CatalogRows for QueryLogTable {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
@@ -566,19 +563,8 @@ impl TableProvider for QueryLogTable {
         TableType::View
     }
 
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batch = self.batch()?;
-        Ok(MemorySourceConfig::try_new_exec(
-            &[vec![batch]],
-            self.schema.clone(),
-            projection.cloned(),
-        )?)
+    async fn rows(&self, _state: &dyn Session) -> Result<RecordBatch> {
+        self.batch()
     }
 }
 

@@ -17,16 +17,14 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{DataType, Field, Int16Type, Int32Type, Schema, SchemaRef};
-use datafusion::catalog::{SchemaProvider, Session, TableProvider};
-use datafusion::datasource::TableType;
-use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::catalog::{SchemaProvider, Session};
 use datafusion::error::Result;
-use datafusion::logical_expr::Expr;
-use datafusion::physical_plan::{ExecutionPlan, collect};
+use datafusion::physical_plan::collect;
 use datafusion::scalar::ScalarValue;
 use datafusion_pg_catalog::pg_catalog::oid_field::{kind, oid_field};
 
 use super::directory::{OidDirectory, TableInfo};
+pub use crate::computed::{CatalogRows, Computed};
 use crate::visible::{ALWAYS_LISTED, SessionVisibility, Visibility};
 
 /// The asking session's view of the catalog, when it does not see everything.
@@ -95,43 +93,6 @@ impl Context {
         let batches = collect(plan, state.task_ctx()).await?;
         let batch = concat_batches(&schema, &batches)?;
         Ok((schema, batch))
-    }
-}
-
-/// A catalog table computed when it is scanned.
-#[async_trait]
-pub trait CatalogRows: Send + Sync + Debug + 'static {
-    fn schema(&self) -> SchemaRef;
-    async fn rows(&self, state: &dyn Session) -> Result<RecordBatch>;
-}
-
-#[derive(Debug)]
-pub struct Computed<T>(pub T);
-
-#[async_trait]
-impl<T: CatalogRows> TableProvider for Computed<T> {
-    fn schema(&self) -> SchemaRef {
-        self.0.schema()
-    }
-
-    fn table_type(&self) -> TableType {
-        // PostgreSQL's catalogs are tables, not views.
-        TableType::Base
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batch = self.0.rows(state).await?;
-        Ok(MemorySourceConfig::try_new_exec(
-            &[vec![batch]],
-            self.0.schema(),
-            projection.cloned(),
-        )?)
     }
 }
 

@@ -9,12 +9,9 @@ use datafusion::arrow::array::{
     TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use datafusion::catalog::{Session, TableProvider};
+use datafusion::catalog::Session;
 use datafusion::datasource::TableType;
-use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::Result;
-use datafusion::logical_expr::Expr;
-use datafusion::physical_plan::ExecutionPlan;
 
 use super::Statistics;
 use super::validation::RuleRun;
@@ -25,7 +22,7 @@ pub(super) fn install(statistics: &Arc<Statistics>, system: &SystemSchema) {
     for kind in [Kind::Indicators, Kind::Glossary, Kind::Rules, Kind::Results] {
         system.add_table(
             kind.name(),
-            Arc::new(Listing {
+            crate::computed::Computed::table(Listing {
                 schema: kind.schema(),
                 kind,
                 statistics: statistics.clone(),
@@ -305,7 +302,7 @@ fn owned(values: impl Iterator<Item = Option<String>>) -> ArrayRef {
 }
 
 #[async_trait]
-impl TableProvider for Listing {
+impl crate::computed::CatalogRows for Listing {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
@@ -314,23 +311,12 @@ impl TableProvider for Listing {
         TableType::View
     }
 
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
+    async fn rows(&self, state: &dyn Session) -> Result<RecordBatch> {
         let visibility = state
             .config()
             .get_extension::<SessionVisibility>()
             .map(|v| v.0.clone())
             .filter(|v| !v.sees_everything());
-        let batch = self.batch(visibility).await?;
-        Ok(MemorySourceConfig::try_new_exec(
-            &[vec![batch]],
-            self.schema.clone(),
-            projection.cloned(),
-        )?)
+        self.batch(visibility).await
     }
 }

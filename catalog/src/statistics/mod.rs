@@ -398,7 +398,7 @@ impl Statistics {
         listing::install(self, system);
         system.add_table(
             "indicator_status",
-            Arc::new(status::StatusTable::new(self.clone())),
+            crate::computed::Computed::table(status::StatusTable::new(self.clone())),
         );
         Ok(())
     }

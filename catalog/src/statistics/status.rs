@@ -23,12 +23,9 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef};
-use datafusion::catalog::{Session, TableProvider};
+use datafusion::catalog::Session;
 use datafusion::datasource::TableType;
-use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::Result;
-use datafusion::logical_expr::Expr;
-use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
 use super::{Indicator, SUPPRESSED_COLUMN, Statistics};
@@ -76,7 +73,7 @@ impl StatusTable {
         Self { statistics, schema }
     }
 
-    async fn rows(&self, suppress: bool) -> Result<Vec<Row>> {
+    async fn status_rows(&self, suppress: bool) -> Result<Vec<Row>> {
         let definer = self.statistics.definer()?.clone();
         let ctx = SessionContext::new_with_state(definer);
         let mut rows = vec![];
@@ -266,7 +263,7 @@ fn latest_cells(indicator: &Indicator, batches: &[RecordBatch]) -> Result<Vec<Ce
 }
 
 #[async_trait]
-impl TableProvider for StatusTable {
+impl crate::computed::CatalogRows for StatusTable {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
@@ -275,23 +272,12 @@ impl TableProvider for StatusTable {
         TableType::View
     }
 
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
+    async fn rows(&self, state: &dyn Session) -> Result<RecordBatch> {
         let suppress = state
             .config()
             .get_extension::<SessionVisibility>()
             .is_some_and(|v| v.0.disclosure_control());
-        let rows = self.rows(suppress).await?;
-        let batch = self.batch(rows)?;
-        Ok(MemorySourceConfig::try_new_exec(
-            &[vec![batch]],
-            self.schema.clone(),
-            projection.cloned(),
-        )?)
+        let rows = self.status_rows(suppress).await?;
+        self.batch(rows)
     }
 }

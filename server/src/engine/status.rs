@@ -8,12 +8,9 @@ use datafusion::arrow::array::{
     ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use datafusion::catalog::{Session, TableProvider};
+use datafusion::catalog::Session;
 use datafusion::datasource::TableType;
-use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::Result;
-use datafusion::logical_expr::Expr;
-use datafusion::physical_plan::ExecutionPlan;
 
 #[derive(Debug)]
 pub struct PolicyStatusTable {
@@ -60,7 +57,7 @@ impl PolicyStatusTable {
 }
 
 #[async_trait]
-impl TableProvider for PolicyStatusTable {
+impl amar_catalog::computed::CatalogRows for PolicyStatusTable {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
@@ -69,17 +66,7 @@ impl TableProvider for PolicyStatusTable {
         TableType::View
     }
 
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(MemorySourceConfig::try_new_exec(
-            &[vec![self.batch()?]],
-            self.schema.clone(),
-            projection.cloned(),
-        )?)
+    async fn rows(&self, _state: &dyn Session) -> Result<RecordBatch> {
+        self.batch()
     }
 }
