@@ -19,6 +19,7 @@ pub mod database;
 pub mod drop;
 pub mod error;
 pub mod files;
+pub mod open;
 pub mod plugin;
 mod quoting;
 pub mod snapshot;
@@ -32,9 +33,10 @@ pub use config::{
 pub use database::{DatabaseSource, Engine};
 pub use drop::DropSource;
 pub use error::ConnectorError;
+pub use open::open_source;
 pub use plugin::{PluginLibrary, PluginSource};
 pub use snapshot::SnapshotSource;
-pub use source::{Health, Pushdown, Source, SourceTable, open_source};
+pub use source::{Health, Pushdown, Source, SourceTable};
 
 /// Arrow field metadata key under which a connector records a column's comment
 /// (shown by `col_description` and psql's `\d+`).
