@@ -27,10 +27,10 @@ pub mod source;
 pub mod sqlite;
 
 pub use config::{
-    DatabaseOptions, DropOptions, FileFormat, FilesOptions, Mode, PluginOptions, SourceConfig,
-    SourceKind, SqliteOptions,
+    DatabaseOptions, Dialect, DropOptions, FileFormat, FilesOptions, Mode, PluginOptions,
+    SourceConfig, SourceKind, SqliteOptions,
 };
-pub use database::{DatabaseSource, Engine};
+pub use database::DatabaseSource;
 pub use drop::DropSource;
 pub use error::ConnectorError;
 pub use open::open_source;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::config::{Mode, SourceConfig, SourceKind};
+use crate::config::{Dialect, Mode, SourceConfig, SourceKind};
 use crate::error::Result;
 use crate::source::Source;
 
@@ -25,25 +25,17 @@ pub async fn open_source(config: &SourceConfig) -> Result<Arc<dyn Source>> {
             options.clone(),
         )?)),
         SourceKind::Postgres(options) if config.mode == Mode::Snapshot => Ok(Arc::new(
-            crate::snapshot::SnapshotSource::open(
-                &config.name,
-                crate::database::Engine::Postgres,
-                options.clone(),
-            )
-            .await?,
+            crate::snapshot::SnapshotSource::open(&config.name, Dialect::Postgres, options.clone())
+                .await?,
         )),
         SourceKind::Mysql(options) if config.mode == Mode::Snapshot => Ok(Arc::new(
-            crate::snapshot::SnapshotSource::open(
-                &config.name,
-                crate::database::Engine::Mysql,
-                options.clone(),
-            )
-            .await?,
+            crate::snapshot::SnapshotSource::open(&config.name, Dialect::Mysql, options.clone())
+                .await?,
         )),
         SourceKind::Postgres(options) => Ok(Arc::new(
             crate::database::DatabaseSource::open(
                 &config.name,
-                crate::database::Engine::Postgres,
+                Dialect::Postgres,
                 config.mode,
                 options.clone(),
             )
@@ -56,7 +48,7 @@ pub async fn open_source(config: &SourceConfig) -> Result<Arc<dyn Source>> {
         SourceKind::Mysql(options) => Ok(Arc::new(
             crate::database::DatabaseSource::open(
                 &config.name,
-                crate::database::Engine::Mysql,
+                Dialect::Mysql,
                 config.mode,
                 options.clone(),
             )

@@ -15,7 +15,7 @@ use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{PhysicalExpr, SendableRecordBatchStream};
-use datafusion::sql::unparser::dialect::Dialect;
+use datafusion::sql::unparser::dialect::Dialect as UnparserDialect;
 use datafusion_federation::FederatedTableProviderAdaptor;
 use datafusion_federation::sql::{
     AstAnalyzer, LogicalOptimizer, RemoteTableRef, SQLExecutor, SQLFederationProvider,
@@ -28,10 +28,11 @@ use datafusion_table_providers_postgres::conn::PostgresConnection;
 use datafusion_table_providers_postgres::pool::PostgresConnectionPool;
 use futures::{StreamExt, TryStreamExt};
 
+use crate::config::Dialect;
 use crate::error::{ConnectorError, Result};
 
 use super::lifecycle::Probe;
-use super::{DatabaseSource, Engine, Traffic, unavailable};
+use super::{DatabaseSource, Traffic, unavailable};
 
 impl DatabaseSource {
     /// The provider DataFusion sees: federation hands whole sub-plans to the
@@ -49,7 +50,7 @@ impl DatabaseSource {
         let schema = fallback.schema();
         let executor = Arc::new(Named {
             source: self.name.clone(),
-            engine: self.engine,
+            dialect: self.dialect,
             inner: executor,
             traffic: self.traffic.clone(),
             connect_timeout: self.options.connect_timeout,
@@ -133,7 +134,7 @@ pub fn name_error(source: &str, e: DataFusionError) -> DataFusionError {
 /// error, a bounded wait for a dead server, and traffic counted.
 struct Named {
     source: String,
-    engine: Engine,
+    dialect: Dialect,
     inner: Arc<dyn SQLExecutor>,
     traffic: Arc<Traffic>,
     connect_timeout: Duration,
@@ -343,7 +344,7 @@ impl SQLExecutor for Named {
         self.inner.compute_context()
     }
 
-    fn dialect(&self) -> Arc<dyn Dialect> {
+    fn dialect(&self) -> Arc<dyn UnparserDialect> {
         self.inner.dialect()
     }
 
@@ -355,13 +356,13 @@ impl SQLExecutor for Named {
     /// and names in a form the database reads back exactly.
     fn ast_analyzer(&self) -> Option<AstAnalyzer> {
         let mut inner = self.inner.ast_analyzer();
-        let (engine, source) = (self.engine, self.source.clone());
+        let (dialect, source) = (self.dialect, self.source.clone());
         Some(Box::new(move |statement| {
             let statement = match inner.as_mut() {
                 Some(rewrite) => rewrite(statement)?,
                 None => statement,
             };
-            crate::quoting::quote(statement, engine, &source)
+            crate::quoting::quote(statement, dialect, &source)
         }))
     }
 
@@ -373,7 +374,7 @@ impl SQLExecutor for Named {
     ) -> DfResult<SendableRecordBatchStream> {
         // The MySQL driver strips every double quote from the statement text,
         // which would silently change a string constant: refuse instead.
-        if self.engine == Engine::Mysql && query.contains('"') {
+        if self.dialect == Dialect::Mysql && query.contains('"') {
             return Err(DataFusionError::External(Box::new(
                 ConnectorError::Unsupported {
                     source_name: self.source.clone(),

@@ -24,12 +24,12 @@ use datafusion_table_providers_postgres::pool::PostgresConnectionPool;
 use futures::TryStreamExt;
 use secrecy::SecretString;
 
-use crate::config::{DatabaseOptions, Mode};
+use crate::config::{DatabaseOptions, Dialect, Mode};
 use crate::error::{ConnectorError, Result};
 use crate::source::Health;
 
 use super::executor::Warm;
-use super::{DatabaseSource, Engine, Pool, Traffic, unavailable};
+use super::{DatabaseSource, Pool, Traffic, unavailable};
 
 /// A literal for SQL text (both dialects accept standard single quotes).
 fn quote_literal(s: &str) -> String {
@@ -39,10 +39,10 @@ fn quote_literal(s: &str) -> String {
 impl DatabaseSource {
     /// Opens the source. A server that does not answer yet is not an error here:
     /// the source starts unhealthy, with no tables, and heals on a later refresh.
-    pub async fn open(name: &str, engine: Engine, mode: Mode, options: DatabaseOptions) -> Self {
+    pub async fn open(name: &str, dialect: Dialect, mode: Mode, options: DatabaseOptions) -> Self {
         let source = DatabaseSource {
             name: name.to_string(),
-            engine,
+            dialect,
             mode,
             warm: Arc::new(Warm::new(options.pool_size)),
             options,
@@ -57,8 +57,8 @@ impl DatabaseSource {
         source
     }
 
-    pub fn engine(&self) -> Engine {
-        self.engine
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
     }
 
     pub fn traffic(&self) -> &Arc<Traffic> {
@@ -86,8 +86,8 @@ impl DatabaseSource {
         if let Some(ca) = &o.sslrootcert {
             p.insert("sslrootcert".into(), ca.display().to_string());
         }
-        match self.engine {
-            Engine::Postgres => {
+        match self.dialect {
+            Dialect::Postgres => {
                 p.insert("port".into(), o.port.to_string());
                 p.insert("connection_pool_size".into(), o.pool_size.to_string());
                 p.insert("application_name".into(), "amar".into());
@@ -96,7 +96,7 @@ impl DatabaseSource {
                     o.connect_timeout.as_secs().max(1).to_string(),
                 );
             }
-            Engine::Mysql => {
+            Dialect::Mysql => {
                 p.insert("tcp_port".into(), o.port.to_string());
                 p.insert("pool_min".into(), "0".into());
                 p.insert("pool_max".into(), o.pool_size.to_string());
@@ -116,8 +116,8 @@ impl DatabaseSource {
         let started = Instant::now();
         let params = self.params();
         let timeout = self.options.connect_timeout;
-        let made = match self.engine {
-            Engine::Postgres => tokio::time::timeout(timeout, PostgresConnectionPool::new(params))
+        let made = match self.dialect {
+            Dialect::Postgres => tokio::time::timeout(timeout, PostgresConnectionPool::new(params))
                 .await
                 .map_err(|_| format!("no answer within {timeout:?}"))
                 .and_then(|r| r.map_err(|e| e.to_string()))
@@ -128,7 +128,7 @@ impl DatabaseSource {
                         p.with_unsupported_type_action(UnsupportedTypeAction::String),
                     ))
                 }),
-            Engine::Mysql => tokio::time::timeout(timeout, MySQLConnectionPool::new(params))
+            Dialect::Mysql => tokio::time::timeout(timeout, MySQLConnectionPool::new(params))
                 .await
                 .map_err(|_| format!("no answer within {timeout:?}"))
                 .and_then(|r| r.map_err(|e| e.to_string()))
@@ -154,13 +154,13 @@ impl DatabaseSource {
 
     /// The remote schema (PostgreSQL) or database (MySQL) whose tables are shown.
     fn remote_schema(&self) -> String {
-        match self.engine {
-            Engine::Postgres => self
+        match self.dialect {
+            Dialect::Postgres => self
                 .options
                 .schema
                 .clone()
                 .unwrap_or_else(|| "public".to_string()),
-            Engine::Mysql => self.options.database.clone(),
+            Dialect::Mysql => self.options.database.clone(),
         }
     }
 
@@ -197,8 +197,8 @@ impl DatabaseSource {
     /// Column names of the table's primary key, in key order.
     async fn primary_key(&self, pool: &Pool, table: &str) -> Vec<String> {
         let (schema, table_literal) = (quote_literal(&self.remote_schema()), quote_literal(table));
-        let sql = match self.engine {
-            Engine::Postgres => format!(
+        let sql = match self.dialect {
+            Dialect::Postgres => format!(
                 "SELECT a.attname::text FROM pg_catalog.pg_index i \
                  JOIN pg_catalog.pg_class c ON c.oid = i.indrelid \
                  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
@@ -207,7 +207,7 @@ impl DatabaseSource {
                  WHERE i.indisprimary AND n.nspname = {schema} AND c.relname = {table_literal} \
                  ORDER BY k.ord"
             ),
-            Engine::Mysql => format!(
+            Dialect::Mysql => format!(
                 "SELECT CAST(COLUMN_NAME AS CHAR) AS name FROM information_schema.KEY_COLUMN_USAGE \
                  WHERE TABLE_SCHEMA = {schema} AND TABLE_NAME = {table_literal} \
                  AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY ORDINAL_POSITION"
@@ -264,9 +264,9 @@ impl DatabaseSource {
         pool: &Pool,
         table: &str,
     ) -> Result<Arc<dyn TableProvider>> {
-        let remote = match self.engine {
-            Engine::Postgres => TableReference::partial(self.remote_schema(), table),
-            Engine::Mysql => TableReference::bare(table),
+        let remote = match self.dialect {
+            Dialect::Postgres => TableReference::partial(self.remote_schema(), table),
+            Dialect::Mysql => TableReference::bare(table),
         };
         let key = self.primary_key(pool, table).await;
         let failed = |e: &dyn std::fmt::Display| ConnectorError::Other {

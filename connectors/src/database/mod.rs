@@ -20,29 +20,13 @@ use async_trait::async_trait;
 use datafusion_table_providers_mysql::pool::MySQLConnectionPool;
 use datafusion_table_providers_postgres::pool::PostgresConnectionPool;
 
-use crate::config::{DatabaseOptions, Mode};
+use crate::config::{DatabaseOptions, Dialect, Mode};
 use crate::error::{ConnectorError, Result};
 use crate::source::{Health, Pushdown, Source, SourceTable};
 
 use executor::Warm;
 pub use executor::name_error;
 use lifecycle::Probe;
-
-/// Which database server a source talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    Postgres,
-    Mysql,
-}
-
-impl Engine {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Engine::Postgres => "postgres",
-            Engine::Mysql => "mysql",
-        }
-    }
-}
 
 #[derive(Clone)]
 enum Pool {
@@ -64,7 +48,7 @@ pub struct Traffic {
 /// A PostgreSQL or MySQL/MariaDB database as a source.
 pub struct DatabaseSource {
     name: String,
-    engine: Engine,
+    dialect: Dialect,
     mode: Mode,
     options: DatabaseOptions,
     pool: tokio::sync::Mutex<Option<Pool>>,
@@ -80,7 +64,7 @@ impl std::fmt::Debug for DatabaseSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DatabaseSource")
             .field("name", &self.name)
-            .field("engine", &self.engine)
+            .field("engine", &self.dialect)
             .field("options", &self.options)
             .finish_non_exhaustive()
     }
@@ -100,7 +84,7 @@ impl Source for DatabaseSource {
     }
 
     fn kind(&self) -> &'static str {
-        self.engine.as_str()
+        self.dialect.as_str()
     }
 
     fn mode(&self) -> Mode {
