@@ -109,6 +109,23 @@ impl std::fmt::Debug for DatabaseOptions {
     }
 }
 
+/// The SQL dialect of a database source: which server it talks to (PostgreSQL or
+/// MySQL/MariaDB), so how its statements are written and quoted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Postgres,
+    Mysql,
+}
+
+impl Dialect {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Dialect::Postgres => "postgres",
+            Dialect::Mysql => "mysql",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SqliteOptions {
     /// The database file; opened read-only.

@@ -19,6 +19,7 @@ pub mod database;
 pub mod drop;
 pub mod error;
 pub mod files;
+pub mod open;
 pub mod plugin;
 mod quoting;
 pub mod snapshot;
@@ -26,15 +27,16 @@ pub mod source;
 pub mod sqlite;
 
 pub use config::{
-    DatabaseOptions, DropOptions, FileFormat, FilesOptions, Mode, PluginOptions, SourceConfig,
-    SourceKind, SqliteOptions,
+    DatabaseOptions, Dialect, DropOptions, FileFormat, FilesOptions, Mode, PluginOptions,
+    SourceConfig, SourceKind, SqliteOptions,
 };
-pub use database::{DatabaseSource, Engine};
+pub use database::DatabaseSource;
 pub use drop::DropSource;
 pub use error::ConnectorError;
+pub use open::open_source;
 pub use plugin::{PluginLibrary, PluginSource};
 pub use snapshot::SnapshotSource;
-pub use source::{Health, Pushdown, Source, SourceTable, open_source};
+pub use source::{Health, Pushdown, Source, SourceTable};
 
 /// Arrow field metadata key under which a connector records a column's comment
 /// (shown by `col_description` and psql's `\d+`).

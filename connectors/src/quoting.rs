@@ -22,14 +22,14 @@ use datafusion::sql::sqlparser::ast::{
     TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut,
 };
 
-use crate::database::Engine;
+use crate::config::Dialect;
 use crate::error::ConnectorError;
 
-/// Rewrites `statement`'s string literals into forms `engine` reads back exactly,
+/// Rewrites `statement`'s string literals into forms `dialect` reads back exactly,
 /// and refuses names that cannot be quoted.
-pub(crate) fn quote(mut statement: Statement, engine: Engine, source: &str) -> Result<Statement> {
+pub(crate) fn quote(mut statement: Statement, dialect: Dialect, source: &str) -> Result<Statement> {
     let mut visitor = Quoting {
-        engine,
+        dialect,
         refused: None,
     };
     let _ = statement.visit(&mut visitor);
@@ -45,15 +45,15 @@ pub(crate) fn quote(mut statement: Statement, engine: Engine, source: &str) -> R
 }
 
 struct Quoting {
-    engine: Engine,
+    dialect: Dialect,
     refused: Option<String>,
 }
 
 impl Quoting {
     fn identifier_quote(&self) -> char {
-        match self.engine {
-            Engine::Postgres => '"',
-            Engine::Mysql => '`',
+        match self.dialect {
+            Dialect::Postgres => '"',
+            Dialect::Mysql => '`',
         }
     }
 
@@ -63,7 +63,7 @@ impl Quoting {
             self.refused = Some(format!(
                 "the name {:?} holds the quote character {quote}, which cannot be sent to a {} source",
                 ident.value,
-                self.engine.as_str()
+                self.dialect.as_str()
             ));
             return ControlFlow::Break(());
         }
@@ -101,9 +101,9 @@ impl VisitorMut for Quoting {
     fn pre_visit_value(&mut self, value: &mut ValueWithSpan) -> ControlFlow<()> {
         let needs_escape = |s: &str| s.contains(['\'', '\\']);
         match &mut value.value {
-            Value::SingleQuotedString(s) if needs_escape(s) => match self.engine {
-                Engine::Postgres => value.value = Value::EscapedStringLiteral(std::mem::take(s)),
-                Engine::Mysql => *s = mysql_escaped(s),
+            Value::SingleQuotedString(s) if needs_escape(s) => match self.dialect {
+                Dialect::Postgres => value.value = Value::EscapedStringLiteral(std::mem::take(s)),
+                Dialect::Mysql => *s = mysql_escaped(s),
             },
             Value::EscapedStringLiteral(_) | Value::SingleQuotedString(_) => {}
             Value::Number(..) | Value::Boolean(_) | Value::Null | Value::Placeholder(_) => {}
@@ -115,7 +115,7 @@ impl VisitorMut for Quoting {
                 if inner.contains(['\'', '"', '\\', '`']) {
                     self.refused = Some(format!(
                         "the literal {text} cannot be sent to a {} source",
-                        self.engine.as_str()
+                        self.dialect.as_str()
                     ));
                     return ControlFlow::Break(());
                 }
@@ -218,10 +218,10 @@ mod tests {
     }
 
     /// The string values an independent parse of `sql` finds, unescaped.
-    fn values_read_back(sql: &str, engine: Engine) -> Vec<String> {
-        let parsed = match engine {
-            Engine::Postgres => Parser::parse_sql(&PostgreSqlDialect {}, sql),
-            Engine::Mysql => Parser::parse_sql(&MySqlDialect {}, sql),
+    fn values_read_back(sql: &str, dialect: Dialect) -> Vec<String> {
+        let parsed = match dialect {
+            Dialect::Postgres => Parser::parse_sql(&PostgreSqlDialect {}, sql),
+            Dialect::Mysql => Parser::parse_sql(&MySqlDialect {}, sql),
         }
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
         let mut found = vec![];
@@ -241,13 +241,13 @@ mod tests {
 
     #[test]
     fn every_value_reads_back_as_itself_in_both_dialects() {
-        for engine in [Engine::Postgres, Engine::Mysql] {
+        for dialect in [Dialect::Postgres, Dialect::Mysql] {
             for value in HOSTILE {
-                let sql = quote(statement_with(value), engine, "s")
+                let sql = quote(statement_with(value), dialect, "s")
                     .unwrap()
                     .to_string();
-                let back = values_read_back(&sql, engine);
-                assert_eq!(back, vec![value.to_string()], "{engine:?}: {sql}");
+                let back = values_read_back(&sql, dialect);
+                assert_eq!(back, vec![value.to_string()], "{dialect:?}: {sql}");
                 assert!(sql.starts_with("SELECT a FROM t WHERE b = "), "{sql}");
             }
         }
@@ -262,7 +262,7 @@ mod tests {
 
     #[test]
     fn plain_values_print_as_before() {
-        let sql = quote(statement_with("کرج 1403/01/01"), Engine::Postgres, "s")
+        let sql = quote(statement_with("کرج 1403/01/01"), Dialect::Postgres, "s")
             .unwrap()
             .to_string();
         assert_eq!(sql, "SELECT a FROM t WHERE b = 'کرج 1403/01/01'");
@@ -270,23 +270,23 @@ mod tests {
 
     #[test]
     fn names_holding_the_identifier_quote_are_refused() {
-        for (sql, engine) in [
-            (r#"SELECT a AS "x\""" FROM t"#, Engine::Postgres),
-            (r#"SELECT "t"."a""" FROM t"#, Engine::Postgres),
+        for (sql, dialect) in [
+            (r#"SELECT a AS "x\""" FROM t"#, Dialect::Postgres),
+            (r#"SELECT "t"."a""" FROM t"#, Dialect::Postgres),
             (
                 r#"SELECT a FROM (SELECT 1 AS a) AS "q""""#,
-                Engine::Postgres,
+                Dialect::Postgres,
             ),
-            (r#"SELECT a FROM "s"."t""""#, Engine::Postgres),
-            (r#"SELECT "f"""(a) FROM t"#, Engine::Postgres),
-            ("SELECT a AS `x``` FROM t", Engine::Mysql),
+            (r#"SELECT a FROM "s"."t""""#, Dialect::Postgres),
+            (r#"SELECT "f"""(a) FROM t"#, Dialect::Postgres),
+            ("SELECT a AS `x``` FROM t", Dialect::Mysql),
         ] {
-            let dialect: Box<dyn datafusion::sql::sqlparser::dialect::Dialect> = match engine {
-                Engine::Postgres => Box::new(PostgreSqlDialect {}),
-                Engine::Mysql => Box::new(MySqlDialect {}),
+            let parser: Box<dyn datafusion::sql::sqlparser::dialect::Dialect> = match dialect {
+                Dialect::Postgres => Box::new(PostgreSqlDialect {}),
+                Dialect::Mysql => Box::new(MySqlDialect {}),
             };
-            let statement = Parser::parse_sql(dialect.as_ref(), sql).unwrap().remove(0);
-            let e = quote(statement, engine, "dept").unwrap_err().to_string();
+            let statement = Parser::parse_sql(parser.as_ref(), sql).unwrap().remove(0);
+            let e = quote(statement, dialect, "dept").unwrap_err().to_string();
             assert!(e.contains("quote character"), "{sql}: {e}");
             assert!(e.contains("dept"), "{sql}: {e}");
         }
@@ -294,6 +294,6 @@ mod tests {
         let statement = Parser::parse_sql(&PostgreSqlDialect {}, r#"SELECT a AS "it's" FROM t"#)
             .unwrap()
             .remove(0);
-        assert!(quote(statement, Engine::Postgres, "s").is_ok());
+        assert!(quote(statement, Dialect::Postgres, "s").is_ok());
     }
 }

@@ -19,8 +19,8 @@ use datafusion::arrow::datatypes::UInt64Type;
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::prelude::SessionContext;
 
-use crate::config::{DatabaseOptions, Mode};
-use crate::database::{DatabaseSource, Engine};
+use crate::config::{DatabaseOptions, Dialect, Mode};
+use crate::database::DatabaseSource;
 use crate::error::{ConnectorError, Result};
 use crate::files::FilesSource;
 use crate::source::{Health, Pushdown, Source, SourceTable};
@@ -46,7 +46,7 @@ pub struct SnapshotSource {
 const CURRENT: &str = "CURRENT";
 
 impl SnapshotSource {
-    pub async fn open(name: &str, engine: Engine, options: DatabaseOptions) -> Result<Self> {
+    pub async fn open(name: &str, dialect: Dialect, options: DatabaseOptions) -> Result<Self> {
         let dir = options
             .snapshot_dir
             .clone()
@@ -60,7 +60,7 @@ impl SnapshotSource {
             message: e.to_string(),
         })?;
         let every = options.refresh;
-        let live = DatabaseSource::open(name, engine, Mode::Snapshot, options).await;
+        let live = DatabaseSource::open(name, dialect, Mode::Snapshot, options).await;
         let source = SnapshotSource {
             live,
             dir,

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use datafusion::catalog::TableProvider;
 
-use crate::config::{Mode, SourceConfig, SourceKind};
+use crate::config::Mode;
 use crate::error::Result;
 
 /// One table a source offers.
@@ -128,63 +128,5 @@ pub trait Source: Send + Sync + Debug {
     /// Snapshot sources: copy now and switch; returns tables and rows copied.
     async fn refresh_snapshot(&self) -> Result<Option<(usize, u64)>> {
         Ok(None)
-    }
-}
-
-/// Opens a source of any built-in kind from its typed config.
-pub async fn open_source(config: &SourceConfig) -> Result<Arc<dyn Source>> {
-    match &config.kind {
-        SourceKind::Sqlite(options) => Ok(Arc::new(crate::sqlite::SqliteSource::open(
-            &config.name,
-            config.mode,
-            options.clone(),
-        )?)),
-        SourceKind::Files(options) => Ok(Arc::new(crate::files::FilesSource::open(
-            &config.name,
-            config.mode,
-            options.clone(),
-        )?)),
-        SourceKind::Drop(options) => Ok(Arc::new(crate::drop::DropSource::open(
-            &config.name,
-            options.clone(),
-        )?)),
-        SourceKind::Postgres(options) if config.mode == Mode::Snapshot => Ok(Arc::new(
-            crate::snapshot::SnapshotSource::open(
-                &config.name,
-                crate::database::Engine::Postgres,
-                options.clone(),
-            )
-            .await?,
-        )),
-        SourceKind::Mysql(options) if config.mode == Mode::Snapshot => Ok(Arc::new(
-            crate::snapshot::SnapshotSource::open(
-                &config.name,
-                crate::database::Engine::Mysql,
-                options.clone(),
-            )
-            .await?,
-        )),
-        SourceKind::Postgres(options) => Ok(Arc::new(
-            crate::database::DatabaseSource::open(
-                &config.name,
-                crate::database::Engine::Postgres,
-                config.mode,
-                options.clone(),
-            )
-            .await,
-        )),
-        SourceKind::Plugin(options) => Ok(Arc::new(crate::plugin::PluginSource::open(
-            &config.name,
-            options.clone(),
-        ))),
-        SourceKind::Mysql(options) => Ok(Arc::new(
-            crate::database::DatabaseSource::open(
-                &config.name,
-                crate::database::Engine::Mysql,
-                config.mode,
-                options.clone(),
-            )
-            .await,
-        )),
     }
 }

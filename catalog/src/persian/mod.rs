@@ -16,7 +16,7 @@
 //! are. Days convert through a table of the Gregorian date of each Nowruz from 1200 to
 //! 1700 built from icu_calendar (which matches the University of Tehran's Calendar
 //! Center on every day of 1206–1498), so a conversion is a binary search and some
-//! arithmetic; outside the table icu_calendar answers directly.
+//! arithmetic; outside the table icu_calendar answers directly (both in [`crate::jalali`]).
 //!
 //! Text:
 //! - `to_persian_digits`, `to_latin_digits`;
@@ -28,24 +28,27 @@
 //!   spaces, no hamza marks, ۀ هٔ ة folded to ه, أ إ آ ٱ to ا, ؤ to و, ئ to ی, digits
 //!   Latin, Latin letters lower-case.
 
-use std::hash::{Hash, Hasher};
-use std::sync::{Arc, OnceLock};
+mod temporal;
+mod text;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Offset, TimeZone, Timelike};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Date32Builder, Int32Builder, StringBuilder,
 };
-use datafusion::arrow::datatypes::{
-    DataType, Date32Type, Date64Type, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
-    TimestampNanosecondType, TimestampSecondType,
-};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
 use crate::error::CatalogError;
-use crate::jalali::{JalaliDate, JalaliError};
+use crate::jalali::{JalaliDate, JalaliError, quarter, to_days, week, weekday0};
+use temporal::{jalali_of, locals, temporal};
+use text::{latin_digits, persian_digits};
+
+pub use text::{fa_fold, fa_normalize};
 
 /// SQLSTATE for a date that does not exist or is out of range.
 const DATETIME_FIELD_OVERFLOW: &str = "22008";
@@ -82,245 +85,6 @@ fn value_error(code: &'static str, message: impl Into<String>) -> DataFusionErro
         code,
         message: message.into(),
     }))
-}
-
-// ---------------------------------------------------------------------------------
-// Days since 1970-01-01 <-> Jalali dates.
-
-const FIRST_YEAR: i32 = 1200;
-const LAST_YEAR: i32 = 1700;
-/// Days from 0001-01-01 (chrono's day 1 of the common era) to 1970-01-01.
-const EPOCH_CE: i32 = 719_163;
-
-/// The day (since 1970-01-01) of 1 Farvardin of each year FIRST_YEAR..=LAST_YEAR + 1.
-fn nowruz() -> &'static [i32] {
-    static TABLE: OnceLock<Vec<i32>> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        (FIRST_YEAR..=LAST_YEAR + 1)
-            .map(|y| {
-                JalaliDate::new(y, 1, 1)
-                    .and_then(|d| d.to_gregorian())
-                    .map(|g| chrono::Datelike::num_days_from_ce(&g) - EPOCH_CE)
-                    .expect("1 Farvardin exists in every year of the table")
-            })
-            .collect()
-    })
-}
-
-fn naive_date(days: i32) -> Option<NaiveDate> {
-    NaiveDate::from_num_days_from_ce_opt(days.checked_add(EPOCH_CE)?)
-}
-
-/// The Jalali date of a day.
-pub fn from_days(days: i32) -> Result<JalaliDate, JalaliError> {
-    let table = nowruz();
-    if days < table[0] || days >= table[table.len() - 1] {
-        let date = naive_date(days)
-            .ok_or_else(|| JalaliError(format!("day {days} is outside the supported range")))?;
-        return JalaliDate::from_gregorian(date);
-    }
-    let i = table.partition_point(|&n| n <= days) - 1;
-    let doy = days - table[i];
-    let (month, day) = if doy < 186 {
-        (doy / 31 + 1, doy % 31 + 1)
-    } else {
-        ((doy - 186) / 30 + 7, (doy - 186) % 30 + 1)
-    };
-    Ok(JalaliDate {
-        year: FIRST_YEAR + i as i32,
-        month: month as u8,
-        day: day as u8,
-    })
-}
-
-/// The day of a Jalali date; an impossible date is an error.
-pub fn to_days(year: i32, month: u8, day: u8) -> Result<i32, JalaliError> {
-    let table = nowruz();
-    if !(FIRST_YEAR..=LAST_YEAR).contains(&year) {
-        let g = JalaliDate::new(year, month, day)?.to_gregorian()?;
-        return Ok(chrono::Datelike::num_days_from_ce(&g) - EPOCH_CE);
-    }
-    let i = (year - FIRST_YEAR) as usize;
-    let year_len = table[i + 1] - table[i];
-    let month_len = match month {
-        1..=6 => 31,
-        7..=11 => 30,
-        12 => year_len - 336,
-        _ => 0,
-    };
-    if day == 0 || i32::from(day) > month_len {
-        return Err(JalaliError(format!(
-            "{year:04}/{month:02}/{day:02} is not a date of the Jalali calendar"
-        )));
-    }
-    let before = if month <= 7 {
-        31 * (i32::from(month) - 1)
-    } else {
-        186 + 30 * (i32::from(month) - 7)
-    };
-    Ok(table[i] + before + i32::from(day) - 1)
-}
-
-/// Saturday 0 … Friday 6 (1970-01-01 was a Thursday).
-fn weekday0(days: i32) -> i32 {
-    (days + 5).rem_euclid(7)
-}
-
-fn quarter(month: u8) -> u8 {
-    (month - 1) / 3 + 1
-}
-
-/// Week of the Jalali year, weeks starting on Saturday, week 1 holding 1 Farvardin.
-fn week(days: i32, date: &JalaliDate) -> Result<i32, JalaliError> {
-    let first = to_days(date.year, 1, 1)?;
-    Ok((days - first + weekday0(first)) / 7 + 1)
-}
-
-// ---------------------------------------------------------------------------------
-// Reading dates and times from any temporal column.
-
-/// A local day and second of the day.
-type Local = (i32, u32);
-
-fn tehran_local(utc: NaiveDateTime, memo: &mut Option<(i64, i32)>) -> NaiveDateTime {
-    // The offset is the same within an hour: look it up once per hour seen.
-    let hour = utc.and_utc().timestamp().div_euclid(3600);
-    let offset = match memo {
-        Some((h, o)) if *h == hour => *o,
-        _ => {
-            let o = chrono_tz::Asia::Tehran
-                .offset_from_utc_datetime(&utc)
-                .fix()
-                .local_minus_utc();
-            *memo = Some((hour, o));
-            o
-        }
-    };
-    utc + chrono::Duration::seconds(i64::from(offset))
-}
-
-fn split(t: NaiveDateTime) -> Local {
-    (
-        chrono::Datelike::num_days_from_ce(&t.date()) - EPOCH_CE,
-        t.num_seconds_from_midnight(),
-    )
-}
-
-/// Each row of a temporal (or date-text) argument as a local day and time.
-fn locals(array: &ArrayRef) -> Result<Vec<Option<Local>>> {
-    let n = array.len();
-    let mut out = Vec::with_capacity(n);
-    let mut memo = None;
-    macro_rules! timestamps {
-        ($t:ty, $tz:expr, $to_naive:expr) => {{
-            let a = array.as_primitive::<$t>();
-            for i in 0..n {
-                if a.is_null(i) {
-                    out.push(None);
-                    continue;
-                }
-                let naive: Option<NaiveDateTime> = $to_naive(a.value(i));
-                let naive = naive.ok_or_else(|| {
-                    value_error(DATETIME_FIELD_OVERFLOW, "timestamp out of range")
-                })?;
-                let local = if $tz {
-                    tehran_local(naive, &mut memo)
-                } else {
-                    naive
-                };
-                out.push(Some(split(local)));
-            }
-        }};
-    }
-    match array.data_type() {
-        DataType::Date32 => {
-            let a = array.as_primitive::<Date32Type>();
-            for i in 0..n {
-                out.push((!a.is_null(i)).then(|| (a.value(i), 0)));
-            }
-        }
-        DataType::Date64 => {
-            let a = array.as_primitive::<Date64Type>();
-            for i in 0..n {
-                out.push((!a.is_null(i)).then(|| {
-                    let ms = a.value(i);
-                    (
-                        ms.div_euclid(86_400_000) as i32,
-                        (ms.rem_euclid(86_400_000) / 1000) as u32,
-                    )
-                }));
-            }
-        }
-        DataType::Timestamp(unit, tz) => {
-            let tz = tz.is_some();
-            match unit {
-                TimeUnit::Second => timestamps!(TimestampSecondType, tz, |v: i64| {
-                    DateTime::from_timestamp(v, 0).map(|t| t.naive_utc())
-                }),
-                TimeUnit::Millisecond => {
-                    timestamps!(TimestampMillisecondType, tz, |v: i64| {
-                        DateTime::from_timestamp_millis(v).map(|t| t.naive_utc())
-                    })
-                }
-                TimeUnit::Microsecond => {
-                    timestamps!(TimestampMicrosecondType, tz, |v: i64| {
-                        DateTime::from_timestamp_micros(v).map(|t| t.naive_utc())
-                    })
-                }
-                TimeUnit::Nanosecond => timestamps!(TimestampNanosecondType, tz, |v: i64| {
-                    Some(DateTime::from_timestamp_nanos(v).naive_utc())
-                }),
-            }
-        }
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
-            let strings = datafusion::arrow::compute::cast(array, &DataType::Utf8)?;
-            let a = strings.as_string::<i32>();
-            for i in 0..n {
-                if a.is_null(i) {
-                    out.push(None);
-                    continue;
-                }
-                let text = a.value(i).trim();
-                let parsed = NaiveDate::parse_from_str(text, "%Y-%m-%d")
-                    .map(|d| d.and_time(chrono::NaiveTime::MIN))
-                    .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f"))
-                    .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f"))
-                    .map_err(|_| {
-                        value_error(
-                            INVALID_PARAMETER,
-                            format!(
-                                "invalid input syntax for type date: \"{text}\" (write YYYY-MM-DD; for a Jalali date use jalali_to_date)"
-                            ),
-                        )
-                    })?;
-                out.push(Some(split(parsed)));
-            }
-        }
-        DataType::Null => out.resize(n, None),
-        other => {
-            return Err(DataFusionError::Plan(format!(
-                "a Jalali function takes a date, timestamp or date text, not {other}"
-            )));
-        }
-    }
-    Ok(out)
-}
-
-fn temporal(t: &DataType) -> bool {
-    matches!(
-        t,
-        DataType::Date32
-            | DataType::Date64
-            | DataType::Timestamp(_, _)
-            | DataType::Utf8
-            | DataType::LargeUtf8
-            | DataType::Utf8View
-            | DataType::Null
-    )
-}
-
-fn jalali_of(days: i32) -> Result<JalaliDate> {
-    from_days(days).map_err(|e| value_error(DATETIME_FIELD_OVERFLOW, e.0))
 }
 
 // ---------------------------------------------------------------------------------
@@ -696,206 +460,15 @@ fn parse_jalali(text: &str) -> Result<i32> {
     to_days(year, month, day).map_err(|e| value_error(DATETIME_FIELD_OVERFLOW, e.0))
 }
 
-const PERSIAN_ZERO: u32 = '۰' as u32;
-const ARABIC_ZERO: u32 = '٠' as u32;
-
-fn persian_digits(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '0'..='9' => char::from_u32(PERSIAN_ZERO + (c as u32 - '0' as u32)).unwrap_or(c),
-            '٠'..='٩' => char::from_u32(PERSIAN_ZERO + (c as u32 - ARABIC_ZERO)).unwrap_or(c),
-            _ => c,
-        })
-        .collect()
-}
-
-fn latin_digits(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '۰'..='۹' => char::from_u32('0' as u32 + (c as u32 - PERSIAN_ZERO)).unwrap_or(c),
-            '٠'..='٩' => char::from_u32('0' as u32 + (c as u32 - ARABIC_ZERO)).unwrap_or(c),
-            _ => c,
-        })
-        .collect()
-}
-
-const ZWNJ: char = '\u{200C}';
-
-fn is_space(c: char) -> bool {
-    c.is_whitespace() || matches!(c, '\u{00A0}' | '\u{2007}' | '\u{202F}' | '\u{3000}')
-}
-
-/// Zero-width characters that stand for a ZWNJ when typed between letters.
-fn is_zwnj_like(c: char) -> bool {
-    matches!(c, ZWNJ | '\u{200B}' | '\u{00AD}' | '\u{FEFF}')
-}
-
-fn is_haraka(c: char) -> bool {
-    matches!(c, '\u{064B}'..='\u{0652}' | '\u{0670}')
-}
-
-pub fn fa_normalize(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    // What the last written character was: a space, a ZWNJ, or other.
-    let mut pending_space = false;
-    let mut pending_zwnj = false;
-    for c in text.chars() {
-        let c = match c {
-            'ي' | 'ى' => 'ی',
-            'ك' => 'ک',
-            '٠'..='٩' => char::from_u32(PERSIAN_ZERO + (c as u32 - ARABIC_ZERO)).unwrap_or(c),
-            _ => c,
-        };
-        if c == '\u{0640}' || is_haraka(c) || matches!(c, '\u{200E}' | '\u{200F}') {
-            continue;
-        }
-        if is_space(c) {
-            pending_space = true;
-            continue;
-        }
-        if is_zwnj_like(c) {
-            pending_zwnj = true;
-            continue;
-        }
-        if pending_space && !out.is_empty() {
-            out.push(' ');
-        } else if pending_zwnj && !pending_space && !out.is_empty() {
-            out.push(ZWNJ);
-        }
-        pending_space = false;
-        pending_zwnj = false;
-        out.push(c);
-    }
-    out
-}
-
-pub fn fa_fold(text: &str) -> String {
-    let normalized = fa_normalize(text);
-    let mut out = String::with_capacity(normalized.len());
-    for c in normalized.chars() {
-        match c {
-            ' ' | ZWNJ | '\u{0653}'..='\u{0655}' => {}
-            'ۀ' | 'ة' | 'ه' => out.push('ه'),
-            'أ' | 'إ' | 'آ' | 'ٱ' => out.push('ا'),
-            'ؤ' => out.push('و'),
-            'ئ' => out.push('ی'),
-            '۰'..='۹' => {
-                out.push(char::from_u32('0' as u32 + (c as u32 - PERSIAN_ZERO)).unwrap_or(c))
-            }
-            c if c.is_ascii_uppercase() => out.push(c.to_ascii_lowercase()),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
+    use chrono::NaiveDate;
+
     use super::*;
+    use crate::jalali::{EPOCH_CE, from_days};
 
     fn days(y: i32, m: u32, d: u32) -> i32 {
         chrono::Datelike::num_days_from_ce(&NaiveDate::from_ymd_opt(y, m, d).unwrap()) - EPOCH_CE
-    }
-
-    /// The table-driven conversion agrees with icu_calendar on every day of the
-    /// table, both ways, and rejects what icu_calendar rejects.
-    #[test]
-    fn every_day_of_1200_to_1700_agrees_with_icu_calendar() {
-        let table = nowruz();
-        for day in table[0]..table[table.len() - 1] {
-            let fast = from_days(day).unwrap();
-            let icu = JalaliDate::from_gregorian(naive_date(day).unwrap()).unwrap();
-            assert_eq!(fast, icu, "day {day}");
-            assert_eq!(to_days(fast.year, fast.month, fast.day).unwrap(), day);
-        }
-        for year in FIRST_YEAR..=LAST_YEAR {
-            assert_eq!(
-                to_days(year, 12, 30).is_ok(),
-                JalaliDate::new(year, 12, 30).is_ok(),
-                "30 Esfand {year}"
-            );
-        }
-        assert!(to_days(1403, 7, 31).is_err());
-        assert!(to_days(1403, 13, 1).is_err());
-        assert!(to_days(1403, 1, 0).is_err());
-    }
-
-    /// Nowruz of 1380–1420 as published by the Calendar Center of the University
-    /// of Tehran (the Gregorian date of 1 Farvardin).
-    #[test]
-    fn nowruz_matches_the_published_table() {
-        let published = [
-            (1380, (2001, 3, 21)),
-            (1381, (2002, 3, 21)),
-            (1382, (2003, 3, 21)),
-            (1383, (2004, 3, 20)),
-            (1384, (2005, 3, 21)),
-            (1385, (2006, 3, 21)),
-            (1386, (2007, 3, 21)),
-            (1387, (2008, 3, 20)),
-            (1388, (2009, 3, 21)),
-            (1389, (2010, 3, 21)),
-            (1390, (2011, 3, 21)),
-            (1391, (2012, 3, 20)),
-            (1392, (2013, 3, 21)),
-            (1393, (2014, 3, 21)),
-            (1394, (2015, 3, 21)),
-            (1395, (2016, 3, 20)),
-            (1396, (2017, 3, 21)),
-            (1397, (2018, 3, 21)),
-            (1398, (2019, 3, 21)),
-            (1399, (2020, 3, 20)),
-            (1400, (2021, 3, 21)),
-            (1401, (2022, 3, 21)),
-            (1402, (2023, 3, 21)),
-            (1403, (2024, 3, 20)),
-            (1404, (2025, 3, 21)),
-            (1405, (2026, 3, 21)),
-            (1406, (2027, 3, 21)),
-            (1407, (2028, 3, 20)),
-            (1408, (2029, 3, 20)),
-            (1409, (2030, 3, 21)),
-            (1410, (2031, 3, 21)),
-            (1411, (2032, 3, 20)),
-            (1412, (2033, 3, 20)),
-            (1413, (2034, 3, 21)),
-            (1414, (2035, 3, 21)),
-            (1415, (2036, 3, 20)),
-            (1416, (2037, 3, 20)),
-            (1417, (2038, 3, 21)),
-            (1418, (2039, 3, 21)),
-            (1419, (2040, 3, 20)),
-            (1420, (2041, 3, 20)),
-        ];
-        for (year, (gy, gm, gd)) in published {
-            assert_eq!(
-                to_days(year, 1, 1).unwrap(),
-                days(gy, gm, gd),
-                "1 Farvardin {year}"
-            );
-        }
-        // The case ptime gets wrong: 2025-03-20 is 30 Esfand 1403, not 1 Farvardin 1404.
-        assert_eq!(
-            from_days(days(2025, 3, 20)).unwrap(),
-            JalaliDate {
-                year: 1403,
-                month: 12,
-                day: 30
-            }
-        );
-    }
-
-    #[test]
-    fn weeks_start_on_saturday() {
-        // 2024-03-16 was a Saturday.
-        assert_eq!(weekday0(days(2024, 3, 16)), 0);
-        assert_eq!(weekday0(days(2024, 3, 22)), 6);
-        // 1 Farvardin 1403 (Wednesday 2024-03-20) is in week 1; the next Saturday
-        // (2024-03-23) starts week 2.
-        let d = from_days(days(2024, 3, 20)).unwrap();
-        assert_eq!(week(days(2024, 3, 20), &d).unwrap(), 1);
-        let d = from_days(days(2024, 3, 23)).unwrap();
-        assert_eq!(week(days(2024, 3, 23), &d).unwrap(), 2);
     }
 
     #[test]
@@ -916,24 +489,5 @@ mod tests {
         assert!(parse_jalali("1404/12/30").is_err());
         assert!(parse_jalali("1404/12").is_err());
         assert!(parse_jalali("salam").is_err());
-    }
-
-    #[test]
-    fn persian_text() {
-        assert_eq!(persian_digits("1403/07"), "۱۴۰۳/۰۷");
-        assert_eq!(latin_digits("۱۴۰۳/٠٧"), "1403/07");
-        // Arabic yeh and kaf, tatweel, harakat, doubled spaces and a ZWSP.
-        assert_eq!(fa_normalize("  علي  كريمـــي "), "علی کریمی");
-        assert_eq!(fa_normalize("مُحَمَّد"), "محمد");
-        assert_eq!(fa_normalize("می\u{200B}خواهم"), "می\u{200C}خواهم");
-        assert_eq!(fa_normalize("می \u{200C}خواهم"), "می خواهم");
-        assert_eq!(fa_normalize("خانه\u{00A0}ها"), "خانه ها");
-        // Folding: spaces and ZWNJ gone, ۀ هٔ ة to ه.
-        assert_eq!(fa_fold("خانه‌ها"), fa_fold("خانه ها"));
-        assert_eq!(fa_fold("خانهٔ من"), fa_fold("خانۀ من"));
-        assert_eq!(fa_fold("خانۀ من"), "خانهمن");
-        assert_eq!(fa_fold("فاطمة"), "فاطمه");
-        assert_eq!(fa_fold("علي كريمي"), fa_fold("علی کریمی"));
-        assert_eq!(fa_fold("Ali ۱۲"), "ali12");
     }
 }
