@@ -11,6 +11,7 @@
 //! speak any protocol (server). Sources enter as [`amar_connectors::Source`] values;
 //! names leave as DataFusion [`CatalogProvider`](datafusion::catalog::CatalogProvider)s.
 
+mod amar_catalog;
 pub mod bounded;
 pub mod computed;
 pub mod error;
@@ -22,8 +23,9 @@ pub mod statistics;
 pub mod system;
 pub mod visible;
 
+pub use amar_catalog::AmarCatalog;
 pub use error::CatalogError;
-pub use schema::{AmarCatalog, SourceSchema};
+pub use schema::SourceSchema;
 
 /// The database name clients connect to and `current_database()` returns.
 pub const DATABASE: &str = "amar";

@@ -1,27 +1,15 @@
-//! The `amar` database: one schema per source, plus the system schemas.
+//! One source as a schema ([`SourceSchema`]): its tables as last read from the source,
+//! re-read by `refresh`; read-only.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use amar_connectors::{Source, SourceTable};
 use async_trait::async_trait;
-use datafusion::catalog::{
-    CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider, TableProvider,
-};
+use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result as DfResult};
 
 use crate::error::{CatalogError, Result};
-use crate::{DEFAULT_SCHEMA, SYSTEM_SCHEMA};
-
-/// Schema names a source may not take.
-const RESERVED: &[&str] = &[
-    SYSTEM_SCHEMA,
-    DEFAULT_SCHEMA,
-    "pg_catalog",
-    "information_schema",
-    "indicators",
-    "official",
-];
 
 /// One source as a schema: its tables, as last read from the source.
 #[derive(Debug)]
@@ -144,67 +132,5 @@ impl SchemaProvider for SourceSchema {
             "cannot create table \"{name}\" in schema \"{}\": sources are read-only",
             self.source.name()
         )))
-    }
-}
-
-/// The `amar` database and the sources behind it.
-#[derive(Debug)]
-pub struct AmarCatalog {
-    catalog: Arc<MemoryCatalogProvider>,
-    sources: Vec<Arc<SourceSchema>>,
-    system: Arc<crate::system::SystemSchema>,
-}
-
-impl AmarCatalog {
-    /// Loads every source's table list and builds the catalog. A source that fails to
-    /// load fails the start, with its name in the error.
-    pub async fn load(sources: Vec<Arc<dyn Source>>) -> Result<Self> {
-        let catalog = Arc::new(MemoryCatalogProvider::new());
-        catalog.register_schema(DEFAULT_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
-        let mut schemas = vec![];
-        for source in sources {
-            let name = source.name().to_string();
-            if RESERVED.contains(&name.as_str()) {
-                return Err(CatalogError::ReservedName(name));
-            }
-            if catalog.schema(&name).is_some() {
-                return Err(CatalogError::DuplicateSource(name));
-            }
-            let schema = Arc::new(SourceSchema::load(source).await?);
-            catalog.register_schema(&name, schema.clone())?;
-            schemas.push(schema);
-        }
-        let system = Arc::new(crate::system::SystemSchema::new(schemas.clone()));
-        catalog.register_schema(SYSTEM_SCHEMA, system.clone())?;
-        Ok(Self {
-            catalog,
-            sources: schemas,
-            system,
-        })
-    }
-
-    /// The DataFusion catalog to register as the `amar` database.
-    pub fn provider(&self) -> Arc<dyn CatalogProvider> {
-        self.catalog.clone()
-    }
-
-    pub fn sources(&self) -> &[Arc<SourceSchema>] {
-        &self.sources
-    }
-
-    /// The `amar` system schema, where the server adds the tables it owns.
-    pub fn system(&self) -> &crate::system::SystemSchema {
-        &self.system
-    }
-
-    /// The comment of `schema.table`, if its source has one.
-    pub fn table_comment(&self, schema: &str, table: &str) -> Option<String> {
-        self.sources
-            .iter()
-            .find(|s| s.source().name() == schema)?
-            .entries()
-            .into_iter()
-            .find(|t| t.name == table)?
-            .comment
     }
 }
