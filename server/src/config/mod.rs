@@ -535,7 +535,8 @@ mod tests {
 
     use super::*;
 
-    fn parse(text: &str) -> Result<Config, ConfigError> {
+    /// A configuration as read from `/etc/amar/amar.toml` (also for `sources.rs`).
+    pub(super) fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(
             text,
             Path::new("/etc/amar/amar.toml"),

@@ -515,16 +515,8 @@ pub fn expand_env(text: &str) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Config, Overrides};
+    use super::super::tests::parse;
     use super::*;
-
-    fn parse(text: &str) -> Result<Config, ConfigError> {
-        Config::parse(
-            text,
-            Path::new("/etc/amar/amar.toml"),
-            &Overrides::default(),
-        )
-    }
 
     #[test]
     fn env_expansion() {
