@@ -59,7 +59,21 @@ pub const ALWAYS_LISTED: &[&str] = &["pg_catalog", "information_schema", crate::
 pub struct VisibleCatalogList {
     pub inner: Arc<dyn CatalogProviderList>,
     pub visibility: Arc<dyn Visibility>,
+    /// The schemas that serve a disclosure-controlled form of their tables, by name.
+    pub disclosure: Arc<Disclosure>,
 }
+
+/// A schema that serves its tables in a disclosure-controlled form (small cells
+/// suppressed) to readers who may see only that form: the indicators schema offers
+/// one (`Statistics::disclosure_control`).
+#[async_trait]
+pub trait DisclosureControl: Debug + Send + Sync {
+    /// The controlled form of `table`, if the schema has it.
+    async fn controlled_table(&self, table: &str) -> Result<Option<Arc<dyn TableProvider>>>;
+}
+
+/// The schemas that offer disclosure control, by schema name.
+pub type Disclosure = std::collections::HashMap<String, Arc<dyn DisclosureControl>>;
 
 impl CatalogProviderList for VisibleCatalogList {
     fn register_catalog(
@@ -82,6 +96,7 @@ impl CatalogProviderList for VisibleCatalogList {
         Some(Arc::new(VisibleCatalog {
             inner,
             visibility: self.visibility.clone(),
+            disclosure: self.disclosure.clone(),
         }))
     }
 }
@@ -90,6 +105,7 @@ impl CatalogProviderList for VisibleCatalogList {
 struct VisibleCatalog {
     inner: Arc<dyn CatalogProvider>,
     visibility: Arc<dyn Visibility>,
+    disclosure: Arc<Disclosure>,
 }
 
 impl CatalogProvider for VisibleCatalog {
@@ -118,6 +134,7 @@ impl CatalogProvider for VisibleCatalog {
             name: name.to_string(),
             inner,
             visibility: self.visibility.clone(),
+            disclosure: self.disclosure.get(name).cloned(),
         }))
     }
 
@@ -135,6 +152,8 @@ struct VisibleSchema {
     name: String,
     inner: Arc<dyn SchemaProvider>,
     visibility: Arc<dyn Visibility>,
+    /// Offered by the schema, if it serves a controlled form of its tables.
+    disclosure: Option<Arc<dyn DisclosureControl>>,
 }
 
 #[async_trait]
@@ -148,10 +167,9 @@ impl SchemaProvider for VisibleSchema {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        let inner: &dyn std::any::Any = self.inner.as_ref();
-        let suppressed = match inner.downcast_ref::<crate::statistics::IndicatorsSchema>() {
-            Some(indicators) if self.visibility.disclosure_control() => {
-                Some(indicators.suppressed_table(name).await?)
+        let suppressed = match &self.disclosure {
+            Some(control) if self.visibility.disclosure_control() => {
+                Some(control.controlled_table(name).await?)
             }
             _ => None,
         };

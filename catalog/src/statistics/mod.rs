@@ -385,6 +385,15 @@ impl Statistics {
         problems
     }
 
+    /// The schemas whose tables have a disclosure-controlled form: `indicators`.
+    pub fn disclosure_control(self: &Arc<Self>) -> crate::visible::Disclosure {
+        let control: Arc<dyn crate::visible::DisclosureControl> =
+            Arc::new(IndicatorsSchema::new(self.clone()));
+        [(INDICATORS_SCHEMA.to_string(), control)]
+            .into_iter()
+            .collect()
+    }
+
     /// Registers `indicators` in `catalog` and the system tables in `amar`.
     pub fn install(
         self: &Arc<Self>,

@@ -41,6 +41,13 @@ pub struct IndicatorsSchema {
     statistics: Arc<Statistics>,
 }
 
+#[async_trait]
+impl crate::visible::DisclosureControl for IndicatorsSchema {
+    async fn controlled_table(&self, table: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        self.suppressed_table(table).await
+    }
+}
+
 impl IndicatorsSchema {
     pub fn new(statistics: Arc<Statistics>) -> Self {
         Self { statistics }

@@ -65,6 +65,8 @@ pub struct Engine {
     policy: Arc<PolicyStore>,
     audit: Arc<AuditLog>,
     metrics: Arc<crate::metrics::Metrics>,
+    /// The schemas serving a disclosure-controlled form of their tables.
+    disclosure: Arc<amar_catalog::visible::Disclosure>,
     rewriter: sql::Rewriter,
     /// Every table's OID, for the catalog functions each session answers with.
     directory: Arc<amar_catalog::pg::OidDirectory>,
@@ -192,6 +194,7 @@ impl Engine {
 
         Ok(Arc::new(Engine {
             metrics,
+            disclosure: Arc::new(stats.disclosure_control()),
             statistics: stats,
             statement_timeout: setup.statement_timeout,
             statements_per_user: setup.statements_per_user,
@@ -294,6 +297,7 @@ impl Engine {
             .with_catalog_list(Arc::new(VisibleCatalogList {
                 inner: self.state.catalog_list().clone(),
                 visibility: visibility.clone(),
+                disclosure: self.disclosure.clone(),
             }))
             .build();
         state
