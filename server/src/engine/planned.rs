@@ -20,8 +20,6 @@ pub struct Planned {
     /// The result schema as sent: PostgreSQL column names, timestamps in the
     /// session's time zone.
     pub output: SchemaRef,
-    /// The statement's text, for the audit log.
-    pub statement: Arc<str>,
     /// What it reads and what the policy did, for the audit log.
     pub report: Arc<Report>,
     /// The statement's plan before any binding, and what optimising it found: shared
@@ -210,7 +208,6 @@ impl Planned {
         Ok(Planned {
             plan,
             output: self.output.clone(),
-            statement: self.statement.clone(),
             report: self.report.clone(),
             pushed: self.pushed.clone(),
             params: Some(params),

@@ -140,7 +140,7 @@ impl Prepared {
 /// stops waiting for it (a cancel request, a client gone), when it is dropped.
 pub(crate) struct Ledger<'a> {
     session: &'a Session,
-    text: String,
+    text: Arc<str>,
     arrived: (DateTime<Utc>, Instant),
     /// What the statement reads and what the policy did, once planned.
     report: Arc<Report>,
@@ -153,10 +153,10 @@ pub(crate) struct Ledger<'a> {
 }
 
 impl<'a> Ledger<'a> {
-    fn open(session: &'a Session, text: String) -> Self {
+    fn open(session: &'a Session, text: impl Into<Arc<str>>) -> Self {
         Ledger {
             session,
-            text,
+            text: text.into(),
             arrived: (Utc::now(), Instant::now()),
             report: Arc::new(Report::default()),
             decision: None,
@@ -170,7 +170,7 @@ impl<'a> Ledger<'a> {
         self.settled = true;
         Ledger {
             session: self.session,
-            text: std::mem::take(&mut self.text),
+            text: self.text.clone(),
             arrived: self.arrived,
             report: self.report.clone(),
             decision: self.decision.take(),
@@ -338,13 +338,13 @@ impl Session {
             0 => return Ok(None),
             1 => statements.remove(0),
             _ => {
-                return Err(Ledger::open(self, sql.to_string()).fail(SqlError::syntax(
+                return Err(Ledger::open(self, sql).fail(SqlError::syntax(
                     "cannot insert multiple commands into a prepared statement",
                 )));
             }
         };
         let text: Arc<str> = statement.to_string().into();
-        let ledger = Ledger::open(self, text.to_string());
+        let ledger = Ledger::open(self, text.clone());
         let command = match Command::classify(statement) {
             Ok(Command::Query(statement)) => {
                 let planned = match self.plan(&statement).await {
@@ -390,7 +390,7 @@ impl Session {
         transaction: Transaction,
         bind: impl FnOnce(&[Option<DataType>]) -> Result<Option<ParamValues>, SqlError>,
     ) -> Result<Outcome, SqlError> {
-        let ledger = Ledger::open(self, prepared.text.to_string());
+        let ledger = Ledger::open(self, prepared.text.clone());
         match &prepared.kind {
             Kind::Query(planned) => {
                 let bound = admitted(transaction, None)

@@ -312,7 +312,6 @@ impl Session {
             pushed: Pushed::new(plan.clone()),
             plan,
             output,
-            statement: statement.to_string().into(),
             report: Arc::new(report),
             params: None,
             parsed: Arc::new(statement.clone()),
