@@ -11,6 +11,9 @@ use std::sync::OnceLock;
 use amar_server::config::Overrides;
 use amar_server::serve::{ServeOptions, start};
 
+pub mod fixture;
+pub use fixture::Fixture;
+
 /// A server running for the tests.
 pub struct TestServer {
     pub pg_addr: SocketAddr,

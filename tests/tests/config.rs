@@ -1,53 +1,29 @@
 //! `amar serve --config`: SQLite and file sources from a config file, and a broken
 //! config that fails at start naming the file, the key and the problem.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 
-use amar_policies::UsersFile;
-use amar_tests::TestServer;
+use amar_tests::{Fixture, TestServer};
 
 use crate::support::connect;
 
-fn write_users(dir: &std::path::Path) -> std::path::PathBuf {
-    let path = dir.join("users.toml");
-    let mut users = UsersFile::load(&path).unwrap();
-    users
-        .add("stats", vec!["admin".into()], BTreeMap::new(), "pw")
-        .unwrap();
-    users.save().unwrap();
-    path
-}
-
 #[tokio::test]
 async fn config_sources_of_every_file_kind_are_served() {
-    let dir = tempfile::tempdir().unwrap();
-    let users = write_users(dir.path());
+    let fixture = Fixture::new().admin("stats", "pw");
     // A SQLite database.
-    let db = dir.path().join("dept.db");
-    let conn = rusqlite_free_sqlite(&db);
-    drop(conn);
+    drop(rusqlite_free_sqlite(&fixture.path("dept.db")));
     // A drop folder with CSV and JSON files.
-    let drop = dir.path().join("drop");
-    std::fs::create_dir(&drop).unwrap();
-    std::fs::write(
-        drop.join("visits.csv"),
+    let fixture = fixture.file(
+        "drop/visits.csv",
         "id,city,day\n1,تهران,2024-03-20\n2,شیراز,2024-03-21\n",
-    )
-    .unwrap();
-    let mut json = std::fs::File::create(drop.join("events.json")).unwrap();
+    );
+    let mut json = std::fs::File::create(fixture.path("drop/events.json")).unwrap();
     writeln!(json, "{{\"id\": 1, \"kind\": \"ثبت\"}}").unwrap();
     writeln!(json, "{{\"id\": 2, \"kind\": \"لغو\"}}").unwrap();
-    let config = dir.path().join("amar.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nusers_file = \"{}\"\n\n[[source]]\nname = \"dept\"\nkind = \"sqlite\"\npath = \"dept.db\"\n\n[[source]]\nname = \"dropped\"\nkind = \"files\"\npath = \"drop\"\n",
-            users.display()
-        ),
-    )
-    .unwrap();
-    let server = TestServer::with_config(&config).unwrap();
+    let server = fixture
+        .source("dept", "sqlite", &[("path", "dept.db")])
+        .source("dropped", "files", &[("path", "drop")])
+        .start();
     let client = connect(&server, "stats", "pw").await.unwrap();
     let n: i64 = client
         .query_one("SELECT count(*) FROM dept.people WHERE city = 'تهران'", &[])

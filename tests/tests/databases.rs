@@ -6,19 +6,16 @@
 //! and drops it afterwards. Where a server is not reachable the test says so and
 //! skips, unless AMAR_REQUIRE_SERVICES=1.
 
-use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use amar_policies::UsersFile;
-use amar_tests::{TestServer, services_required};
+use amar_tests::{Fixture, TestServer, services_required};
 use mysql_async::prelude::Queryable;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_postgres::{Client, NoTls};
 
-use crate::support::{connect, scrape, sqlstate, stats_admin, texts};
+use crate::support::{connect, scrape, sqlstate, texts};
 
 fn pg_url() -> String {
     std::env::var("AMAR_TEST_POSTGRES")
@@ -151,20 +148,37 @@ impl Drop for MyDatabase {
     }
 }
 
-/// A server for `sources` (TOML `[[source]]` entries), with an admin user `stats`.
-fn server_for(dir: &Path, sources: &str) -> TestServer {
-    let users = dir.join("users.toml");
-    stats_admin(&users);
-    let config = dir.join("amar.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nusers_file = \"{}\"\n\n{sources}",
-            users.display()
-        ),
+/// A fixture with one admin, `stats` (password `pw`).
+fn stats() -> Fixture {
+    Fixture::new().admin("stats", "pw")
+}
+
+/// `stats`, and `tehran`, an analyst of province 23 (password `tehran`).
+fn stats_and_tehran() -> Fixture {
+    stats().user_with(
+        "tehran",
+        &["analyst"],
+        &[("province_code", "23")],
+        "tehran",
     )
-    .unwrap();
-    TestServer::with_config(&config).expect("the server starts")
+}
+
+/// A `[[source]]` of this name over `schema` of the test PostgreSQL.
+fn postgres(fixture: Fixture, name: &str, schema: &str) -> Fixture {
+    fixture.source(
+        name,
+        "postgres",
+        &[("url", &pg_url()), ("schema", schema), ("sslmode", "disable")],
+    )
+}
+
+/// A `[[source]]` of this name over the test MariaDB database `my`.
+fn mysql(fixture: Fixture, name: &str, my: &MyDatabase) -> Fixture {
+    fixture.source(
+        name,
+        "mysql",
+        &[("url", &my.url()), ("sslmode", "disabled")],
+    )
 }
 
 async fn explain(client: &Client, sql: &str) -> String {
@@ -211,14 +225,7 @@ async fn postgres_types_arrive_as_postgresql_shows_them() {
         ))
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let server = server_for(
-        dir.path(),
-        &format!(
-            "[[source]]\nname = \"dept\"\nkind = \"postgres\"\nurl = \"{}\"\nschema = \"{s}\"\nsslmode = \"disable\"\n",
-            pg_url()
-        ),
-    );
+    let server = postgres(stats(), "dept", s).start();
     let amar = connect(&server, "stats", "pw").await.unwrap();
 
     // Typed, through the extended protocol.
@@ -303,14 +310,7 @@ async fn postgres_receives_filters_aggregates_limits_and_joins_as_sql() {
         ))
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let server = server_for(
-        dir.path(),
-        &format!(
-            "[[source]]\nname = \"pensions\"\nkind = \"postgres\"\nurl = \"{}\"\nschema = \"{s}\"\nsslmode = \"disable\"\n",
-            pg_url()
-        ),
-    );
+    let server = postgres(stats(), "pensions", s).start();
     let amar = connect(&server, "stats", "pw").await.unwrap();
 
     // An aggregate: the source computes it and sends one row per group.
@@ -398,14 +398,7 @@ async fn mariadb_types_and_persian_text_arrive_intact() {
         )
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let server = server_for(
-        dir.path(),
-        &format!(
-            "[[source]]\nname = \"finance\"\nkind = \"mysql\"\nurl = \"{}\"\nsslmode = \"disabled\"\n",
-            my.url()
-        ),
-    );
+    let server = mysql(stats(), "finance", &my).start();
     let amar = connect(&server, "stats", "pw").await.unwrap();
     let rows = texts(
         &amar,
@@ -474,27 +467,18 @@ async fn one_query_joins_postgresql_mariadb_and_sqlite() {
         )
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = dir.path().join("provinces.db");
-    {
-        let db = rusqlite::Connection::open(&sqlite).unwrap();
-        db.execute_batch(
+    let fixture = stats();
+    rusqlite::Connection::open(fixture.path("provinces.db"))
+        .unwrap()
+        .execute_batch(
             "CREATE TABLE provinces (code INTEGER PRIMARY KEY, name_fa TEXT NOT NULL);
              INSERT INTO provinces VALUES (1, 'تهران'), (2, 'اصفهان'), (3, 'فارس');",
         )
         .unwrap();
-    }
-    let server = server_for(
-        dir.path(),
-        &format!(
-            "[[source]]\nname = \"pension\"\nkind = \"postgres\"\nurl = \"{}\"\nschema = \"{s}\"\nsslmode = \"disable\"\n\n\
-             [[source]]\nname = \"finance\"\nkind = \"mysql\"\nurl = \"{}\"\nsslmode = \"disabled\"\n\n\
-             [[source]]\nname = \"geo\"\nkind = \"sqlite\"\npath = \"{}\"\n",
-            pg_url(),
-            my.url(),
-            sqlite.display()
-        ),
-    );
+    let fixture = mysql(postgres(fixture, "pension", s), "finance", &my);
+    let server = fixture
+        .source("geo", "sqlite", &[("path", "provinces.db")])
+        .start();
     let amar = connect(&server, "stats", "pw").await.unwrap();
     let rows = texts(
         &amar,
@@ -607,23 +591,20 @@ async fn a_source_that_goes_down_fails_alone_and_heals() {
             drop(sock);
         }
     });
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = dir.path().join("local.db");
-    rusqlite::Connection::open(&sqlite)
+    let fixture = stats();
+    rusqlite::Connection::open(fixture.path("local.db"))
         .unwrap()
         .execute_batch("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1), (2);")
         .unwrap();
-    let server = server_for(
-        dir.path(),
-        &format!(
+    let server = fixture
+        .config(&format!(
             "{}\n\
              [[source]]\nname = \"dead\"\nkind = \"postgres\"\nurl = \"postgres://postgres@127.0.0.1:{dead_port}/test\"\nsslmode = \"disable\"\nconnect_timeout_s = 1\n\n\
              [[source]]\nname = \"slammer\"\nkind = \"mysql\"\nurl = \"mysql://root@127.0.0.1:{slam_port}/test\"\nsslmode = \"disabled\"\nconnect_timeout_s = 1\n\n\
-             [[source]]\nname = \"local\"\nkind = \"sqlite\"\npath = \"{}\"\n",
+             [[source]]\nname = \"local\"\nkind = \"sqlite\"\npath = \"local.db\"\n",
             relay.source("health", "", s),
-            sqlite.display()
-        ),
-    );
+        ))
+        .start();
     let amar = connect(&server, "stats", "pw").await.unwrap();
 
     // Sources down from the start: named in the error, 08006, listed unhealthy.
@@ -742,11 +723,13 @@ async fn snapshots_switch_atomically_and_a_failed_refresh_keeps_the_last_one() {
         .await
         .unwrap();
     let relay = Relay::to_postgres().await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = server_for(
-        dir.path(),
-        &relay.source("offline", "mode = \"snapshot\"\nrefresh = \"1s\"\n", s),
-    );
+    let server = stats()
+        .config(&relay.source(
+            "offline",
+            "mode = \"snapshot\"\nrefresh = \"1s\"\n",
+            s,
+        ))
+        .start();
     let amar = connect(&server, "stats", "pw").await.unwrap();
     let count = "SELECT count(*) FROM offline.pensioners";
     // The first copy is made at start.
@@ -825,8 +808,7 @@ async fn a_connection_cut_mid_query_fails_that_query_naming_the_source() {
         .await
         .unwrap();
     let relay = Relay::to_postgres().await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = server_for(dir.path(), &relay.source("far", "", s));
+    let server = stats().config(&relay.source("far", "", s)).start();
     let amar = connect(&server, "stats", "pw").await.unwrap();
     use futures::StreamExt;
     let outcome = tokio::time::timeout(Duration::from_secs(60), async {
@@ -871,39 +853,12 @@ async fn policies_apply_to_postgres_sources_filters_pushed_and_masks_computed_he
         ))
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("users.toml");
-    let mut file = UsersFile::load(&users).unwrap();
-    file.add("stats", vec!["admin".into()], BTreeMap::new(), "pw")
-        .unwrap();
-    file.add(
-        "tehran",
-        vec!["analyst".into()],
-        BTreeMap::from([("province_code".to_string(), "23".to_string())]),
-        "tehran",
-    )
-    .unwrap();
-    file.save().unwrap();
-    let policy = dir.path().join("policy.csv");
-    std::fs::write(
-        &policy,
-        "p, role:analyst, dept.*, read, allow\n\
-         p2, role:analyst, dept.people, national_id, mask, hash\n\
-         p3, role:analyst, dept.*, province_code = ${user.province_code}\n",
-    )
-    .unwrap();
-    let config = dir.path().join("amar.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nusers_file = \"{}\"\npolicy_file = \"{}\"\n\n[[source]]\nname = \"dept\"\nkind = \"postgres\"\nurl = \"{}\"\nschema = \"{s}\"\nsslmode = \"disable\"\n",
-            users.display(),
-            policy.display(),
-            pg_url()
-        ),
-    )
-    .unwrap();
-    let server = TestServer::with_config(&config).expect("the server starts");
+    let fixture = stats_and_tehran().policy(
+        "p, role:analyst, dept.*, read, allow
+         p2, role:analyst, dept.people, national_id, mask, hash
+         p3, role:analyst, dept.*, province_code = ${user.province_code}",
+    );
+    let server = postgres(fixture, "dept", s).start();
     let admin = connect(&server, "stats", "pw").await.unwrap();
     let tehran = connect(&server, "tehran", "tehran").await.unwrap();
 
@@ -978,14 +933,7 @@ async fn prepared_values_reach_postgresql_as_parameters_of_their_type() {
         ))
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let server = server_for(
-        dir.path(),
-        &format!(
-            "[[source]]\nname = \"dept\"\nkind = \"postgres\"\nurl = \"{}\"\nschema = \"{s}\"\nsslmode = \"disable\"\n",
-            pg_url()
-        ),
-    );
+    let server = postgres(stats(), "dept", s).start();
     let amar = connect(&server, "stats", "pw").await.unwrap();
     let ids =
         |rows: Vec<tokio_postgres::Row>| -> Vec<i32> { rows.iter().map(|r| r.get(0)).collect() };
@@ -1130,39 +1078,12 @@ async fn prepared_statements_wholly_pushed_are_planned_once_and_keep_the_policy(
         ))
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("users.toml");
-    let mut file = UsersFile::load(&users).unwrap();
-    file.add("stats", vec!["admin".into()], BTreeMap::new(), "pw")
-        .unwrap();
-    file.add(
-        "tehran",
-        vec!["analyst".into()],
-        BTreeMap::from([("province_code".to_string(), "23".to_string())]),
-        "tehran",
-    )
-    .unwrap();
-    file.save().unwrap();
-    let policy = dir.path().join("policy.csv");
-    std::fs::write(
-        &policy,
-        "p, role:analyst, dept.*, read, allow\n\
-         p2, role:analyst, dept.people, national_id, mask, hash\n\
-         p3, role:analyst, dept.*, province_code = ${user.province_code}\n",
-    )
-    .unwrap();
-    let config = dir.path().join("amar.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nusers_file = \"{}\"\npolicy_file = \"{}\"\n\n[[source]]\nname = \"dept\"\nkind = \"postgres\"\nurl = \"{}\"\nschema = \"{s}\"\nsslmode = \"disable\"\n",
-            users.display(),
-            policy.display(),
-            pg_url()
-        ),
-    )
-    .unwrap();
-    let server = TestServer::with_config(&config).expect("the server starts");
+    let fixture = stats_and_tehran().policy(
+        "p, role:analyst, dept.*, read, allow
+         p2, role:analyst, dept.people, national_id, mask, hash
+         p3, role:analyst, dept.*, province_code = ${user.province_code}",
+    );
+    let server = postgres(fixture, "dept", s).start();
     let admin = connect(&server, "stats", "pw").await.unwrap();
     let tehran = connect(&server, "tehran", "tehran").await.unwrap();
 
@@ -1383,43 +1304,13 @@ async fn row_filters_on_database_sources_hold_against_errors_and_deep_statements
         .await
         .unwrap();
 
-    let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("users.toml");
-    let mut file = UsersFile::load(&users).unwrap();
-    file.add("stats", vec!["admin".into()], BTreeMap::new(), "pw")
-        .unwrap();
-    file.add(
-        "tehran",
-        vec!["analyst".into()],
-        BTreeMap::from([("province_code".to_string(), "23".to_string())]),
-        "tehran",
-    )
-    .unwrap();
-    file.save().unwrap();
-    let policy = dir.path().join("policy.csv");
-    std::fs::write(
-        &policy,
-        "p, role:analyst, dept.*, read, allow\n\
-         p, role:analyst, fin.*, read, allow\n\
-         p3, role:analyst, dept.*, province_code = ${user.province_code}\n\
-         p3, role:analyst, fin.*, province_code = ${user.province_code}\n",
-    )
-    .unwrap();
-    let config = dir.path().join("amar.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nusers_file = \"{}\"\npolicy_file = \"{}\"\n\n\
-             [[source]]\nname = \"dept\"\nkind = \"postgres\"\nurl = \"{}\"\nschema = \"{s}\"\nsslmode = \"disable\"\n\n\
-             [[source]]\nname = \"fin\"\nkind = \"mysql\"\nurl = \"{}\"\nsslmode = \"disabled\"\n",
-            users.display(),
-            policy.display(),
-            pg_url(),
-            my.url()
-        ),
-    )
-    .unwrap();
-    let server = TestServer::with_config(&config).expect("the server starts");
+    let fixture = stats_and_tehran().policy(
+        "p, role:analyst, dept.*, read, allow
+         p, role:analyst, fin.*, read, allow
+         p3, role:analyst, dept.*, province_code = ${user.province_code}
+         p3, role:analyst, fin.*, province_code = ${user.province_code}",
+    );
+    let server = mysql(postgres(fixture, "dept", s), "fin", &my).start();
     let admin = connect(&server, "stats", "pw").await.unwrap();
     let tehran = connect(&server, "tehran", "tehran").await.unwrap();
 

@@ -7,16 +7,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use amar_server::config::Overrides;
-use amar_server::serve::ServeOptions;
-use amar_tests::TestServer;
+use amar_tests::Fixture;
 use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::parquet::arrow::ArrowWriter;
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
 use tokio_postgres::Client;
 
-use crate::support::{connect, sqlstate, stats_admin, texts};
+use crate::support::{connect, sqlstate, texts};
 
 /// Writes `path` and dates it a minute back, so that the folder scan takes it now
 /// (files younger than two seconds are left alone while they may still be written).
@@ -80,30 +78,18 @@ fn payments_parquet(path: &Path, ids: std::ops::Range<i64>) {
     settled(path);
 }
 
-fn start(dir: &Path, drop: &Path) -> TestServer {
-    let users = dir.join("users.toml");
-    if !users.exists() {
-        stats_admin(&users);
-    }
-    let config = dir.join("amar.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nusers_file = \"{}\"\n\n[[source]]\nname = \"provinces\"\nkind = \"drop\"\npath = \"{}\"\nrefresh = \"1s\"\nappend = {{ contributions = \"contributions_*\" }}\n",
-            users.display(),
-            drop.display()
-        ),
-    )
-    .unwrap();
-    let options = ServeOptions {
-        config: Some(config),
-        overrides: Overrides {
-            data_dir: Some(dir.join("data")),
-            ..Overrides::default()
-        },
-        demo_scale: None,
-    };
-    TestServer::start(options, None).expect("the server starts")
+/// Files for a server with one drop folder, `drop/`, and one admin, `stats`.
+fn fixture() -> Fixture {
+    let fixture = Fixture::new().admin("stats", "pw").config(
+        r#"[[source]]
+name = "provinces"
+kind = "drop"
+path = "drop"
+refresh = "1s"
+append = { contributions = "contributions_*" }"#,
+    );
+    std::fs::create_dir(fixture.path("drop")).unwrap();
+    fixture
 }
 
 async fn one(client: &Client, sql: &str) -> String {
@@ -128,9 +114,8 @@ const SKIPPED: &str = "SELECT coalesce(skipped, '') FROM amar.sources WHERE name
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_files_become_tables_and_rows_and_bad_ones_are_rejected_whole() {
-    let dir = tempfile::tempdir().unwrap();
-    let drop = dir.path().join("drop");
-    std::fs::create_dir(&drop).unwrap();
+    let fixture = fixture();
+    let drop = fixture.path("drop");
     write(
         &drop.join("claims.csv"),
         "id,province,name_fa,amount\n1,23,علی رضایی,100.5\n2,23,زهرا کریمی,200\n3,11,مهدی,50\n",
@@ -154,7 +139,7 @@ async fn dropped_files_become_tables_and_rows_and_bad_ones_are_rejected_whole() 
     std::fs::write(drop.join(".claims_1403.csv.tmp"), "id\n1\n").unwrap();
     std::fs::write(drop.join("readme.txt"), "notes").unwrap();
 
-    let server = start(dir.path(), &drop);
+    let server = fixture.try_start().expect("the server starts");
     let amar = connect(&server, "stats", "pw").await.unwrap();
 
     let tables = texts(
@@ -285,7 +270,7 @@ async fn dropped_files_become_tables_and_rows_and_bad_ones_are_rejected_whole() 
     server.stop();
 
     // Restarted: everything is still there, nothing is taken in twice.
-    let server = start(dir.path(), &drop);
+    let server = fixture.try_start().expect("the server starts");
     let amar = connect(&server, "stats", "pw").await.unwrap();
     assert_eq!(one(&amar, CONTRIBUTIONS).await, "5");
     assert_eq!(
@@ -297,9 +282,9 @@ async fn dropped_files_become_tables_and_rows_and_bad_ones_are_rejected_whole() 
 
     // The list of files taken in is lost (a crash between a copy and the list):
     // every file is read again and lands on its earlier copy — still no doubles.
-    let store = dir.path().join("data").join("drop").join("provinces");
+    let store = fixture.path("data").join("drop").join("provinces");
     std::fs::remove_file(store.join("manifest.json")).unwrap();
-    let server = start(dir.path(), &drop);
+    let server = fixture.try_start().expect("the server starts");
     let amar = connect(&server, "stats", "pw").await.unwrap();
     assert_eq!(one(&amar, CONTRIBUTIONS).await, "5");
     assert_eq!(

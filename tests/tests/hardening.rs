@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use amar_tests::TestServer;
+use amar_tests::{Fixture, TestServer};
 use bytes::{BufMut, BytesMut};
 use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
 use postgres_protocol::message::backend::Message;
@@ -17,7 +17,7 @@ use postgres_protocol::message::frontend;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{connect, scrape, sqlstate, stats_admin, texts};
+use crate::support::{connect, scrape, sqlstate, texts};
 
 /// A raw connection and what it has read but not parsed yet.
 pub struct Raw {
@@ -176,11 +176,9 @@ pub async fn login(addr: SocketAddr, user: &str, password: &str) -> Raw {
     }
 }
 
-fn server(dir: &std::path::Path) -> TestServer {
-    stats_admin(&dir.join("users.toml"));
-    let config = dir.join("amar.toml");
-    std::fs::write(&config, "[server]\nusers_file = \"users.toml\"\n").unwrap();
-    TestServer::with_config(&config).unwrap()
+/// A server of its own with no sources and one admin, `stats`.
+fn server() -> TestServer {
+    Fixture::new().admin("stats", "pw").start()
 }
 
 /// The server still answers a new client, quickly.
@@ -213,8 +211,7 @@ async fn closed(mut stream: TcpStream) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_truncated_and_oversized_startups_are_closed_and_the_server_goes_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = server(dir.path());
+    let server = server();
     let addr = server.pg_addr;
     // HTTP at the pgwire port.
     let mut s = TcpStream::connect(addr).await.unwrap();
@@ -286,8 +283,7 @@ async fn garbage_truncated_and_oversized_startups_are_closed_and_the_server_goes
 /// instead of a panic. Then a SASL initial response cut short, before any login.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_input_that_panicked_pgwire_gets_a_protocol_violation() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = server(dir.path());
+    let server = server();
     let artifacts =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/artifacts/pgwire_messages");
     let mut sent = 0;
@@ -341,8 +337,7 @@ async fn every_input_that_panicked_pgwire_gets_a_protocol_violation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_utf8_and_wrong_typed_parameters_get_errors_and_the_session_goes_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = server(dir.path());
+    let server = server();
     let mut raw = login(server.pg_addr, "stats", "pw").await;
     // Not UTF-8 (Latin-1 bytes) in a simple query.
     let code = raw.query(b"SELECT 'caf\xe9'").await;
@@ -365,8 +360,7 @@ async fn invalid_utf8_and_wrong_typed_parameters_get_errors_and_the_session_goes
 
 #[tokio::test]
 async fn huge_and_deeply_nested_sql_gets_errors_not_crashes() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = server(dir.path());
+    let server = server();
     let client = connect(&server, "stats", "pw").await.unwrap();
     // 1 MB of SQL is a statement like any other.
     let big = format!("SELECT 7 AS seven -- {}", "x".repeat(1 << 20));
@@ -399,8 +393,7 @@ async fn running(server: &TestServer) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_does_not_slow_the_others() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = server(dir.path());
+    let server = server();
     let mut raw = login(server.pg_addr, "stats", "pw").await;
     let sql = b"SELECT value, 'some text to make the rows longer' AS t FROM generate_series(1, 100000000)";
     raw.send_query(sql).await;
@@ -425,8 +418,7 @@ async fn a_client_that_stops_reading_does_not_slow_the_others() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousands_of_connections_opened_and_dropped_leave_nothing_behind() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = server(dir.path());
+    let server = server();
     let addr = server.pg_addr;
     let mut tasks = vec![];
     for i in 0..2000u32 {

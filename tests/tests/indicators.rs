@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use amar_tests::{TestServer, shared_demo};
+use amar_tests::{Fixture, TestServer, shared_demo};
 
 use crate::support::{admin, connect, sqlstate, texts};
 
@@ -22,138 +22,6 @@ async fn validated(client: &tokio_postgres::Client) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the validation rules did not run within a minute of the start");
-}
-
-#[tokio::test]
-async fn indicator_status_ranks_provinces_that_miss_their_norms() {
-    let client = admin().await;
-    let rows = texts(
-        &client,
-        "SELECT indicator, unit, period, value, status, unit_score, unit_rank \
-         FROM amar.indicator_status WHERE status <> 'on target' ORDER BY unit_rank, indicator",
-    )
-    .await;
-    assert!(!rows.is_empty(), "some province misses some norm");
-    for row in &rows {
-        let status = row[4].as_deref().unwrap();
-        assert!(
-            ["warning", "off target"].contains(&status),
-            "status {status} in {row:?}"
-        );
-        let score: f64 = row[5].as_deref().unwrap().parse().unwrap();
-        assert!((0.0..=100.0).contains(&score), "{row:?}");
-        let rank: i64 = row[6].as_deref().unwrap().parse().unwrap();
-        assert!((1..=31).contains(&rank), "{row:?}");
-    }
-    let ranks: Vec<i64> = rows
-        .iter()
-        .map(|r| r[6].as_deref().unwrap().parse().unwrap())
-        .collect();
-    assert!(ranks.windows(2).all(|w| w[0] <= w[1]), "ordered by rank");
-
-    // One row per indicator with a norm and province, in the indicator's latest period;
-    // a better score never has a worse rank.
-    let all = texts(
-        &client,
-        "SELECT indicator, count(*), count(DISTINCT unit), min(period), max(period) \
-         FROM amar.indicator_status GROUP BY indicator ORDER BY indicator",
-    )
-    .await;
-    let names: Vec<&str> = all.iter().map(|r| r[0].as_deref().unwrap()).collect();
-    assert_eq!(
-        names,
-        [
-            "average_pension",
-            "average_wage",
-            "claim_approval_rate",
-            "claims_per_thousand",
-            "contribution_collection_rate",
-            "pensioner_contributor_ratio"
-        ]
-    );
-    for row in &all {
-        assert_eq!(row[1], row[2], "one row per unit: {row:?}");
-        assert_eq!(row[3], row[4], "one period, the latest: {row:?}");
-    }
-    let quarterly = texts(
-        &client,
-        "SELECT DISTINCT period FROM amar.indicator_status WHERE indicator = 'claim_approval_rate'",
-    )
-    .await;
-    assert_eq!(quarterly, vec![vec![Some("1403Q4".to_string())]]);
-    let inversions = texts(
-        &client,
-        "SELECT count(*) FROM (SELECT DISTINCT unit, unit_score, unit_rank FROM amar.indicator_status) a \
-         JOIN (SELECT DISTINCT unit, unit_score, unit_rank FROM amar.indicator_status) b \
-         ON a.unit_score > b.unit_score AND a.unit_rank >= b.unit_rank",
-    )
-    .await;
-    assert_eq!(inversions[0][0].as_deref(), Some("0"));
-}
-
-#[tokio::test]
-async fn the_status_follows_the_norm_of_each_indicator() {
-    let client = admin().await;
-    // contribution_collection_rate: higher is better, target 94, warning down to 92.
-    let wrong = texts(
-        &client,
-        "SELECT unit, value, status FROM amar.indicator_status \
-         WHERE indicator = 'contribution_collection_rate' AND NOT ( \
-           (value >= 94 AND status = 'on target') OR \
-           (value >= 92 AND value < 94 AND status = 'warning') OR \
-           (value < 92 AND status = 'off target'))",
-    )
-    .await;
-    assert!(wrong.is_empty(), "{wrong:?}");
-    // The value is the indicator's own, for the same unit and period.
-    let mismatched = texts(
-        &client,
-        "SELECT s.unit FROM amar.indicator_status s \
-         JOIN indicators.contribution_collection_rate i \
-           ON s.unit = CAST(i.province_code AS VARCHAR) AND s.period = i.period \
-         WHERE s.indicator = 'contribution_collection_rate' AND s.value <> i.value",
-    )
-    .await;
-    assert!(mismatched.is_empty(), "{mismatched:?}");
-}
-
-#[tokio::test]
-async fn indicators_list_their_metadata_and_the_glossary_defines_their_concepts() {
-    let client = admin().await;
-    let rows = texts(
-        &client,
-        "SELECT id, periodicity, additivity, min_cell, direction, unit FROM amar.indicators ORDER BY id",
-    )
-    .await;
-    assert!(rows.len() >= 8, "{rows:?}");
-    let collection = rows
-        .iter()
-        .find(|r| r[0].as_deref() == Some("contribution_collection_rate"))
-        .unwrap();
-    assert_eq!(
-        collection[1..],
-        [
-            Some("monthly".to_string()),
-            Some("ratio".to_string()),
-            Some("5".to_string()),
-            Some("higher".to_string()),
-            Some("percent".to_string())
-        ]
-    );
-    let undefined = texts(
-        &client,
-        "SELECT c.id, c.concept FROM \
-         (SELECT id, unnest(string_to_array(concepts, ', ')) AS concept FROM amar.indicators) c \
-         LEFT JOIN amar.glossary g ON g.term = c.concept WHERE g.term IS NULL",
-    )
-    .await;
-    assert!(undefined.is_empty(), "{undefined:?}");
-    let fa = texts(
-        &client,
-        "SELECT title_fa FROM amar.glossary WHERE term = 'pensioner'",
-    )
-    .await;
-    assert_eq!(fa[0][0].as_deref(), Some("مستمری‌بگیر"));
 }
 
 #[tokio::test]
@@ -353,33 +221,15 @@ async fn the_public_reads_indicators_only_with_small_cells_suppressed() {
 }
 
 /// A server over one CSV of cells, with an admin `stats` and a public user `web`.
-fn cells_server(dir: &std::path::Path, csv: &str) -> TestServer {
-    std::fs::create_dir_all(dir.join("cells")).unwrap();
-    std::fs::write(dir.join("cells/counts.csv"), csv).unwrap();
-    let users = dir.join("users.toml");
-    crate::support::stats_admin(&users);
-    let mut file = amar_policies::UsersFile::load(&users).unwrap();
-    file.add("web", vec!["public".into()], Default::default(), "pw")
-        .unwrap();
-    file.save().unwrap();
-    std::fs::write(
-        dir.join("policy.csv"),
-        "p, role:public, indicators.*, read, allow\n",
-    )
-    .unwrap();
-    let config = dir.join("amar.toml");
-    std::fs::write(
-        &config,
-        r#"[server]
-users_file = "users.toml"
-policy_file = "policy.csv"
-
-[[source]]
-name = "stats"
-kind = "files"
-path = "cells"
-
-[[indicator]]
+fn cells_server(csv: &str) -> TestServer {
+    Fixture::new()
+        .admin("stats", "pw")
+        .user("web", &["public"], "pw")
+        .policy("p, role:public, indicators.*, read, allow")
+        .file("cells/counts.csv", csv)
+        .source("stats", "files", &[("path", "cells")])
+        .config(
+            r#"[[indicator]]
 id = "cases"
 title_fa = "موارد"
 title_en = "Cases"
@@ -394,16 +244,13 @@ min_cell = 5
 additivity = "flow"
 sql = "SELECT province, period, cases, amount FROM stats.counts"
 "#,
-    )
-    .unwrap();
-    TestServer::with_config(&config).unwrap()
+        )
+        .start()
 }
 
 #[tokio::test]
 async fn small_cells_are_suppressed_with_their_complement_and_stay_so_under_aggregates() {
-    let dir = tempfile::tempdir().unwrap();
     let server = cells_server(
-        dir.path(),
         "province,period,cases,amount\n\
          1,1403-01,2,200\n2,1403-01,8,800\n3,1403-01,20,2000\n4,1403-01,30,3000\n\
          1,1403-02,1,100\n2,1403-02,3,300\n3,1403-02,50,5000\n\
@@ -478,8 +325,8 @@ async fn small_cells_are_suppressed_with_their_complement_and_stay_so_under_aggr
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rules_run_after_each_refresh_of_their_source_and_on_their_schedule() {
-    let dir = tempfile::tempdir().unwrap();
-    let folder = dir.path().join("drop");
+    let fixture = Fixture::new().admin("stats", "pw");
+    let folder = fixture.path("drop");
     std::fs::create_dir(&folder).unwrap();
     let write = |name: &str, text: &str| {
         let path = folder.join(name);
@@ -493,20 +340,13 @@ async fn rules_run_after_each_refresh_of_their_source_and_on_their_schedule() {
             .unwrap();
     };
     write("cases_1.csv", "province,n\n1,10\n2,20\n");
-    crate::support::stats_admin(&dir.path().join("users.toml"));
-    let config = dir.path().join("amar.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"[server]
-users_file = "users.toml"
-
-[[source]]
+    let fixture = fixture.config(
+        r#"[[source]]
 name = "provinces"
 kind = "drop"
-path = "{}"
+path = "drop"
 refresh = "1s"
-append = {{ cases = "cases_*" }}
+append = { cases = "cases_*" }
 
 [[indicator]]
 id = "cases"
@@ -532,11 +372,8 @@ severity = "info"
 every = "1s"
 sql = "SELECT 1 WHERE false"
 "#,
-            folder.display()
-        ),
-    )
-    .unwrap();
-    let server = TestServer::with_config(&config).unwrap();
+    );
+    let server = fixture.start();
     let client = connect(&server, "stats", "pw").await.unwrap();
     let latest = "SELECT outcome FROM amar.validation_results WHERE rule = 'no_negative_cases' \
                   ORDER BY run_at DESC LIMIT 1";
@@ -601,25 +438,15 @@ sql = "SELECT 1 WHERE false"
 
 #[tokio::test]
 async fn a_definition_that_cannot_work_stops_the_start_and_names_the_indicator() {
-    let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("users.toml");
-    crate::support::stats_admin(&users);
-    let write = |extra: &str| {
-        let config = dir.path().join("amar.toml");
-        std::fs::write(
-            &config,
-            format!("[server]\nusers_file = \"users.toml\"\ndata_dir = \"data\"\n\n{extra}"),
-        )
-        .unwrap();
-        config
-    };
+    let with = |extra: &str| Fixture::new().admin("stats", "pw").config(extra);
     let indicator = |id: &str, sql: &str| {
         format!(
             "[[indicator]]\nid = \"{id}\"\ntitle_fa = \"x\"\ntitle_en = \"x\"\nunit = \"u\"\n\
              periodicity = \"monthly\"\nadditivity = \"flow\"\nsql = \"{sql}\"\n\n"
         )
     };
-    let e = TestServer::with_config(&write(&indicator("a", "DELETE FROM t")))
+    let e = with(&indicator("a", "DELETE FROM t"))
+        .try_start()
         .err()
         .map(|e| format!("{e:#}"))
         .unwrap();
@@ -632,7 +459,8 @@ async fn a_definition_that_cannot_work_stops_the_start_and_names_the_indicator()
         indicator("a", "SELECT * FROM indicators.b"),
         indicator("b", "SELECT * FROM indicators.a")
     );
-    let e = TestServer::with_config(&write(&cycle))
+    let e = with(&cycle)
+        .try_start()
         .err()
         .map(|e| format!("{e:#}"))
         .unwrap();
@@ -644,7 +472,7 @@ async fn a_definition_that_cannot_work_stops_the_start_and_names_the_indicator()
         indicator("one", "SELECT 1 AS value"),
         indicator("two", "SELECT 2 AS v")
     );
-    let server = TestServer::with_config(&write(&fine)).unwrap();
+    let server = with(&fine).start();
     let client = connect(&server, "stats", "pw").await.unwrap();
     assert_eq!(
         texts(&client, "SELECT value, suppressed FROM indicators.one").await,

@@ -1,12 +1,11 @@
 //! Running Amar: the HTTP health, readiness and metrics endpoints, the connection
 //! bound, the server's statement time limit, per-user turns, and the drain of a stop.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use amar_tests::{TestServer, shared_demo};
+use amar_tests::{Fixture, TestServer, shared_demo};
 
-use crate::support::{admin, connect, http_get, metric, sqlstate, stats_admin, texts};
+use crate::support::{admin, connect, http_get, metric, sqlstate, texts};
 
 #[tokio::test]
 async fn health_readiness_and_metrics_answer_over_http() {
@@ -89,20 +88,12 @@ async fn health_readiness_and_metrics_answer_over_http() {
 }
 
 /// A server on an empty config with `[limits]`, and the admin `stats`.
-fn limited(dir: &Path, limits: &str) -> TestServer {
-    stats_admin(&dir.join("users.toml"));
-    let mut users = amar_policies::UsersFile::load(&dir.join("users.toml")).unwrap();
-    users
-        .add("other", vec!["admin".into()], Default::default(), "pw")
-        .unwrap();
-    users.save().unwrap();
-    let config = dir.join("amar.toml");
-    std::fs::write(
-        &config,
-        format!("[server]\nusers_file = \"users.toml\"\n\n[limits]\n{limits}\n"),
-    )
-    .unwrap();
-    TestServer::with_config(&config).unwrap()
+fn limited(limits: &str) -> TestServer {
+    Fixture::new()
+        .admin("stats", "pw")
+        .admin("other", "pw")
+        .config(&format!("[limits]\n{limits}"))
+        .start()
 }
 
 /// A statement that keeps the engine busy for much longer than any test waits.
@@ -110,8 +101,7 @@ const ENDLESS: &str = "SELECT count(*) FROM generate_series(1, 100000000000) a";
 
 #[tokio::test]
 async fn the_next_client_over_the_connection_bound_gets_53300() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = limited(dir.path(), "max_connections = 2");
+    let server = limited("max_connections = 2");
     let a = connect(&server, "stats", "pw").await.unwrap();
     let b = connect(&server, "stats", "pw").await.unwrap();
     let e = connect(&server, "stats", "pw").await.err().unwrap();
@@ -137,10 +127,7 @@ async fn the_next_client_over_the_connection_bound_gets_53300() {
 
 #[tokio::test]
 async fn the_servers_time_limit_caps_every_session_and_per_user_turns_queue() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = limited(
-        dir.path(),
-        "statement_timeout = \"2s\"\nstatements_per_user = 1",
+    let server = limited("statement_timeout = \"2s\"\nstatements_per_user = 1",
     );
     let a = connect(&server, "stats", "pw").await.unwrap();
     let b = connect(&server, "stats", "pw").await.unwrap();
@@ -178,8 +165,7 @@ async fn the_servers_time_limit_caps_every_session_and_per_user_turns_queue() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_lets_running_statements_finish_and_takes_no_new_clients() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = limited(dir.path(), "shutdown_grace = \"20s\"");
+    let server = limited("shutdown_grace = \"20s\"");
     // A statement that runs as long as its client takes to read it: a raw client that
     // waits before reading (tokio-postgres would read ahead).
     let mut raw = crate::hardening::login(server.pg_addr, "stats", "pw").await;
@@ -210,8 +196,7 @@ async fn a_stop_lets_running_statements_finish_and_takes_no_new_clients() {
 
 #[tokio::test]
 async fn a_sort_larger_than_the_memory_pool_spills_and_finishes() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = limited(dir.path(), "memory_mb = 16");
+    let server = limited("memory_mb = 16");
     let client = connect(&server, "stats", "pw").await.unwrap();
     // Ranking 4 M rows sorts ~32 MB of keys: twice the pool.
     let rows = texts(
@@ -234,8 +219,7 @@ async fn a_sort_larger_than_the_memory_pool_spills_and_finishes() {
 
 #[tokio::test]
 async fn a_cancel_request_stops_the_running_statement_and_the_session_goes_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = limited(dir.path(), "max_connections = 10");
+    let server = limited("max_connections = 10");
     let client = connect(&server, "stats", "pw").await.unwrap();
     let token = client.cancel_token();
     let started = Instant::now();

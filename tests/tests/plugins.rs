@@ -6,14 +6,14 @@
 
 use std::path::{Path, PathBuf};
 
-use amar_tests::TestServer;
+use amar_tests::{Fixture, TestServer};
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::Int64Type;
 use futures::TryStreamExt;
 use tonic::transport::Channel;
 
-use crate::support::{connect, sqlstate, stats_admin, text_rows, texts};
+use crate::support::{connect, sqlstate, text_rows, texts};
 
 /// A shared library built with the workspace (a dev-dependency of this crate),
 /// next to this test binary.
@@ -186,19 +186,14 @@ fn amount_cents(i: usize, month: usize) -> u64 {
     (i as u64 * 1_000 + 12_345) * month as u64
 }
 
-/// A server with the payroll plugin source, a CSV source, and `extra` config.
-fn payroll_server(dir: &Path, rows: usize, extra: &str) -> TestServer {
-    write_exports(dir, rows);
-    stats_admin(&dir.join("users.toml"));
-    let config = dir.join("amar.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[server]
-users_file = "users.toml"
-
-[[source]]
+/// Files for a server with the payroll plugin source, a CSV source, and `extra`
+/// config; one admin, `stats`.
+fn payroll(rows: usize, extra: &str) -> Fixture {
+    let fixture = Fixture::new().admin("stats", "pw");
+    write_exports(fixture.dir(), rows);
+    fixture
+        .config(&format!(
+            r#"[[source]]
 name = "payroll"
 kind = "plugin"
 library = "{}"
@@ -206,17 +201,11 @@ library = "{}"
 dir = "."
 layout = "layout.toml"
 batch_rows = 100
-
-[[source]]
-name = "regions"
-kind = "files"
-path = "regions"
-{extra}"#,
+"#,
             built_library("amar-plugin-fixed-width").display()
-        ),
-    )
-    .unwrap();
-    TestServer::with_config(&config).unwrap()
+        ))
+        .source("regions", "files", &[("path", "regions")])
+        .config(extra)
 }
 
 async fn flight(server: &TestServer) -> FlightSqlServiceClient<Channel> {
@@ -232,9 +221,8 @@ async fn flight(server: &TestServer) -> FlightSqlServiceClient<Channel> {
 
 #[tokio::test]
 async fn the_fixed_width_plugin_answers_over_pgwire_and_flight() {
-    let dir = tempfile::tempdir().unwrap();
     let rows = 1000;
-    let server = payroll_server(dir.path(), rows, "");
+    let server = payroll(rows, "").start();
     let client = connect(&server, "stats", "pw").await.unwrap();
 
     let expected: u64 = (0..rows)
@@ -386,10 +374,10 @@ async fn the_fixed_width_plugin_answers_over_pgwire_and_flight() {
 
 #[tokio::test]
 async fn a_bad_field_is_an_error_naming_the_file_line_and_column() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = payroll_server(dir.path(), 10, "");
+    let fixture = payroll(10, "");
+    let server = fixture.try_start().unwrap();
     std::fs::write(
-        dir.path().join("payroll_140303.txt"),
+        fixture.path("payroll_140303.txt"),
         "1000000001علی رضایی           0100000012a45014030315\n",
     )
     .unwrap();
@@ -448,7 +436,7 @@ async fn broken_plugins_are_clear_errors_and_every_other_source_serves() {
     plugin("readpanic", &faulty, "fail = \"read-panic\"");
     plugin("fine", &faulty, "fail = \"none\"");
     plugin("typo", &fixed, "dir = \".\"\nlayot = \"layout.toml\"");
-    let server = payroll_server(d, 10, &extra);
+    let server = payroll(10, &extra).start();
     let client = connect(&server, "stats", "pw").await.unwrap();
 
     // Each unavailable source says why, in amar.sources and in any query naming it.
@@ -625,19 +613,11 @@ async fn the_plugin_guide_works_as_written() {
 
     // The config as written (with this build's library, and a user), served, and
     // the query as written answers as shown.
-    let dir = tempfile::tempdir().unwrap();
-    stats_admin(&dir.path().join("users.toml"));
     let config = block_after(&guide, "<!-- config: hello.toml -->").replace(
         "target/release/libamar_plugin_hello.so",
         &library.display().to_string(),
     );
-    let path = dir.path().join("hello.toml");
-    std::fs::write(
-        &path,
-        format!("[server]\nusers_file = \"users.toml\"\n\n{config}"),
-    )
-    .unwrap();
-    let server = TestServer::with_config(&path).unwrap();
+    let server = Fixture::new().admin("stats", "pw").config(&config).start();
     let client = connect(&server, "stats", "pw").await.unwrap();
     let query = block_after(&guide, "<!-- query -->");
     let got = texts(&client, query.trim()).await;
@@ -651,19 +631,13 @@ async fn the_plugin_guide_works_as_written() {
 
 #[tokio::test]
 async fn an_unavailable_plugin_source_heals_when_its_library_appears() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    stats_admin(&d.join("users.toml"));
-    let library = d.join("libgreeter.so");
-    std::fs::write(
-        d.join("amar.toml"),
-        format!(
-            "[server]\nusers_file = \"users.toml\"\n\n[[source]]\nname = \"greeter\"\nkind = \"plugin\"\nlibrary = \"{}\"\n[source.options]\ngreeting = \"درود\"\n",
-            library.display()
-        ),
-    )
-    .unwrap();
-    let server = TestServer::with_config(&d.join("amar.toml")).unwrap();
+    let fixture = Fixture::new().admin("stats", "pw");
+    let library = fixture.path("libgreeter.so");
+    let fixture = fixture.config(&format!(
+        "[[source]]\nname = \"greeter\"\nkind = \"plugin\"\nlibrary = \"{}\"\n[source.options]\ngreeting = \"درود\"\n",
+        library.display()
+    ));
+    let server = fixture.try_start().unwrap();
     let client = connect(&server, "stats", "pw").await.unwrap();
     let e = client
         .simple_query("SELECT greeting FROM greeter.greetings")

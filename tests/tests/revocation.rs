@@ -4,12 +4,9 @@
 //! call hold one session, not one per call; and the roles a policy's `g` lines grant
 //! (`role:public`, `role:admin`) mean what the same roles in the users file mean.
 
-use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
-use amar_policies::{PolicyError, UsersFile};
-use amar_tests::TestServer;
+use amar_tests::{Fixture, TestServer};
 use arrow_flight::error::FlightError;
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use futures::TryStreamExt;
@@ -17,7 +14,7 @@ use tokio_postgres::Client;
 use tonic::Code;
 use tonic::transport::Channel;
 
-use crate::support::{connect, scrape, sqlstate, stats_admin, text_rows, texts};
+use crate::support::{connect, scrape, sqlstate, text_rows, texts};
 
 /// Cells of an indicator with a minimum cell of 5 (as in `indicators.rs`).
 const CELLS: &str = "province,period,cases,amount\n\
@@ -32,46 +29,21 @@ const POLICY: &str = "p, role:analyst, stats.*, read, allow\n\
     g, web, role:public\n\
     g, boss, role:admin\n";
 
-/// Loads the users file in `dir`, changes it and saves it, as `amar user` does.
-fn change(dir: &Path, edit: impl FnOnce(&mut UsersFile) -> Result<(), PolicyError>) {
-    let mut users = UsersFile::load(&dir.join("users.toml")).unwrap();
-    edit(&mut users).unwrap();
-    users.save().unwrap();
-}
-
 /// A server over `stats.counts` and the indicator `cases` on it. By the users file
 /// `stats` is an admin, `ana` an analyst and `fan` a public user; `web` (public) and
 /// `boss` (admin) have no roles there, only the policy's `g` lines. Passwords: `pw`.
-fn server(dir: &Path) -> TestServer {
-    std::fs::create_dir_all(dir.join("cells")).unwrap();
-    std::fs::write(dir.join("cells/counts.csv"), CELLS).unwrap();
-    stats_admin(&dir.join("users.toml"));
-    change(dir, |users| {
-        for (name, roles) in [
-            ("ana", vec!["analyst"]),
-            ("fan", vec!["public"]),
-            ("web", vec![]),
-            ("boss", vec![]),
-        ] {
-            let roles: Vec<String> = roles.into_iter().map(String::from).collect();
-            users.add(name, roles, BTreeMap::new(), "pw")?;
-        }
-        Ok(())
-    });
-    std::fs::write(dir.join("policy.csv"), POLICY).unwrap();
-    let config = dir.join("amar.toml");
-    std::fs::write(
-        &config,
-        r#"[server]
-users_file = "users.toml"
-policy_file = "policy.csv"
-
-[[source]]
-name = "stats"
-kind = "files"
-path = "cells"
-
-[[indicator]]
+fn fixture() -> Fixture {
+    Fixture::new()
+        .admin("stats", "pw")
+        .user("ana", &["analyst"], "pw")
+        .user("fan", &["public"], "pw")
+        .user("web", &[], "pw")
+        .user("boss", &[], "pw")
+        .policy(POLICY)
+        .file("cells/counts.csv", CELLS)
+        .source("stats", "files", &[("path", "cells")])
+        .config(
+            r#"[[indicator]]
 id = "cases"
 title_fa = "موارد"
 title_en = "Cases"
@@ -86,9 +58,7 @@ min_cell = 5
 additivity = "flow"
 sql = "SELECT province, period, cases, amount FROM stats.counts"
 "#,
-    )
-    .unwrap();
-    TestServer::with_config(&config).expect("the server starts")
+        )
 }
 
 /// The error of a statement in a revoked session: FATAL 28000, naming the user.
@@ -155,14 +125,14 @@ const SELECT_ONE: &str = "SELECT 1 AS one";
 
 #[tokio::test]
 async fn disabling_a_user_ends_their_open_pgwire_session() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = server(dir.path());
+    let fixture = fixture();
+    let server = fixture.try_start().unwrap();
     let ana = connect(&server, "ana", "pw").await.unwrap();
     let stats = connect(&server, "stats", "pw").await.unwrap();
     let sum = "SELECT sum(cases) FROM stats.counts";
     assert_eq!(texts(&ana, sum).await, text_rows(&[&["214"]]));
 
-    change(dir.path(), |users| users.disable("ana"));
+    fixture.edit_users(|users| users.disable("ana"));
     let e = ana.simple_query(sum).await.unwrap_err();
     assert_ended(&e, "ana");
     assert_closed(&ana).await;
@@ -176,15 +146,15 @@ async fn disabling_a_user_ends_their_open_pgwire_session() {
 
 #[tokio::test]
 async fn a_password_change_ends_open_sessions_and_flight_tokens() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = server(dir.path());
+    let fixture = fixture();
+    let server = fixture.try_start().unwrap();
     let ana = connect(&server, "ana", "pw").await.unwrap();
     assert_eq!(texts(&ana, SELECT_ONE).await, text_rows(&[&["1"]]));
     let mut before = flight(&server).await;
     before.handshake("ana", "pw").await.expect("ana logs in");
     before.execute(SELECT_ONE.into(), None).await.unwrap();
 
-    change(dir.path(), |users| users.set_password("ana", "new-pw"));
+    fixture.edit_users(|users| users.set_password("ana", "new-pw"));
     // Through the extended protocol this time: the Parse is refused.
     let e = ana.query(SELECT_ONE, &[]).await.unwrap_err();
     assert_ended(&e, "ana");
@@ -212,8 +182,8 @@ async fn a_password_change_ends_open_sessions_and_flight_tokens() {
 
 #[tokio::test]
 async fn flight_calls_with_basic_auth_on_every_call_leave_one_session() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = server(dir.path());
+    let fixture = fixture();
+    let server = fixture.try_start().unwrap();
     let mut client = flight(&server).await;
     // No handshake: every call carries `ana:pw` (base64 "YW5hOnB3").
     client.set_header("authorization", "Basic YW5hOnB3");
@@ -245,7 +215,7 @@ async fn flight_calls_with_basic_auth_on_every_call_leave_one_session() {
     assert_eq!(scrape(&server, gauge).await, Some(sessions));
 
     // The kept session ends with its user's standing.
-    change(dir.path(), |users| users.disable("ana"));
+    fixture.edit_users(|users| users.disable("ana"));
     let e = client.execute(SELECT_ONE.into(), None).await.unwrap_err();
     assert_revoked(&e);
     drop((client, wrong));
@@ -254,8 +224,8 @@ async fn flight_calls_with_basic_auth_on_every_call_leave_one_session() {
 
 #[tokio::test]
 async fn a_policy_grant_of_the_public_role_suppresses_small_cells() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = server(dir.path());
+    let fixture = fixture();
+    let server = fixture.try_start().unwrap();
     let web = connect(&server, "web", "pw").await.unwrap();
     let fan = connect(&server, "fan", "pw").await.unwrap();
     let ana = connect(&server, "ana", "pw").await.unwrap();
@@ -310,8 +280,8 @@ async fn a_policy_grant_of_the_public_role_suppresses_small_cells() {
 
 #[tokio::test]
 async fn a_policy_grant_of_admin_makes_an_admin() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = server(dir.path());
+    let fixture = fixture();
+    let server = fixture.try_start().unwrap();
     let boss = connect(&server, "boss", "pw").await.unwrap();
     let ana = connect(&server, "ana", "pw").await.unwrap();
     assert_eq!(
@@ -340,7 +310,7 @@ async fn a_policy_grant_of_admin_makes_an_admin() {
     assert_eq!(texts(&stats, superuser).await, text_rows(&[&["t"]]));
 
     // A disabled user has no roles at all, whatever the policy grants.
-    change(dir.path(), |users| users.disable("boss"));
+    fixture.edit_users(|users| users.disable("boss"));
     assert_eq!(texts(&stats, superuser).await, text_rows(&[&["f"]]));
     let e = boss.simple_query("SELECT 1").await.unwrap_err();
     assert_ended(&e, "boss");

@@ -74,19 +74,6 @@ pub fn text_rows(rows: &[&[&str]]) -> Vec<Vec<Option<String>>> {
         .collect()
 }
 
-/// A users file at `path` with one admin, `stats`, password `pw`.
-pub fn stats_admin(path: &std::path::Path) {
-    let mut file = amar_policies::UsersFile::load(path).unwrap();
-    file.add(
-        "stats",
-        vec!["admin".into()],
-        std::collections::BTreeMap::new(),
-        "pw",
-    )
-    .unwrap();
-    file.save().unwrap();
-}
-
 /// One HTTP/1.1 GET: the status code and the body.
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();

@@ -6,31 +6,29 @@ use std::path::Path;
 use std::process::Command;
 
 use amar_server::tls::make_dev_pair;
-use amar_tests::{TestServer, services_required};
+use amar_tests::{Fixture, TestServer, services_required};
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use futures::TryStreamExt;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
-fn server(dir: &Path) -> TestServer {
+/// Files for a server that requires TLS, with the certificate `amar cert dev` makes
+/// in `tls/` (its CA is `tls/ca.crt`), and one admin, `stats`.
+fn fixture() -> Fixture {
+    let fixture = Fixture::new().admin("stats", "pw");
     let [_, cert, key] = make_dev_pair(
-        &dir.join("tls"),
+        &fixture.path("tls"),
         &["localhost".to_string(), "127.0.0.1".to_string()],
     )
     .unwrap();
-    let users = dir.join("users.toml");
-    crate::support::stats_admin(&users);
-    let config = dir.join("amar.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nusers_file = \"{}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\nrequire_tls = true\n",
-            users.display(),
-            cert.display(),
-            key.display()
-        ),
-    )
-    .unwrap();
-    TestServer::with_config(&config).expect("the server starts with TLS")
+    let setting = |name: &str, path: &Path| {
+        let relative = path.strip_prefix(fixture.dir()).unwrap();
+        format!("{name} = \"{}\"", relative.display())
+    };
+    let (cert, key) = (setting("tls_cert", &cert), setting("tls_key", &key));
+    fixture
+        .server(&cert)
+        .server(&key)
+        .server("require_tls = true")
 }
 
 /// psql with these connection settings; `None` when psql is not installed.
@@ -59,9 +57,9 @@ fn psql(server: &TestServer, settings: &str) -> Option<(bool, String, String)> {
 
 #[test]
 fn psql_connects_with_verify_full_and_plain_connections_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = server(dir.path());
-    let ca = dir.path().join("tls").join("ca.crt");
+    let fixture = fixture();
+    let server = fixture.try_start().expect("the server starts with TLS");
+    let ca = fixture.path("tls/ca.crt");
     let Some((ok, out, err)) = psql(
         &server,
         &format!("sslmode=verify-full sslrootcert={}", ca.display()),
@@ -78,7 +76,7 @@ fn psql_connects_with_verify_full_and_plain_connections_are_refused() {
 
     // A client that trusts another CA does not get through.
     let [other_ca, _, _] =
-        make_dev_pair(&dir.path().join("other"), &["localhost".to_string()]).unwrap();
+        make_dev_pair(&fixture.path("other"), &["localhost".to_string()]).unwrap();
     let (ok, _, err) = psql(
         &server,
         &format!("sslmode=verify-full sslrootcert={}", other_ca.display()),
@@ -95,9 +93,9 @@ fn psql_connects_with_verify_full_and_plain_connections_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flight_sql_serves_grpc_over_tls() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = server(dir.path());
-    let ca = std::fs::read(dir.path().join("tls").join("ca.crt")).unwrap();
+    let fixture = fixture();
+    let server = fixture.try_start().expect("the server starts with TLS");
+    let ca = std::fs::read(fixture.path("tls/ca.crt")).unwrap();
     let port = server.flight_addr.port();
     let channel = Channel::from_shared(format!("https://127.0.0.1:{port}"))
         .unwrap()
