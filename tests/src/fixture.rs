@@ -124,7 +124,11 @@ impl Fixture {
     /// A `[[source]]` of this name and kind with string settings (`url`, `path`,
     /// `schema`, …).
     pub fn source(self, name: &str, kind: &str, settings: &[(&str, &str)]) -> Fixture {
-        let mut toml = format!("[[source]]\nname = {}\nkind = {}\n", quote(name), quote(kind));
+        let mut toml = format!(
+            "[[source]]\nname = {}\nkind = {}\n",
+            quote(name),
+            quote(kind)
+        );
         for (key, value) in settings {
             toml.push_str(&format!("{key} = {}\n", quote(value)));
         }

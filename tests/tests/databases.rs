@@ -155,12 +155,7 @@ fn stats() -> Fixture {
 
 /// `stats`, and `tehran`, an analyst of province 23 (password `tehran`).
 fn stats_and_tehran() -> Fixture {
-    stats().user_with(
-        "tehran",
-        &["analyst"],
-        &[("province_code", "23")],
-        "tehran",
-    )
+    stats().user_with("tehran", &["analyst"], &[("province_code", "23")], "tehran")
 }
 
 /// A `[[source]]` of this name over `schema` of the test PostgreSQL.
@@ -168,7 +163,11 @@ fn postgres(fixture: Fixture, name: &str, schema: &str) -> Fixture {
     fixture.source(
         name,
         "postgres",
-        &[("url", &pg_url()), ("schema", schema), ("sslmode", "disable")],
+        &[
+            ("url", &pg_url()),
+            ("schema", schema),
+            ("sslmode", "disable"),
+        ],
     )
 }
 
@@ -724,11 +723,7 @@ async fn snapshots_switch_atomically_and_a_failed_refresh_keeps_the_last_one() {
         .unwrap();
     let relay = Relay::to_postgres().await;
     let server = stats()
-        .config(&relay.source(
-            "offline",
-            "mode = \"snapshot\"\nrefresh = \"1s\"\n",
-            s,
-        ))
+        .config(&relay.source("offline", "mode = \"snapshot\"\nrefresh = \"1s\"\n", s))
         .start();
     let amar = connect(&server, "stats", "pw").await.unwrap();
     let count = "SELECT count(*) FROM offline.pensioners";

@@ -127,8 +127,7 @@ async fn the_next_client_over_the_connection_bound_gets_53300() {
 
 #[tokio::test]
 async fn the_servers_time_limit_caps_every_session_and_per_user_turns_queue() {
-    let server = limited("statement_timeout = \"2s\"\nstatements_per_user = 1",
-    );
+    let server = limited("statement_timeout = \"2s\"\nstatements_per_user = 1");
     let a = connect(&server, "stats", "pw").await.unwrap();
     let b = connect(&server, "stats", "pw").await.unwrap();
     let other = connect(&server, "other", "pw").await.unwrap();
