@@ -17,6 +17,7 @@ const RESERVED: &[&str] = &[
     "information_schema",
     "indicators",
     "official",
+    "official_history",
 ];
 
 /// The `amar` database and the sources behind it.

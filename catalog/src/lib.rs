@@ -18,6 +18,7 @@ pub mod error;
 pub mod jalali;
 pub mod persian;
 pub mod pg;
+pub mod releases;
 pub mod schema;
 pub mod statistics;
 pub mod system;

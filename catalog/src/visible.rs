@@ -45,6 +45,12 @@ pub trait Visibility: Send + Sync + Debug {
     fn disclosure_control(&self) -> bool {
         false
     }
+    /// Whether the policy lets the user do `action` (beyond reading) to
+    /// `schema.table`: `release` an indicator, see an official figure under
+    /// embargo (`prerelease`).
+    fn allowed(&self, _action: &str, _schema: &str, _table: &str) -> bool {
+        self.sees_everything()
+    }
 }
 
 /// The session's visibility, as a DataFusion config extension, for tables computed at
@@ -59,21 +65,27 @@ pub const ALWAYS_LISTED: &[&str] = &["pg_catalog", "information_schema", crate::
 pub struct VisibleCatalogList {
     pub inner: Arc<dyn CatalogProviderList>,
     pub visibility: Arc<dyn Visibility>,
-    /// The schemas that serve a disclosure-controlled form of their tables, by name.
-    pub disclosure: Arc<Disclosure>,
+    /// The schemas whose tables each reader sees in a form of their own, by name.
+    pub per_reader: Arc<PerReaderSchemas>,
 }
 
-/// A schema that serves its tables in a disclosure-controlled form (small cells
-/// suppressed) to readers who may see only that form: the indicators schema offers
-/// one (`Statistics::disclosure_control`).
+/// A schema whose tables a reader who does not see everything sees in a form of
+/// their own: the public reads indicators with small cells suppressed
+/// (`indicators`), and official figures under embargo only with `prerelease` access
+/// (`official`, `official_history`). A reader who sees everything gets the schema's
+/// own tables.
 #[async_trait]
-pub trait DisclosureControl: Debug + Send + Sync {
-    /// The controlled form of `table`, if the schema has it.
-    async fn controlled_table(&self, table: &str) -> Result<Option<Arc<dyn TableProvider>>>;
+pub trait PerReader: Debug + Send + Sync {
+    /// `table` as `reader` sees it (`None`: there is no such table).
+    async fn table_for(
+        &self,
+        table: &str,
+        reader: &dyn Visibility,
+    ) -> Result<Option<Arc<dyn TableProvider>>>;
 }
 
-/// The schemas that offer disclosure control, by schema name.
-pub type Disclosure = std::collections::HashMap<String, Arc<dyn DisclosureControl>>;
+/// The schemas that serve their tables per reader, by schema name.
+pub type PerReaderSchemas = std::collections::HashMap<String, Arc<dyn PerReader>>;
 
 impl CatalogProviderList for VisibleCatalogList {
     fn register_catalog(
@@ -96,7 +108,7 @@ impl CatalogProviderList for VisibleCatalogList {
         Some(Arc::new(VisibleCatalog {
             inner,
             visibility: self.visibility.clone(),
-            disclosure: self.disclosure.clone(),
+            per_reader: self.per_reader.clone(),
         }))
     }
 }
@@ -105,7 +117,7 @@ impl CatalogProviderList for VisibleCatalogList {
 struct VisibleCatalog {
     inner: Arc<dyn CatalogProvider>,
     visibility: Arc<dyn Visibility>,
-    disclosure: Arc<Disclosure>,
+    per_reader: Arc<PerReaderSchemas>,
 }
 
 impl CatalogProvider for VisibleCatalog {
@@ -134,7 +146,7 @@ impl CatalogProvider for VisibleCatalog {
             name: name.to_string(),
             inner,
             visibility: self.visibility.clone(),
-            disclosure: self.disclosure.get(name).cloned(),
+            per_reader: self.per_reader.get(name).cloned(),
         }))
     }
 
@@ -152,8 +164,8 @@ struct VisibleSchema {
     name: String,
     inner: Arc<dyn SchemaProvider>,
     visibility: Arc<dyn Visibility>,
-    /// Offered by the schema, if it serves a controlled form of its tables.
-    disclosure: Option<Arc<dyn DisclosureControl>>,
+    /// Offered by the schema, if it serves its tables per reader.
+    per_reader: Option<Arc<dyn PerReader>>,
 }
 
 #[async_trait]
@@ -167,14 +179,8 @@ impl SchemaProvider for VisibleSchema {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        let suppressed = match &self.disclosure {
-            Some(control) if self.visibility.disclosure_control() => {
-                Some(control.controlled_table(name).await?)
-            }
-            _ => None,
-        };
-        let table = match suppressed {
-            Some(table) => table,
+        let table = match &self.per_reader {
+            Some(schema) => schema.table_for(name, self.visibility.as_ref()).await?,
             None => self.inner.table(name).await?,
         };
         let Some(table) = table else {

@@ -175,11 +175,21 @@ pub fn substitute(template: &str, user: &User) -> std::result::Result<String, St
     Ok(out)
 }
 
-/// What the public role may read at most: the indicators and their published
-/// metadata and evaluation.
+/// What the public role may read at most: the indicators, the official (released)
+/// figures and their history, and their published metadata, evaluation, release
+/// list and revisions.
 pub fn public_may_read(schema: &str, table: &str) -> bool {
-    schema == "indicators"
-        || (schema == "amar" && matches!(table, "indicators" | "glossary" | "indicator_status"))
+    matches!(schema, "indicators" | "official" | "official_history")
+        || (schema == "amar"
+            && matches!(
+                table,
+                "indicators"
+                    | "glossary"
+                    | "indicator_status"
+                    | "releases"
+                    | "revisions"
+                    | "release_calendar"
+            ))
 }
 
 /// A decimal literal SQL reads as a number (`23`, `-4.5`), not `inf` or `1e9`.
@@ -535,6 +545,22 @@ impl UserAccess {
 
     pub fn is_admin(&self) -> bool {
         self.user.is_admin()
+    }
+
+    /// Whether the policy lets this user do `action` other than reading to
+    /// `object` (`schema.table`): `release` an indicator, see official figures under
+    /// embargo (`prerelease`). Admins may do everything; the public role nothing but
+    /// read, whatever a policy grants it by mistake.
+    pub fn may(&self, action: &str, object: &str) -> bool {
+        if self.user.is_admin() {
+            return true;
+        }
+        if self.user.is_public() || action == "read" {
+            return false;
+        }
+        self.enforcer
+            .enforce((self.user.name.as_str(), object, action))
+            .unwrap_or(false)
     }
 
     /// What this user may do with `schema.table`.

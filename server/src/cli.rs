@@ -52,6 +52,10 @@ enum Command {
     /// Connector plugins: what a library is and whether this server can load it.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// Official releases, on a running server: publish, prepare (embargo), revise,
+    /// verify, list.
+    #[command(subcommand)]
+    Release(crate::release_cli::ReleaseCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -198,6 +202,7 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate(args),
         Command::CheckConfig { file } => check_config(file),
         Command::Plugins(command) => plugins(command),
+        Command::Release(command) => crate::release_cli::release(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -553,7 +558,7 @@ fn users_file_path(args: &UsersFileArgs) -> anyhow::Result<PathBuf> {
     Ok(config.server.users_file)
 }
 
-fn read_password() -> anyhow::Result<String> {
+pub(crate) fn read_password() -> anyhow::Result<String> {
     let mut line = String::new();
     std::io::stdin()
         .lock()

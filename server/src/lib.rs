@@ -18,5 +18,6 @@ pub mod linger;
 pub mod metrics;
 pub mod pgwire;
 pub mod plugins;
+pub mod release_cli;
 pub mod serve;
 pub mod tls;

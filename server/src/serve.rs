@@ -145,7 +145,7 @@ impl RunningServer {
                 demo.dir.display()
             ));
             lines.push(
-                "Demo users (password = name, for the demo only): admin (everything), tehran (Tehran's rows, national ids masked), auditor, public."
+                "Demo users (password = name, for the demo only): admin (everything), tehran (Tehran's rows, national ids masked), auditor, statistician (releases official figures), public."
                     .to_string(),
             );
         } else if let Some(file) = &self.config.file {
@@ -205,6 +205,8 @@ pub async fn prepare(options: &ServeOptions) -> anyhow::Result<Prepared> {
                 .context("the demo generator stopped")??;
             config.sources = demo.sources();
             config.definitions = demo::catalog()?;
+            config.definitions.calendar =
+                demo::releases::calendar(demo::releases::anchor(&config.server.data_dir)?);
             demo::ensure_users(&config.server.users_file)?;
             let policy = config.server.data_dir.join("policy.csv");
             demo::ensure_policy(&policy)?;
@@ -229,6 +231,7 @@ pub async fn prepare(options: &ServeOptions) -> anyhow::Result<Prepared> {
         crate::engine::EngineSetup {
             definitions: config.definitions.clone(),
             results_dir: Some(config.server.data_dir.join("validation")),
+            releases_dir: Some(config.server.data_dir.join("releases")),
             memory_bytes: Some(config.server.limits.memory_bytes),
             statement_timeout: config.server.limits.statement_timeout,
             statements_per_user: config.server.limits.statements_per_user,
@@ -241,6 +244,9 @@ pub async fn prepare(options: &ServeOptions) -> anyhow::Result<Prepared> {
         },
     )
     .await?;
+    if demo.is_some() {
+        demo::releases::seed(&engine, demo::releases::anchor(&config.server.data_dir)?).await?;
+    }
     Ok(Prepared {
         config,
         demo,

@@ -23,6 +23,7 @@ mod pgwire_types;
 mod plugins;
 mod policies;
 mod psql;
+mod releases;
 mod revocation;
 mod slt;
 mod tls;

@@ -267,6 +267,8 @@ pub struct Definitions {
     pub indicators: Vec<Indicator>,
     pub glossary: Vec<GlossaryEntry>,
     pub rules: Vec<Rule>,
+    /// Releases announced ahead.
+    pub calendar: Vec<crate::releases::calendar::Planned>,
 }
 
 /// The statistics catalog at run time.
@@ -304,7 +306,7 @@ impl Statistics {
         let _ = self.definer.set(state);
     }
 
-    fn definer(&self) -> Result<&SessionState> {
+    pub(crate) fn definer(&self) -> Result<&SessionState> {
         self.definer.get().ok_or_else(|| {
             DataFusionError::Internal("the statistics catalog has no engine yet".into())
         })
@@ -385,13 +387,10 @@ impl Statistics {
         problems
     }
 
-    /// The schemas whose tables have a disclosure-controlled form: `indicators`.
-    pub fn disclosure_control(self: &Arc<Self>) -> crate::visible::Disclosure {
-        let control: Arc<dyn crate::visible::DisclosureControl> =
-            Arc::new(IndicatorsSchema::new(self.clone()));
-        [(INDICATORS_SCHEMA.to_string(), control)]
-            .into_iter()
-            .collect()
+    /// The `indicators` schema, which the public reads in its disclosure-controlled
+    /// form.
+    pub fn per_reader(self: &Arc<Self>) -> Arc<dyn crate::visible::PerReader> {
+        Arc::new(IndicatorsSchema::new(self.clone()))
     }
 
     /// Registers `indicators` in `catalog` and the system tables in `amar`.

@@ -238,6 +238,28 @@ impl Statistics {
         runs
     }
 
+    /// The latest run of every rule guarding one of `inputs`, as JSON (rules that
+    /// have not run are listed with no outcome).
+    pub fn guarding_runs(&self, inputs: &BTreeSet<String>) -> Vec<serde_json::Value> {
+        let results = self.results.lock().unwrap_or_else(|e| e.into_inner());
+        self.definitions
+            .rules
+            .iter()
+            .filter(|r| {
+                let guards = results.guards(&r.id).unwrap_or(&r.guards);
+                guards.iter().any(|g| super::guards_input(g, inputs))
+            })
+            .map(|r| match results.latest(&r.id) {
+                Some(run) => run.to_json(),
+                None => serde_json::json!({
+                    "rule": r.id,
+                    "severity": r.severity.as_str(),
+                    "outcome": null,
+                }),
+            })
+            .collect()
+    }
+
     /// Rules due on their schedule (`every`) at `now`.
     pub fn due_rules(&self, now: SystemTime) -> Vec<String> {
         let results = self.results.lock().unwrap_or_else(|e| e.into_inner());

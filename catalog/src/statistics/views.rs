@@ -41,21 +41,21 @@ pub struct IndicatorsSchema {
     statistics: Arc<Statistics>,
 }
 
+/// The public reads each indicator in its disclosure-controlled form.
 #[async_trait]
-impl crate::visible::DisclosureControl for IndicatorsSchema {
-    async fn controlled_table(&self, table: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        self.suppressed_table(table).await
+impl crate::visible::PerReader for IndicatorsSchema {
+    async fn table_for(
+        &self,
+        table: &str,
+        reader: &dyn crate::visible::Visibility,
+    ) -> Result<Option<Arc<dyn TableProvider>>> {
+        self.view(table, reader.disclosure_control()).await
     }
 }
 
 impl IndicatorsSchema {
     pub fn new(statistics: Arc<Statistics>) -> Self {
         Self { statistics }
-    }
-
-    /// The disclosure-controlled view of `name`, as the public role reads it.
-    pub async fn suppressed_table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        self.view(name, true).await
     }
 
     async fn view(&self, name: &str, suppress: bool) -> Result<Option<Arc<dyn TableProvider>>> {
@@ -191,7 +191,7 @@ impl TableProvider for IndicatorView {
 impl Statistics {
     /// The indicator's plan: its SQL with `suppressed` added, and for the public the
     /// small cells suppressed.
-    pub(super) async fn view_plan(
+    pub(crate) async fn view_plan(
         &self,
         indicator: &Indicator,
         suppress: bool,

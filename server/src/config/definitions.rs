@@ -29,6 +29,27 @@ pub(super) struct RawDefinitions {
     pub glossary: Vec<RawGlossary>,
     #[serde(default, rename = "validation")]
     pub rules: Vec<RawRule>,
+    #[serde(default, rename = "release")]
+    pub releases: Vec<RawRelease>,
+}
+
+/// A release announced ahead: `[[release]]` with `indicators`, `period` and `at`
+/// (Tehran time, Gregorian or Jalali), and `moved`, the earlier times with why.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRelease {
+    indicators: Spanned<Vec<String>>,
+    period: Spanned<String>,
+    at: Spanned<String>,
+    #[serde(default)]
+    moved: Vec<Spanned<RawMove>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMove {
+    from: String,
+    reason: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,11 +125,16 @@ pub(super) struct Gathered {
     seen: BTreeMap<String, String>,
     /// Concepts indicators use, with where, checked against the glossary at the end.
     concepts: Vec<(String, ConfigError)>,
+    /// Indicators planned releases name, with where, checked at the end.
+    planned_indicators: Vec<(String, ConfigError)>,
 }
 
 impl Gathered {
     /// Adds one file's definitions.
     pub(super) fn add(&mut self, raw: RawDefinitions, at: &Locator<'_>) -> Result<(), ConfigError> {
+        for release in raw.releases {
+            self.release(release, at)?;
+        }
         for g in raw.glossary {
             let term = g.term.get_ref().trim().to_string();
             let here = format!("glossary term \"{term}\"");
@@ -215,14 +241,89 @@ impl Gathered {
         Ok(())
     }
 
-    /// The definitions, once every file is in: concepts must be in the glossary.
+    /// The definitions, once every file is in: concepts must be in the glossary, and
+    /// planned releases name indicators that exist.
     pub(super) fn finish(self) -> Result<Definitions, ConfigError> {
         for (term, error) in self.concepts {
             if !self.definitions.glossary.iter().any(|g| g.term == term) {
                 return Err(error);
             }
         }
+        for (id, error) in self.planned_indicators {
+            if !self.definitions.indicators.iter().any(|i| i.id == id) {
+                return Err(error);
+            }
+        }
         Ok(self.definitions)
+    }
+
+    /// Adds one planned release.
+    fn release(&mut self, raw: RawRelease, at: &Locator<'_>) -> Result<(), ConfigError> {
+        let period = raw.period.get_ref().trim().to_string();
+        let here = format!("release of {period}");
+        let fail = |span: Range<usize>, key: &str, why: String| {
+            Err(at.error(Some(span), format!("{here}, key `{key}`: {why}")))
+        };
+        if period.is_empty() {
+            return fail(raw.period.span(), "period", "empty".into());
+        }
+        let moment = |text: &str| amar_catalog::releases::calendar::parse_moment(text);
+        let Some(when) = moment(raw.at.get_ref()) else {
+            return fail(
+                raw.at.span(),
+                "at",
+                format!(
+                    "\"{}\" is not a time; write \"1404/02/15 10:00\" (Jalali) or \"2025-05-05 10:00\", Tehran time",
+                    raw.at.get_ref()
+                ),
+            );
+        };
+        if raw.indicators.get_ref().is_empty() {
+            return fail(raw.indicators.span(), "indicators", "empty".into());
+        }
+        for id in raw.indicators.get_ref() {
+            self.unique(
+                &format!("release {period} {id}"),
+                &format!("the release of \"{id}\" for {period}"),
+                raw.indicators.span(),
+                at,
+            )?;
+            self.planned_indicators.push((
+                id.clone(),
+                at.error(
+                    Some(raw.indicators.span()),
+                    format!("{here}, key `indicators`: there is no indicator \"{id}\""),
+                ),
+            ));
+        }
+        let mut moves = vec![];
+        for m in raw.moved {
+            let span = m.span();
+            let m = m.into_inner();
+            let Some(from) = moment(&m.from) else {
+                return fail(span, "moved", format!("\"{}\" is not a time", m.from));
+            };
+            if m.reason.trim().is_empty() {
+                return fail(
+                    span,
+                    "moved",
+                    "a change of date needs a reason, which is kept".into(),
+                );
+            }
+            moves.push(amar_catalog::releases::calendar::Move {
+                from,
+                reason: m.reason.trim().to_string(),
+            });
+        }
+        self.definitions
+            .calendar
+            .push(amar_catalog::releases::calendar::Planned {
+                indicators: raw.indicators.into_inner(),
+                period,
+                at: when,
+                moves,
+            });
+        Ok(())
     }
 }
 
@@ -540,5 +641,53 @@ sql = "SELECT 1 WHERE false"
                 .replace("count = \"value\"", "count = \"value\"\nmin_cell = 0"),
         );
         assert!(e.contains("key `min_cell`"), "{e}");
+    }
+
+    const PLANNED: &str = r#"
+[[release]]
+indicators = ["active_insured"]
+period = "1403-12"
+at = "1404/01/20 10:00"
+moved = [{ from = "1404/01/15 10:00", reason = "late provincial returns" }]
+"#;
+
+    #[test]
+    fn the_release_calendar_takes_jalali_or_gregorian_times_in_tehran() {
+        let d = parse(&format!("{GOOD}{PLANNED}"), "c.toml").unwrap();
+        let planned = &d.calendar[0];
+        assert_eq!(planned.indicators, ["active_insured"]);
+        // 20 Farvardin 1404 is 9 April 2025; 10:00 in Tehran is 06:30 UTC.
+        assert_eq!(planned.at.to_rfc3339(), "2025-04-09T06:30:00+00:00");
+        assert_eq!(planned.moves[0].reason, "late provincial returns");
+        let gregorian = parse(
+            &format!(
+                "{GOOD}{}",
+                PLANNED.replace("1404/01/20 10:00", "2025-04-09 10:00")
+            ),
+            "c.toml",
+        )
+        .unwrap();
+        assert_eq!(gregorian.calendar[0].at, planned.at);
+
+        let e = error(&format!(
+            "{GOOD}{}",
+            PLANNED.replace("active_insured", "nothing")
+        ));
+        assert!(
+            e.starts_with("c.toml:") && e.contains("no indicator \"nothing\""),
+            "{e}"
+        );
+        let e = error(&format!(
+            "{GOOD}{}",
+            PLANNED.replace("10:00\"\nmoved", "soon\"\nmoved")
+        ));
+        assert!(e.contains("key `at`"), "{e}");
+        let e = error(&format!(
+            "{GOOD}{}",
+            PLANNED.replace("late provincial returns", " ")
+        ));
+        assert!(e.contains("needs a reason"), "{e}");
+        let e = error(&format!("{GOOD}{PLANNED}{PLANNED}"));
+        assert!(e.contains("defined twice"), "{e}");
     }
 }

@@ -138,6 +138,8 @@ struct RawConfig {
     glossary: Vec<definitions::RawGlossary>,
     #[serde(default, rename = "validation")]
     rules: Vec<definitions::RawRule>,
+    #[serde(default, rename = "release")]
+    releases: Vec<definitions::RawRelease>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -153,8 +155,8 @@ struct RawLimits {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCatalog {
-    /// A folder of `*.toml` files with more `[[indicator]]`, `[[glossary]]` and
-    /// `[[validation]]` entries.
+    /// A folder of `*.toml` files with more `[[indicator]]`, `[[glossary]]`,
+    /// `[[validation]]` and `[[release]]` entries.
     dir: Option<Spanned<PathBuf>>,
 }
 
@@ -269,6 +271,7 @@ impl Config {
                 indicators: raw.indicators,
                 glossary: raw.glossary,
                 rules: raw.rules,
+                releases: raw.releases,
             },
             &at,
         )?;

@@ -17,6 +17,7 @@ mod health;
 mod insurance;
 pub mod names;
 mod pension;
+pub mod releases;
 mod rng;
 pub mod world;
 
@@ -160,7 +161,8 @@ pub fn catalog() -> anyhow::Result<amar_catalog::statistics::Definitions> {
 }
 
 /// The demo's users, created in the users file where missing: `admin` (everything),
-/// `tehran` (Tehran's rows, national ids masked), `auditor` (the query log) and
+/// `tehran` (Tehran's rows, national ids masked), `auditor` (the query log),
+/// `statistician` (an analyst of the statistics office, who releases figures) and
 /// `public` (indicators). Passwords equal user names: for the demo only.
 pub fn ensure_users(users_file: &Path) -> anyhow::Result<()> {
     let mut file = UsersFile::load(users_file)?;
@@ -186,6 +188,11 @@ fn demo_users() -> Vec<(&'static str, Vec<String>, BTreeMap<String, String>)> {
             BTreeMap::from([("province_code".to_string(), "23".to_string())]),
         ),
         ("auditor", vec!["auditor".to_string()], BTreeMap::new()),
+        (
+            "statistician",
+            vec!["analyst".to_string(), "statistician".to_string()],
+            BTreeMap::new(),
+        ),
         ("public", vec!["public".to_string()], BTreeMap::new()),
     ]
 }
@@ -231,6 +238,43 @@ p, role:public, indicators.*, read, allow
 p, role:public, amar.indicators, read, allow
 p, role:public, amar.glossary, read, allow
 p, role:public, amar.indicator_status, read, allow
+#
+# Official (released) figures: for analysts and the public, the public in the form
+# with small cells suppressed; provincial staff see their own province's cells.
+p, role:analyst, official.*, read, allow
+p, role:analyst, official_history.*, read, allow
+p, role:analyst, amar.releases, read, allow
+p, role:analyst, amar.revisions, read, allow
+p, role:analyst, amar.release_calendar, read, allow
+p, role:public, official.*, read, allow
+p, role:public, official_history.*, read, allow
+p, role:public, amar.releases, read, allow
+p, role:public, amar.revisions, read, allow
+p, role:public, amar.release_calendar, read, allow
+p3, role:provincial, official.active_insured, province_code = ${user.province_code}
+p3, role:provincial, official_history.active_insured, province_code = ${user.province_code}
+p3, role:provincial, official.contribution_collection_rate, province_code = ${user.province_code}
+p3, role:provincial, official_history.contribution_collection_rate, province_code = ${user.province_code}
+p3, role:provincial, official.average_wage, province_code = ${user.province_code}
+p3, role:provincial, official_history.average_wage, province_code = ${user.province_code}
+p3, role:provincial, official.pensioner_contributor_ratio, province_code = ${user.province_code}
+p3, role:provincial, official_history.pensioner_contributor_ratio, province_code = ${user.province_code}
+p3, role:provincial, official.average_pension, province_code = ${user.province_code}
+p3, role:provincial, official_history.average_pension, province_code = ${user.province_code}
+p3, role:provincial, official.claims_per_thousand, province_code = ${user.province_code}
+p3, role:provincial, official_history.claims_per_thousand, province_code = ${user.province_code}
+p3, role:provincial, official.claim_approval_rate, province_code = ${user.province_code}
+p3, role:provincial, official_history.claim_approval_rate, province_code = ${user.province_code}
+p3, role:provincial, official.contributions_collected, province_code = ${user.province_code}
+p3, role:provincial, official_history.contributions_collected, province_code = ${user.province_code}
+p3, role:provincial, official.rehabilitation_claims, province_code = ${user.province_code}
+p3, role:provincial, official_history.rehabilitation_claims, province_code = ${user.province_code}
+#
+# The statistics office releases figures, verifies releases, and sees releases
+# under embargo before their time.
+p, role:statistician, indicators.*, release, allow
+p, role:statistician, amar.releases, release, allow
+p, role:statistician, official.*, prerelease, allow
 ";
 
 /// Writes the demo policy unless a policy file is already there.

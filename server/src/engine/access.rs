@@ -37,6 +37,10 @@ impl Visibility for PolicyVisibility {
         self.0.current().user().is_public()
     }
 
+    fn allowed(&self, action: &str, schema: &str, table: &str) -> bool {
+        self.0.current().may(action, &format!("{schema}.{table}"))
+    }
+
     fn computed_here(&self, schema: &str, table: &str) -> bool {
         let access = self.0.current();
         !access.is_admin()

@@ -4,8 +4,8 @@
 //! queries; a session answers these itself. Everything else is a query for the planner.
 
 use datafusion::sql::sqlparser::ast::{
-    CopyLegacyOption, CopyOption, CopySource, CopyTarget, DataType, DiscardObject, Expr, Reset,
-    Set, Statement, Value, ValueWithSpan,
+    CopyLegacyOption, CopyOption, CopySource, CopyTarget, DataType, DiscardObject, Expr,
+    FunctionArg, FunctionArgExpr, FunctionArguments, Reset, Set, Statement, Value, ValueWithSpan,
 };
 
 use super::error::SqlError;
@@ -65,6 +65,12 @@ pub enum Command {
     /// `CLOSE name`, or every cursor with `CLOSE ALL`.
     Close {
         name: Option<String>,
+    },
+    /// `CALL name(args)`: one of Amar's procedures (`amar.release`, …). Arguments
+    /// are given by position or by name (`period => '1403Q4'`).
+    Call {
+        procedure: String,
+        args: Vec<(Option<String>, Expr)>,
     },
     Query(Box<Statement>),
 }
@@ -160,6 +166,44 @@ impl Command {
                 DiscardObject::ALL => Command::DiscardAll,
                 _ => Command::NoOp("DISCARD"),
             },
+            Statement::Call(function) => {
+                let procedure = function.name.to_string().to_ascii_lowercase();
+                let args = match function.args {
+                    FunctionArguments::None => vec![],
+                    FunctionArguments::List(list) => list
+                        .args
+                        .into_iter()
+                        .map(|arg| {
+                            let (name, value) = match arg {
+                                FunctionArg::Named { name, arg, .. } => {
+                                    (Some(name.value.to_ascii_lowercase()), arg)
+                                }
+                                FunctionArg::ExprNamed {
+                                    name: Expr::Identifier(name),
+                                    arg,
+                                    ..
+                                } => (Some(name.value.to_ascii_lowercase()), arg),
+                                FunctionArg::Unnamed(arg) => (None, arg),
+                                other => {
+                                    return Err(SqlError::syntax(format!(
+                                        "\"{other}\" is not an argument: name => value, or a value"
+                                    )));
+                                }
+                            };
+                            match value {
+                                FunctionArgExpr::Expr(e) => Ok((name, e)),
+                                other => {
+                                    Err(SqlError::syntax(format!("\"{other}\" is not a value")))
+                                }
+                            }
+                        })
+                        .collect::<Result<_, _>>()?,
+                    FunctionArguments::Subquery(_) => {
+                        return Err(SqlError::syntax("a procedure takes values, not a query"));
+                    }
+                };
+                Command::Call { procedure, args }
+            }
             Statement::Deallocate { name, .. } => Command::Deallocate {
                 name: (!(name.quote_style.is_none() && name.value.eq_ignore_ascii_case("all")))
                     .then_some(name.value),

@@ -22,6 +22,7 @@ mod named;
 pub mod output;
 mod planned;
 mod planner;
+pub mod procedures;
 pub mod roles;
 pub mod run;
 mod session;
@@ -35,6 +36,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use amar_catalog::AmarCatalog;
+use amar_catalog::releases::Releases;
 use amar_catalog::statistics::{Definitions, Statistics};
 use amar_catalog::visible::{SessionVisibility, Visibility, VisibleCatalogList};
 use amar_connectors::{SourceConfig, open_source};
@@ -65,8 +67,10 @@ pub struct Engine {
     policy: Arc<PolicyStore>,
     audit: Arc<AuditLog>,
     metrics: Arc<crate::metrics::Metrics>,
-    /// The schemas serving a disclosure-controlled form of their tables.
-    disclosure: Arc<amar_catalog::visible::Disclosure>,
+    /// Official releases of the indicators.
+    releases: Arc<Releases>,
+    /// The schemas whose tables each reader sees in a form of their own.
+    per_reader: Arc<amar_catalog::visible::PerReaderSchemas>,
     rewriter: sql::Rewriter,
     /// Every table's OID, for the catalog functions each session answers with.
     directory: Arc<amar_catalog::pg::OidDirectory>,
@@ -88,6 +92,8 @@ pub struct EngineSetup {
     pub definitions: Definitions,
     /// The folder for validation results (`results.jsonl`); none keeps them in memory.
     pub results_dir: Option<std::path::PathBuf>,
+    /// The folder of official releases; none keeps no releases (they are refused).
+    pub releases_dir: Option<std::path::PathBuf>,
     /// The query engine's memory pool; none is unbounded.
     pub memory_bytes: Option<usize>,
     /// The longest any statement may run, whatever its session sets.
@@ -189,12 +195,21 @@ impl Engine {
         stats.install(catalog.provider().as_ref(), catalog.system())?;
         stats.set_definer(ctx.state());
         stats.check().await?;
+        let releases = Releases::open(setup.releases_dir, stats.clone());
+        releases.install(catalog.provider().as_ref(), catalog.system())?;
+        let mut per_reader: amar_catalog::visible::PerReaderSchemas =
+            releases.per_reader().into_iter().collect();
+        per_reader.insert(
+            amar_catalog::statistics::INDICATORS_SCHEMA.to_string(),
+            stats.per_reader(),
+        );
         let metrics = Arc::new(crate::metrics::Metrics::new());
         audit.count_in(metrics.clone());
 
         Ok(Arc::new(Engine {
             metrics,
-            disclosure: Arc::new(stats.disclosure_control()),
+            releases,
+            per_reader: Arc::new(per_reader),
             statistics: stats,
             statement_timeout: setup.statement_timeout,
             statements_per_user: setup.statements_per_user,
@@ -229,6 +244,17 @@ impl Engine {
 
     pub fn policy(&self) -> &PolicyStore {
         &self.policy
+    }
+
+    /// Official releases.
+    pub fn releases(&self) -> &Arc<Releases> {
+        &self.releases
+    }
+
+    /// Changes whenever a plan made before may no longer be what a user may see: the
+    /// policy reloaded, a release stored or out of embargo. Both parts only grow.
+    pub(crate) fn generation(&self) -> u64 {
+        self.policy.generation() + self.releases.generation()
     }
 
     pub fn audit(&self) -> &Arc<AuditLog> {
@@ -297,7 +323,7 @@ impl Engine {
             .with_catalog_list(Arc::new(VisibleCatalogList {
                 inner: self.state.catalog_list().clone(),
                 visibility: visibility.clone(),
-                disclosure: self.disclosure.clone(),
+                per_reader: self.per_reader.clone(),
             }))
             .build();
         state

@@ -372,6 +372,9 @@ impl Session {
             Command::Execute { name, .. } => self.named_output(name),
             Command::Show { name } => Some(text_schema(&[&Settings::display_name(name)])),
             Command::ShowAll => Some(text_schema(&SHOW_ALL)),
+            Command::Call { procedure, .. } => {
+                super::procedures::columns(procedure).map(text_schema)
+            }
             _ => None,
         };
         Ok(Some(Prepared {
@@ -591,6 +594,14 @@ impl Session {
                 Outcome::End { tag: "ROLLBACK" }
             }
             Command::NoOp(tag) => done(tag),
+            Command::Call { procedure, args } => {
+                let (names, rows) = self.call(&procedure, args).await?;
+                ledger.rows = rows.len() as u64;
+                Outcome::Rows {
+                    stream: text_rows(names, rows)?,
+                    tag: "CALL",
+                }
+            }
             Command::Deallocate { name } => {
                 self.deallocate(name.as_deref())?;
                 done(if name.is_some() {

@@ -275,8 +275,9 @@ impl Session {
     /// Statements that would change data or definitions are refused (25006). The
     /// statement path ([`run`]) audits the statement, refused or run.
     pub async fn plan(&self, statement: &Statement) -> Result<Planned, SqlError> {
-        // Read before the decisions, so that a reload meanwhile only plans again.
-        let generation = self.engine.policy.generation();
+        // Read before the decisions, so that a reload (or a release) meanwhile only
+        // plans again.
+        let generation = self.engine.generation();
         // DESCRIBE shows a table's or a query's columns without scanning anything:
         // what it describes is planned (and refused) as a read first.
         if let Some(described) = described(statement) {
@@ -359,7 +360,7 @@ impl Session {
         if let Err(e) = self.check_standing() {
             return Err(ledger.deny(e));
         }
-        let planned = if planned.generation == self.engine.policy.generation() {
+        let planned = if planned.generation == self.engine.generation() {
             planned
         } else {
             match self.replan(planned).await {

@@ -1,0 +1,262 @@
+//! `amar release`: the statistics office's release actions from a terminal.
+//!
+//! The command is a client of a running server: it signs in over the PostgreSQL
+//! protocol as the user named, and runs the same procedures a SQL client runs
+//! (`CALL amar.release(…)`, `CALL amar.verify_releases()`, `amar.releases`), so the
+//! same policy decides and the same audit log records every action. The password is
+//! read from `AMAR_PASSWORD`, or else the first line of standard input.
+
+use clap::{Args, Subcommand};
+use tokio_postgres::{NoTls, SimpleQueryMessage};
+
+#[derive(Subcommand, Debug)]
+pub enum ReleaseCommand {
+    /// Release indicators for a period now.
+    Publish(PublishArgs),
+    /// Release indicators for a period at a later time (under embargo until then).
+    Prepare {
+        #[command(flatten)]
+        release: PublishArgs,
+    },
+    /// Release again figures released before: needs --class and --reason.
+    Revise(PublishArgs),
+    /// Check every release against its manifest; exits with 1 if one does not match.
+    Verify(ServerArgs),
+    /// The releases and their state.
+    List(ServerArgs),
+    /// The release calendar as an iCalendar file, on standard output.
+    Calendar(ServerArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServerArgs {
+    /// The server's PostgreSQL port, as a libpq URL.
+    #[arg(long, default_value = "postgres://127.0.0.1:6543/amar")]
+    pub url: String,
+    /// The user to sign in as.
+    #[arg(long)]
+    pub user: String,
+}
+
+#[derive(Args, Debug)]
+pub struct PublishArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The indicators, separated by commas.
+    #[arg(long)]
+    pub indicators: String,
+    /// The period: 1403Q4, 1403-12, 1403.
+    #[arg(long)]
+    pub period: String,
+    /// When the figures become official (YYYY-MM-DD HH:MM, Tehran time, or with a
+    /// zone); now when not given.
+    #[arg(long)]
+    pub at: Option<String>,
+    /// Why the figures are released again: revision, recalculation, method, correction.
+    #[arg(long)]
+    pub class: Option<String>,
+    /// The reason, in words, for a revision.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Release indicators whose validation rules did not pass, for this written reason.
+    #[arg(long)]
+    pub force: Option<String>,
+}
+
+/// A SQL string literal.
+fn quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+fn call(args: &PublishArgs) -> String {
+    let mut parts = vec![
+        format!("indicators => {}", quoted(&args.indicators)),
+        format!("period => {}", quoted(&args.period)),
+    ];
+    for (name, value) in [
+        ("publish_at", &args.at),
+        ("class", &args.class),
+        ("reason", &args.reason),
+        ("force", &args.force),
+    ] {
+        if let Some(value) = value {
+            parts.push(format!("{name} => {}", quoted(value)));
+        }
+    }
+    format!("CALL amar.release({})", parts.join(", "))
+}
+
+/// Runs `sql` as the user and prints its rows, one `name: value` block per row.
+/// Returns the rows.
+async fn run(server: &ServerArgs, sql: &str) -> anyhow::Result<Vec<Vec<(String, String)>>> {
+    let rows = query(server, sql).await?;
+    for row in &rows {
+        for (name, value) in row {
+            println!("{name}: {value}");
+        }
+        println!();
+    }
+    Ok(rows)
+}
+
+/// Runs `sql` as the user; the rows, each as (column, value) pairs.
+async fn query(server: &ServerArgs, sql: &str) -> anyhow::Result<Vec<Vec<(String, String)>>> {
+    let password = match std::env::var("AMAR_PASSWORD") {
+        Ok(p) => p,
+        Err(_) => crate::cli::read_password()?,
+    };
+    let mut config: tokio_postgres::Config = server
+        .url
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--url {}: {e}", server.url))?;
+    config.user(&server.user).password(password);
+    if config.get_dbname().is_none() {
+        config.dbname(amar_catalog::DATABASE);
+    }
+    config.application_name("amar release");
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot sign in to {}: {}", server.url, describe(&e)))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let messages = client
+        .simple_query(sql)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+    let mut rows = vec![];
+    for message in messages {
+        if let SimpleQueryMessage::Row(row) = message {
+            let fields: Vec<(String, String)> = row
+                .columns()
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    (
+                        c.name().to_string(),
+                        row.get(i).unwrap_or_default().to_string(),
+                    )
+                })
+                .collect();
+            rows.push(fields);
+        }
+    }
+    Ok(rows)
+}
+
+/// A server error as psql shows it: its message and SQLSTATE.
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
+
+pub fn release(command: ReleaseCommand) -> anyhow::Result<()> {
+    let runtime = crate::serve::runtime(Some(1))?;
+    runtime.block_on(async move {
+        match command {
+            ReleaseCommand::Publish(args) => {
+                anyhow::ensure!(args.at.is_none(), "publish releases now; use prepare --at");
+                run(&args.server, &call(&args)).await.map(drop)
+            }
+            ReleaseCommand::Prepare { release } => {
+                anyhow::ensure!(
+                    release.at.is_some(),
+                    "prepare needs --at, the time of publication"
+                );
+                run(&release.server, &call(&release)).await.map(drop)
+            }
+            ReleaseCommand::Revise(args) => {
+                anyhow::ensure!(
+                    args.class.is_some() && args.reason.is_some(),
+                    "revise needs --class and --reason"
+                );
+                run(&args.server, &call(&args)).await.map(drop)
+            }
+            ReleaseCommand::Verify(server) => {
+                let rows = run(&server, "CALL amar.verify_releases()").await?;
+                let broken = rows
+                    .iter()
+                    .filter(|r| r.iter().any(|(n, v)| n == "status" && v == "broken"))
+                    .count();
+                anyhow::ensure!(broken == 0, "{broken} releases do not match their manifest");
+                println!("{} releases match their manifests", rows.len());
+                Ok(())
+            }
+            ReleaseCommand::Calendar(server) => {
+                let rows = query(
+                    &server,
+                    "SELECT indicators, period, \
+                     CAST(extract(epoch FROM scheduled_at) AS BIGINT) AS at \
+                     FROM amar.release_calendar",
+                )
+                .await?;
+                let mut plans = vec![];
+                for row in rows {
+                    let field = |name: &str| {
+                        row.iter()
+                            .find(|(n, _)| n == name)
+                            .map(|(_, v)| v.clone())
+                            .unwrap_or_default()
+                    };
+                    let seconds: i64 = field("at").parse()?;
+                    plans.push(amar_catalog::releases::calendar::Planned {
+                        indicators: field("indicators")
+                            .split(", ")
+                            .map(str::to_string)
+                            .collect(),
+                        period: field("period"),
+                        at: chrono::DateTime::from_timestamp(seconds, 0)
+                            .ok_or_else(|| anyhow::anyhow!("a scheduled time out of range"))?,
+                        moves: vec![],
+                    });
+                }
+                let host = server
+                    .url
+                    .parse::<tokio_postgres::Config>()
+                    .ok()
+                    .and_then(|c| match c.get_hosts().first() {
+                        Some(tokio_postgres::config::Host::Tcp(h)) => Some(h.clone()),
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| "amar".to_string());
+                print!("{}", amar_catalog::releases::calendar::ics(&plans, &host));
+                Ok(())
+            }
+            ReleaseCommand::List(server) => run(
+                &server,
+                "SELECT release_id, period, indicators, status, publish_at_jalali, class, reason \
+                 FROM amar.releases ORDER BY publish_at, release_id",
+            )
+            .await
+            .map(drop),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_release_is_one_call_with_its_values_quoted() {
+        let args = PublishArgs {
+            server: ServerArgs {
+                url: String::new(),
+                user: String::new(),
+            },
+            indicators: "a, b".into(),
+            period: "1403Q4".into(),
+            at: None,
+            class: Some("correction".into()),
+            reason: Some("Fars' figures".into()),
+            force: None,
+        };
+        assert_eq!(
+            call(&args),
+            "CALL amar.release(indicators => 'a, b', period => '1403Q4', class => 'correction', reason => 'Fars'' figures')"
+        );
+    }
+}
