@@ -86,25 +86,23 @@ fn call(args: &PublishArgs) -> String {
     format!("CALL amar.release({})", parts.join(", "))
 }
 
-/// Runs `sql` as the user and prints its rows, one `name: value` block per row.
-/// Returns the rows.
-async fn run(server: &ServerArgs, sql: &str) -> anyhow::Result<Vec<Vec<(String, String)>>> {
-    let rows = query(server, sql).await?;
-    for row in &rows {
+/// Rows, each as (column, value) pairs.
+type Rows = Vec<Vec<(String, String)>>;
+
+/// Rows as the command prints them: a `name: value` block per row.
+fn blocks(rows: &Rows) -> String {
+    let mut out = String::new();
+    for row in rows {
         for (name, value) in row {
-            println!("{name}: {value}");
+            out.push_str(&format!("{name}: {value}\n"));
         }
-        println!();
+        out.push('\n');
     }
-    Ok(rows)
+    out
 }
 
-/// Runs `sql` as the user; the rows, each as (column, value) pairs.
-async fn query(server: &ServerArgs, sql: &str) -> anyhow::Result<Vec<Vec<(String, String)>>> {
-    let password = match std::env::var("AMAR_PASSWORD") {
-        Ok(p) => p,
-        Err(_) => crate::cli::read_password()?,
-    };
+/// Runs `sql` as the user; the rows.
+async fn query(server: &ServerArgs, password: &str, sql: &str) -> anyhow::Result<Rows> {
     let mut config: tokio_postgres::Config = server
         .url
         .parse()
@@ -154,86 +152,121 @@ fn describe(e: &tokio_postgres::Error) -> String {
 }
 
 pub fn release(command: ReleaseCommand) -> anyhow::Result<()> {
+    let password = match std::env::var("AMAR_PASSWORD") {
+        Ok(p) => p,
+        Err(_) => crate::cli::read_password()?,
+    };
     let runtime = crate::serve::runtime(Some(1))?;
-    runtime.block_on(async move {
-        match command {
-            ReleaseCommand::Publish(args) => {
-                anyhow::ensure!(args.at.is_none(), "publish releases now; use prepare --at");
-                run(&args.server, &call(&args)).await.map(drop)
-            }
-            ReleaseCommand::Prepare { release } => {
-                anyhow::ensure!(
-                    release.at.is_some(),
-                    "prepare needs --at, the time of publication"
-                );
-                run(&release.server, &call(&release)).await.map(drop)
-            }
-            ReleaseCommand::Revise(args) => {
-                anyhow::ensure!(
-                    args.class.is_some() && args.reason.is_some(),
-                    "revise needs --class and --reason"
-                );
-                run(&args.server, &call(&args)).await.map(drop)
-            }
-            ReleaseCommand::Verify(server) => {
-                let rows = run(&server, "CALL amar.verify_releases()").await?;
-                let broken = rows
-                    .iter()
-                    .filter(|r| r.iter().any(|(n, v)| n == "status" && v == "broken"))
-                    .count();
-                anyhow::ensure!(broken == 0, "{broken} releases do not match their manifest");
-                println!("{} releases match their manifests", rows.len());
-                Ok(())
-            }
-            ReleaseCommand::Calendar(server) => {
-                let rows = query(
-                    &server,
-                    "SELECT indicators, period, \
+    let out = runtime.block_on(execute(command, &password))?;
+    print!("{out}");
+    Ok(())
+}
+
+/// The arguments of `amar release`, as the command line gives them (after
+/// `amar release`).
+pub fn parse(args: &[&str]) -> anyhow::Result<ReleaseCommand> {
+    #[derive(clap::Parser, Debug)]
+    struct Release {
+        #[command(subcommand)]
+        command: ReleaseCommand,
+    }
+    let parsed = <Release as clap::Parser>::try_parse_from(
+        std::iter::once("amar release").chain(args.iter().copied()),
+    )?;
+    Ok(parsed.command)
+}
+
+/// Runs one `amar release` command as its user (signed in with `password`); what it
+/// prints. Refusals and failures are errors, with the server's message and SQLSTATE.
+pub async fn execute(command: ReleaseCommand, password: &str) -> anyhow::Result<String> {
+    match command {
+        ReleaseCommand::Publish(args) => {
+            anyhow::ensure!(args.at.is_none(), "publish releases now; use prepare --at");
+            Ok(blocks(&query(&args.server, password, &call(&args)).await?))
+        }
+        ReleaseCommand::Prepare { release } => {
+            anyhow::ensure!(
+                release.at.is_some(),
+                "prepare needs --at, the time of publication"
+            );
+            Ok(blocks(
+                &query(&release.server, password, &call(&release)).await?,
+            ))
+        }
+        ReleaseCommand::Revise(args) => {
+            anyhow::ensure!(
+                args.class.is_some() && args.reason.is_some(),
+                "revise needs --class and --reason"
+            );
+            Ok(blocks(&query(&args.server, password, &call(&args)).await?))
+        }
+        ReleaseCommand::Verify(server) => {
+            let rows = query(&server, password, "CALL amar.verify_releases()").await?;
+            let broken = rows
+                .iter()
+                .filter(|r| r.iter().any(|(n, v)| n == "status" && v == "broken"))
+                .count();
+            anyhow::ensure!(
+                broken == 0,
+                "{}{broken} releases do not match their manifest",
+                blocks(&rows)
+            );
+            Ok(format!(
+                "{}{} releases match their manifests\n",
+                blocks(&rows),
+                rows.len()
+            ))
+        }
+        ReleaseCommand::Calendar(server) => {
+            let rows = query(
+                &server,
+                password,
+                "SELECT indicators, period, \
                      CAST(extract(epoch FROM scheduled_at) AS BIGINT) AS at \
                      FROM amar.release_calendar",
-                )
-                .await?;
-                let mut plans = vec![];
-                for row in rows {
-                    let field = |name: &str| {
-                        row.iter()
-                            .find(|(n, _)| n == name)
-                            .map(|(_, v)| v.clone())
-                            .unwrap_or_default()
-                    };
-                    let seconds: i64 = field("at").parse()?;
-                    plans.push(amar_catalog::releases::calendar::Planned {
-                        indicators: field("indicators")
-                            .split(", ")
-                            .map(str::to_string)
-                            .collect(),
-                        period: field("period"),
-                        at: chrono::DateTime::from_timestamp(seconds, 0)
-                            .ok_or_else(|| anyhow::anyhow!("a scheduled time out of range"))?,
-                        moves: vec![],
-                    });
-                }
-                let host = server
-                    .url
-                    .parse::<tokio_postgres::Config>()
-                    .ok()
-                    .and_then(|c| match c.get_hosts().first() {
-                        Some(tokio_postgres::config::Host::Tcp(h)) => Some(h.clone()),
-                        _ => None,
-                    })
-                    .unwrap_or_else(|| "amar".to_string());
-                print!("{}", amar_catalog::releases::calendar::ics(&plans, &host));
-                Ok(())
+            )
+            .await?;
+            let mut plans = vec![];
+            for row in rows {
+                let field = |name: &str| {
+                    row.iter()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                };
+                let seconds: i64 = field("at").parse()?;
+                plans.push(amar_catalog::releases::calendar::Planned {
+                    indicators: field("indicators")
+                        .split(", ")
+                        .map(str::to_string)
+                        .collect(),
+                    period: field("period"),
+                    at: chrono::DateTime::from_timestamp(seconds, 0)
+                        .ok_or_else(|| anyhow::anyhow!("a scheduled time out of range"))?,
+                    moves: vec![],
+                });
             }
-            ReleaseCommand::List(server) => run(
+            let host = server
+                .url
+                .parse::<tokio_postgres::Config>()
+                .ok()
+                .and_then(|c| match c.get_hosts().first() {
+                    Some(tokio_postgres::config::Host::Tcp(h)) => Some(h.clone()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| "amar".to_string());
+            Ok(amar_catalog::releases::calendar::ics(&plans, &host))
+        }
+        ReleaseCommand::List(server) => Ok(blocks(
+            &query(
                 &server,
+                password,
                 "SELECT release_id, period, indicators, status, publish_at_jalali, class, reason \
                  FROM amar.releases ORDER BY publish_at, release_id",
             )
-            .await
-            .map(drop),
-        }
-    })
+            .await?,
+        )),
+    }
 }
 
 #[cfg(test)]

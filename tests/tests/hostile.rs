@@ -10,16 +10,14 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use amar_tests::{TestServer, shared_demo};
-use arrow_flight::error::FlightError;
 use arrow_flight::sql::client::FlightSqlServiceClient;
-use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::Int64Type;
-use futures::TryStreamExt;
 use tokio_postgres::{Client, SimpleQueryMessage};
 use tonic::Code;
 use tonic::transport::Channel;
 
-use crate::support::{admin, connect, flight_as, sqlstate, texts};
+use crate::support::{admin, connect, flight_as, flight_run, sqlstate, status, texts};
 
 async fn as_user(user: &str) -> Client {
     connect(shared_demo(), user, user)
@@ -205,32 +203,6 @@ async fn deep_but_allowed_chains_run_through_tehrans_row_filter() {
     }
     let fresh = as_user("tehran").await;
     assert_eq!(one(&fresh, "SELECT 1").await.as_deref(), Some("1"));
-}
-
-fn status(e: FlightError) -> tonic::Status {
-    match e {
-        FlightError::Tonic(status) => *status,
-        other => panic!("not a gRPC status: {other:?}"),
-    }
-}
-
-/// A statement's batches over Flight, or the status it failed with, whether planning
-/// or streaming failed.
-async fn flight_run(
-    client: &mut FlightSqlServiceClient<Channel>,
-    sql: &str,
-) -> Result<Vec<RecordBatch>, tonic::Status> {
-    let info = client
-        .execute(sql.to_string(), None)
-        .await
-        .map_err(status)?;
-    let mut batches = vec![];
-    for endpoint in info.endpoint {
-        let ticket = endpoint.ticket.expect("every endpoint has a ticket");
-        let stream = client.do_get(ticket).await.map_err(status)?;
-        batches.extend(stream.try_collect::<Vec<_>>().await.map_err(status)?);
-    }
-    Ok(batches)
 }
 
 fn assert_status(s: &tonic::Status, code: Code, state: &str, text: &str) {

@@ -461,6 +461,16 @@ async fn a_definition_that_cannot_work_stops_the_start_and_names_the_indicator()
         indicator("a", "SELECT * FROM indicators.b"),
         indicator("b", "SELECT * FROM indicators.a")
     );
+    // Built on official figures, an indicator would show releases under embargo.
+    let e = with(&indicator("a", "SELECT * FROM official.b"))
+        .try_start()
+        .err()
+        .map(|e| format!("{e:#}"))
+        .unwrap();
+    assert!(
+        e.contains("indicator \"a\"") && e.contains("official figures are their releases"),
+        "{e}"
+    );
     let e = with(&cycle)
         .try_start()
         .err()

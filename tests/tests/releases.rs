@@ -12,11 +12,10 @@ use std::time::{Duration, Instant};
 use amar_tests::{Fixture, TestServer, shared_demo};
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use datafusion::arrow::array::AsArray;
-use futures::TryStreamExt;
 use tokio_postgres::Client;
 use tonic::transport::Channel;
 
-use crate::support::{connect, sqlstate, text_rows, texts};
+use crate::support::{connect, flight_run, sqlstate, text_rows, texts};
 
 /// Cells of `cases` (a minimum cell of 5) for three months.
 const CELLS: &str = "province,period,cases,amount\n\
@@ -30,6 +29,7 @@ p, role:analyst, official.*, read, allow
 p, role:analyst, official_history.*, read, allow
 p, role:analyst, amar.releases, read, allow
 p, role:analyst, amar.revisions, read, allow
+p, role:analyst, amar.release_calendar, read, allow
 p3, role:provincial, official.cases, province = ${user.province}
 p3, role:provincial, official_history.cases, province = ${user.province}
 p, role:public, indicators.*, read, allow
@@ -325,15 +325,7 @@ async fn a_release_freezes_figures_that_only_a_revision_with_a_reason_changes() 
 
     // Over Flight SQL the public reads the same public form; a CALL is refused.
     let mut client = flight(&server, "web").await;
-    let info = client.execute(public.to_string(), None).await.unwrap();
-    let ticket = info.endpoint[0].ticket.clone().unwrap();
-    let batches: Vec<_> = client
-        .do_get(ticket)
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let batches = flight_run(&mut client, public).await.unwrap();
     let suppressed: Vec<bool> = batches
         .iter()
         .flat_map(|b| {
@@ -602,4 +594,137 @@ async fn the_demos_embargoed_release_is_seen_only_by_the_statistics_office() {
         .await,
         ["23"]
     );
+}
+
+/// `amar release …` as the statistics office runs it, against the server.
+async fn cli(
+    server: &TestServer,
+    user: &str,
+    password: &str,
+    args: &[&str],
+) -> anyhow::Result<String> {
+    let url = format!("postgres://127.0.0.1:{}/amar", server.pg_addr.port());
+    let mut all = args.to_vec();
+    all.extend(["--url", &url, "--user", user]);
+    let command = amar_server::release_cli::parse(&all)?;
+    amar_server::release_cli::execute(command, password).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_release_command_publishes_revises_lists_verifies_and_exports_the_calendar() {
+    let fixture = fixture().config(
+        r#"[[release]]
+indicators = ["cases"]
+period = "1403-01"
+at = "2020-01-01 10:00"
+
+[[release]]
+indicators = ["cases"]
+period = "1403-02"
+at = "1499/01/01 10:00"
+moved = [{ from = "1498/12/01 10:00", reason = "the ministry's data came late" }]
+"#,
+    );
+    let server = fixture.try_start().unwrap();
+    let out = cli(
+        &server,
+        "office",
+        "pw",
+        &["publish", "--indicators", "cases", "--period", "1403-01"],
+    )
+    .await
+    .unwrap();
+    assert!(out.contains("release_id: 1403-01-1\n"), "{out}");
+    assert!(out.contains("status: published\n"), "{out}");
+    // A revision without its reason is refused by the command itself; with one, the
+    // server's refusal of an unknown class comes back with its SQLSTATE.
+    let revise = |class: &'static str, reason: Option<&'static str>| {
+        let mut args = vec![
+            "revise",
+            "--indicators",
+            "cases",
+            "--period",
+            "1403-01",
+            "--class",
+            class,
+        ];
+        args.extend(reason.map(|r| ["--reason", r]).into_iter().flatten());
+        args
+    };
+    let e = cli(&server, "office", "pw", &revise("revision", None))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("needs --class and --reason"), "{e}");
+    let e = cli(&server, "office", "pw", &revise("whim", Some("x")))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("(SQLSTATE 22023)"), "{e}");
+    let out = cli(
+        &server,
+        "office",
+        "pw",
+        &revise("correction", Some("Province 4 counted twice")),
+    )
+    .await
+    .unwrap();
+    assert!(out.contains("indicators: cases (revision 2)\n"), "{out}");
+    // Who may not release, may not through the command either; a wrong password is
+    // refused at sign-in.
+    let e = cli(
+        &server,
+        "ana",
+        "pw",
+        &["publish", "--indicators", "cases", "--period", "1403-02"],
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("(SQLSTATE 42501)"), "{e}");
+    let e = cli(&server, "office", "nope", &["list"]).await.unwrap_err();
+    assert!(e.to_string().contains("cannot sign in"), "{e}");
+
+    let out = cli(&server, "office", "pw", &["list"]).await.unwrap();
+    assert!(
+        out.contains("release_id: 1403-01-1\n") && out.contains("status: superseded\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("class: correction\nreason: Province 4 counted twice\n"),
+        "{out}"
+    );
+    let out = cli(&server, "office", "pw", &["verify"]).await.unwrap();
+    assert!(out.ends_with("2 releases match their manifests\n"), "{out}");
+
+    // The calendar: the first announced release was made (late, long after 2020),
+    // the second is planned; as iCalendar, one event each.
+    let office = as_user(&server, "office").await;
+    assert_eq!(
+        cells(
+            &office,
+            "SELECT period, status, coalesce(CAST(on_time AS VARCHAR), '-'), coalesce(release_id, '-') \
+             FROM amar.release_calendar ORDER BY scheduled_at"
+        )
+        .await,
+        ["1403-01|published|false|1403-01-1", "1403-02|planned|-|-"]
+    );
+    let ics = cli(&server, "office", "pw", &["calendar"]).await.unwrap();
+    assert!(
+        ics.starts_with("BEGIN:VCALENDAR\r\n") && ics.ends_with("END:VCALENDAR\r\n"),
+        "{ics}"
+    );
+    assert_eq!(ics.matches("BEGIN:VEVENT\r\n").count(), 2, "{ics}");
+    assert!(ics.contains("DTSTART:20200101T063000Z\r\n"), "{ics}");
+
+    // Tampered: verify fails, naming the release.
+    let file = fixture.path("data/releases/1403-01-2/release.json");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace("Province 4", "Province 5")).unwrap();
+    let e = cli(&server, "office", "pw", &["verify"]).await.unwrap_err();
+    let e = format!("{e:#}");
+    assert!(
+        e.contains("release_id: 1403-01-2\nstatus: broken\nproblem: release.json does not match")
+            && e.ends_with("1 releases do not match their manifest"),
+        "{e}"
+    );
+    drop(office);
+    server.stop();
 }

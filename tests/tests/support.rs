@@ -109,3 +109,34 @@ pub fn metric(text: &str, line_start: &str) -> Option<f64> {
 pub async fn scrape(server: &TestServer, line_start: &str) -> Option<f64> {
     metric(&http_get(server.http_addr, "/metrics").await.1, line_start)
 }
+
+/// The gRPC status of a Flight call that failed.
+pub fn status(e: arrow_flight::error::FlightError) -> tonic::Status {
+    match e {
+        arrow_flight::error::FlightError::Tonic(status) => *status,
+        other => panic!("not a gRPC status: {other:?}"),
+    }
+}
+
+/// A statement's batches over Flight, or the status it failed with, whether planning
+/// or streaming failed.
+pub async fn flight_run(
+    client: &mut arrow_flight::sql::client::FlightSqlServiceClient<tonic::transport::Channel>,
+    sql: &str,
+) -> Result<Vec<datafusion::arrow::array::RecordBatch>, tonic::Status> {
+    let info = client
+        .execute(sql.to_string(), None)
+        .await
+        .map_err(status)?;
+    let mut batches = vec![];
+    for endpoint in info.endpoint {
+        let ticket = endpoint.ticket.expect("every endpoint has a ticket");
+        let stream = client.do_get(ticket).await.map_err(status)?;
+        batches.extend(
+            futures::TryStreamExt::try_collect::<Vec<_>>(stream)
+                .await
+                .map_err(status)?,
+        );
+    }
+    Ok(batches)
+}

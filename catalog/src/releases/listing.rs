@@ -289,17 +289,7 @@ impl CatalogRows for RevisionList {
         let all = self.releases.all();
         let by_id: BTreeMap<&str, &Arc<Release>> =
             all.iter().map(|r| (r.meta.id.as_str(), r)).collect();
-        let mut indicator = StringBuilder::new();
-        let mut period = StringBuilder::new();
-        let mut cell = StringBuilder::new();
-        let mut old_value = Float64Builder::new();
-        let mut new_value = Float64Builder::new();
-        let mut old_id = StringBuilder::new();
-        let mut new_id = StringBuilder::new();
-        let mut revision = Int32Builder::new();
-        let mut class = StringBuilder::new();
-        let mut reason = StringBuilder::new();
-        let mut at = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+        let mut rows = RevisionRows::default();
         for release in &all {
             if !sees(reader.as_deref(), release, now) {
                 continue;
@@ -308,32 +298,25 @@ impl CatalogRows for RevisionList {
                 let Some(old) = frozen.supersedes.as_deref().and_then(|id| by_id.get(id)) else {
                     continue;
                 };
-                let Some(reader_may) = (match reader.as_deref() {
-                    None => Some(false),
-                    // Values only to readers who see every row of the figures; the
-                    // public compares the forms it reads.
-                    Some(r) if r.sees_all_rows(OFFICIAL_SCHEMA, &frozen.id) => {
-                        Some(r.disclosure_control())
-                    }
-                    Some(r) if r.table_visible(OFFICIAL_SCHEMA, &frozen.id) => None,
-                    Some(_) => continue,
-                }) else {
-                    // Readers with a row filter learn that a revision happened, and
-                    // why, but no cell of it.
-                    indicator.append_value(&frozen.id);
-                    period.append_value(&release.meta.period);
-                    cell.append_value("");
-                    old_value.append_null();
-                    new_value.append_null();
-                    old_id.append_value(&old.meta.id);
-                    new_id.append_value(&release.meta.id);
-                    revision.append_value(frozen.revision as i32);
-                    class.append_option(release.meta.class.as_deref());
-                    reason.append_option(release.meta.reason.as_deref());
-                    at.append_value(release.publish_at.timestamp_micros());
-                    continue;
+                let revised = Revised {
+                    frozen,
+                    old,
+                    release,
                 };
-                let public = reader_may;
+                // Values only to readers who see every row of the figures (the public
+                // compares the forms it reads); readers with a row filter learn that a
+                // revision happened, and why, but no cell of it.
+                let public = match reader.as_deref() {
+                    None => false,
+                    Some(r) if r.sees_all_rows(OFFICIAL_SCHEMA, &frozen.id) => {
+                        r.disclosure_control()
+                    }
+                    Some(r) if r.table_visible(OFFICIAL_SCHEMA, &frozen.id) => {
+                        rows.push(&revised, "", None, None);
+                        continue;
+                    }
+                    Some(_) => continue,
+                };
                 let form = |r: &Release| {
                     let cells = &r.cells[&frozen.id];
                     if public {
@@ -357,36 +340,72 @@ impl CatalogRows for RevisionList {
                         (None, None) => before.contains_key(key) != after.contains_key(key),
                         _ => true,
                     };
-                    if !changed {
-                        continue;
+                    if changed {
+                        rows.push(&revised, key, was, is);
                     }
-                    indicator.append_value(&frozen.id);
-                    period.append_value(&release.meta.period);
-                    cell.append_value(key);
-                    old_value.append_option(was);
-                    new_value.append_option(is);
-                    old_id.append_value(&old.meta.id);
-                    new_id.append_value(&release.meta.id);
-                    revision.append_value(frozen.revision as i32);
-                    class.append_option(release.meta.class.as_deref());
-                    reason.append_option(release.meta.reason.as_deref());
-                    at.append_value(release.publish_at.timestamp_micros());
                 }
             }
         }
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(indicator.finish()),
-            Arc::new(period.finish()),
-            Arc::new(cell.finish()),
-            Arc::new(old_value.finish()),
-            Arc::new(new_value.finish()),
-            Arc::new(old_id.finish()),
-            Arc::new(new_id.finish()),
-            Arc::new(revision.finish()),
-            Arc::new(class.finish()),
-            Arc::new(reason.finish()),
-            Arc::new(at.finish()),
-        ];
-        Ok(RecordBatch::try_new(self.schema(), columns)?)
+        Ok(RecordBatch::try_new(self.schema(), rows.finish())?)
+    }
+}
+
+/// One indicator's revision: its frozen record in the new release, and both releases.
+struct Revised<'a> {
+    frozen: &'a super::FrozenIndicator,
+    old: &'a Release,
+    release: &'a Release,
+}
+
+/// The columns of `amar.revisions`, row by row.
+#[derive(Default)]
+struct RevisionRows {
+    indicator: StringBuilder,
+    period: StringBuilder,
+    cell: StringBuilder,
+    old_value: Float64Builder,
+    new_value: Float64Builder,
+    old_id: StringBuilder,
+    new_id: StringBuilder,
+    revision: Int32Builder,
+    class: StringBuilder,
+    reason: StringBuilder,
+    at: TimestampMicrosecondBuilder,
+}
+
+impl RevisionRows {
+    fn push(&mut self, revised: &Revised<'_>, cell: &str, was: Option<f64>, is: Option<f64>) {
+        let Revised {
+            frozen,
+            old,
+            release,
+        } = revised;
+        self.indicator.append_value(&frozen.id);
+        self.period.append_value(&release.meta.period);
+        self.cell.append_value(cell);
+        self.old_value.append_option(was);
+        self.new_value.append_option(is);
+        self.old_id.append_value(&old.meta.id);
+        self.new_id.append_value(&release.meta.id);
+        self.revision.append_value(frozen.revision as i32);
+        self.class.append_option(release.meta.class.as_deref());
+        self.reason.append_option(release.meta.reason.as_deref());
+        self.at.append_value(release.publish_at.timestamp_micros());
+    }
+
+    fn finish(mut self) -> Vec<ArrayRef> {
+        vec![
+            Arc::new(self.indicator.finish()),
+            Arc::new(self.period.finish()),
+            Arc::new(self.cell.finish()),
+            Arc::new(self.old_value.finish()),
+            Arc::new(self.new_value.finish()),
+            Arc::new(self.old_id.finish()),
+            Arc::new(self.new_id.finish()),
+            Arc::new(self.revision.finish()),
+            Arc::new(self.class.finish()),
+            Arc::new(self.reason.finish()),
+            Arc::new(self.at.finish().with_timezone("UTC")),
+        ]
     }
 }

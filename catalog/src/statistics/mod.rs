@@ -336,8 +336,28 @@ impl Statistics {
                 ))),
             }
         };
+        // Indicators and rules run with the definer's rights, which read releases under
+        // embargo: built on official figures, they would show them before their time.
+        let not_on_releases = |what: &str, statement: &DfStatement| -> Result<()> {
+            let official = [
+                crate::releases::OFFICIAL_SCHEMA,
+                crate::releases::HISTORY_SCHEMA,
+            ];
+            match state
+                .resolve_table_references(statement)?
+                .into_iter()
+                .find(|t| t.schema().is_some_and(|s| official.contains(&s)))
+            {
+                Some(t) => Err(DataFusionError::Plan(format!(
+                    "{what}: it reads {t}; indicators and rules are computed from the sources, and official figures are their releases"
+                ))),
+                None => Ok(()),
+            }
+        };
         for indicator in &self.definitions.indicators {
-            let statement = one_query(&format!("indicator \"{}\"", indicator.id), &indicator.sql)?;
+            let what = format!("indicator \"{}\"", indicator.id);
+            let statement = one_query(&what, &indicator.sql)?;
+            not_on_releases(&what, &statement)?;
             let used = state
                 .resolve_table_references(&statement)?
                 .into_iter()
@@ -347,7 +367,9 @@ impl Statistics {
             uses.insert(indicator.id.clone(), used);
         }
         for rule in &self.definitions.rules {
-            one_query(&format!("validation rule \"{}\"", rule.id), &rule.sql)?;
+            let what = format!("validation rule \"{}\"", rule.id);
+            let statement = one_query(&what, &rule.sql)?;
+            not_on_releases(&what, &statement)?;
         }
         if let Some(cycle) = find_cycle(&uses) {
             return Err(DataFusionError::Plan(format!(
