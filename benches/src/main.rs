@@ -16,6 +16,7 @@ mod plugin;
 mod policy;
 mod pushdown;
 mod python;
+mod releases;
 mod results;
 mod scale;
 mod server;
@@ -150,19 +151,19 @@ fn main() -> anyhow::Result<()> {
             "join" => join::run(&options)?,
             "scale" => scale::run(&options)?,
             "plugin" => plugin::run(&options)?,
-            "transfer" | "policy" => {
+            "transfer" | "policy" | "releases" => {
                 if demo.is_none() {
                     demo = Some(server::Amar::start(&options.amar, options.scale)?);
                 }
                 let server = demo.as_ref().context("the demo server")?;
-                if scenario == "transfer" {
-                    transfer::run(&options, server)?
-                } else {
-                    policy::run(&options, server)?
+                match scenario.as_str() {
+                    "transfer" => transfer::run(&options, server)?,
+                    "policy" => policy::run(&options, server)?,
+                    _ => releases::run(&options, server)?,
                 }
             }
             other => bail!(
-                "unknown scenario {other}; known: generate, transfer, policy, pushdown, latency, join, scale, plugin"
+                "unknown scenario {other}; known: generate, transfer, policy, releases, pushdown, latency, join, scale, plugin"
             ),
         };
         println!("{table}");

@@ -24,7 +24,7 @@ pub struct Amar {
     child: Child,
     pub pg_port: u16,
     pub flight_port: u16,
-    _data: TempDir,
+    data: TempDir,
     _config: Option<TempDir>,
 }
 
@@ -156,13 +156,18 @@ impl Amar {
             child,
             pg_port,
             flight_port,
-            _data: data,
+            data,
             _config: None,
         })
     }
 }
 
 impl Amar {
+    /// The server's data folder.
+    pub fn data_dir(&self) -> &Path {
+        &self.data.0
+    }
+
     /// The server's resident memory now and at its peak (VmRSS, VmHWM), in MiB.
     pub fn memory_mib(&self) -> Option<(f64, f64)> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
