@@ -27,8 +27,9 @@ pub fn anchor(data_dir: &Path) -> anyhow::Result<DateTime<Utc>> {
         return Ok(t.with_timezone(&Utc));
     }
     // On the hour in Tehran (UTC+03:30): announced times look like announced times.
-    let now = Utc::now();
-    let anchor = now - Duration::seconds((now.timestamp() + 12_600).rem_euclid(3_600));
+    let now = Utc::now().timestamp();
+    let anchor = DateTime::from_timestamp(now - (now + 12_600).rem_euclid(3_600), 0)
+        .context("the clock is out of range")?;
     std::fs::create_dir_all(data_dir)?;
     std::fs::write(&path, anchor.to_rfc3339()).with_context(|| path.display().to_string())?;
     Ok(anchor)
