@@ -18,8 +18,9 @@
 //! action on `indicators.<id>` in the policy; verifying needs `release` on
 //! `amar.releases`. Admins may do both.
 
+use amar_catalog::releases::calendar::parse_moment;
 use amar_catalog::releases::{ReleaseError, Request, RevisionClass, jalali_tehran};
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::Utc;
 use datafusion::sql::sqlparser::ast::{Expr, Value, ValueWithSpan};
 
 use super::Session;
@@ -131,37 +132,6 @@ fn literal(expr: &Expr) -> Result<Option<String>, SqlError> {
     }
 }
 
-/// A moment: RFC 3339, or `YYYY-MM-DD HH:MM[:SS]` with an optional zone (`+03:30`);
-/// without one it is Tehran time.
-pub fn parse_moment(text: &str) -> Option<DateTime<Utc>> {
-    let text = text.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Some(t.with_timezone(&Utc));
-    }
-    for format in [
-        "%Y-%m-%d %H:%M:%S%.f%:z",
-        "%Y-%m-%d %H:%M:%S%:z",
-        "%Y-%m-%d %H:%M%:z",
-    ] {
-        if let Ok(t) = DateTime::parse_from_str(text, format) {
-            return Some(t.with_timezone(&Utc));
-        }
-    }
-    for format in [
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%d %H:%M",
-    ] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
-            return chrono_tz::Asia::Tehran
-                .from_local_datetime(&t)
-                .earliest()
-                .map(|t| t.with_timezone(&Utc));
-        }
-    }
-    None
-}
-
 const RELEASE_COLUMNS: &[&str] = &[
     "release_id",
     "period",
@@ -226,7 +196,7 @@ impl Session {
                 SqlError::new(
                     code::INVALID_PARAMETER_VALUE,
                     format!(
-                        "publish_at \"{text}\" is not a time (YYYY-MM-DD HH:MM, Tehran time, or with its zone)"
+                        "publish_at \"{text}\" is not a time (YYYY-MM-DD HH:MM or Jalali YYYY/MM/DD HH:MM, Tehran time, or with its zone)"
                     ),
                 )
             })?),
