@@ -8,7 +8,9 @@
 //!   by size to `query_log-<UTC time>.jsonl` (old files are kept, or the oldest are
 //!   removed beyond `keep_files` when that is set);
 //! - the table `amar.query_log`, which holds the most recent entries in memory
-//!   (refilled from the files when the server starts, so the log survives restarts).
+//!   (refilled from the files when the server starts, so the log survives restarts);
+//!   `amar.query_history` reads every entry of the files (rotated ones too), for
+//!   reports over a quarter, after the writer has written out all recorded before.
 //!
 //! A writer thread appends to the file and flushes after each run of entries (it
 //! lets them gather for 10 ms between runs), so a slow disk never holds up a query;
@@ -23,6 +25,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use amar_catalog::rfc3339;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{
@@ -90,28 +93,18 @@ pub struct AuditEntry {
     pub error: Option<String>,
 }
 
-/// Times as RFC 3339 text with microseconds, the way log readers expect them.
-mod rfc3339 {
-    use chrono::{DateTime, SecondsFormat, Utc};
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Micros, true))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-        let text = String::deserialize(d)?;
-        DateTime::parse_from_rfc3339(&text)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(serde::de::Error::custom)
-    }
+/// What the writer thread is sent.
+enum Message {
+    Entry(Arc<AuditEntry>),
+    /// Flush what came before, then say so.
+    Flush(std::sync::mpsc::SyncSender<()>),
 }
 
 /// The audit log of one server.
 pub struct AuditLog {
     recent: Mutex<VecDeque<Arc<AuditEntry>>>,
     capacity: usize,
-    sender: Mutex<Option<Sender<Arc<AuditEntry>>>>,
+    sender: Mutex<Option<Sender<Message>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     written: Arc<AtomicU64>,
     failed: Arc<AtomicU64>,
@@ -203,21 +196,64 @@ impl AuditLog {
         // thousand remembered entries of hostile megabyte statements cannot fill
         // the server's memory; the file keeps it whole.
         let remembered = remembered(&entry);
-        {
-            let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-            if recent.len() >= self.capacity {
-                recent.pop_front();
-            }
-            recent.push_back(remembered);
+        // Memory and file take entries in the same order (under the same lock).
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if recent.len() >= self.capacity {
+            recent.pop_front();
         }
+        recent.push_back(remembered);
         let sender = self.sender.lock().unwrap_or_else(|e| e.into_inner());
         match sender.as_ref() {
-            Some(s) if s.send(entry).is_ok() => {}
+            Some(s) if s.send(Message::Entry(entry)).is_ok() => {}
             _ => {
                 self.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::error!("the audit writer has stopped; an entry is in memory only");
             }
         }
+    }
+
+    /// Every entry in the files, rotated ones included, oldest file first, after the
+    /// writer has written out everything recorded before this call. Statements are
+    /// cut as in `amar.query_log`.
+    pub fn history(&self) -> Vec<Arc<AuditEntry>> {
+        let (done, written) = std::sync::mpsc::sync_channel(1);
+        let asked = self
+            .sender
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|s| s.send(Message::Flush(done)).is_ok());
+        if asked
+            && written
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .is_err()
+        {
+            tracing::warn!("the audit writer did not flush in time; reading the files as they are");
+        }
+        let mut entries = vec![];
+        let mut skipped = 0usize;
+        for path in log_files(&self.dir) {
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
+            for line in BufReader::new(file).lines() {
+                let Ok(line) = line else {
+                    skipped += 1;
+                    continue;
+                };
+                if line.trim().is_empty() {
+                    continue;
+                }
+                match serde_json::from_str::<AuditEntry>(&line) {
+                    Ok(e) => entries.push(remembered(&Arc::new(e))),
+                    Err(_) => skipped += 1,
+                }
+            }
+        }
+        if skipped > 0 {
+            tracing::warn!(skipped, "audit log lines that do not parse were skipped");
+        }
+        entries
     }
 
     /// Entries appended to the file since start, and entries that could not be.
@@ -252,6 +288,14 @@ impl AuditLog {
     /// `amar.query_log`.
     pub fn table(self: &Arc<Self>) -> Arc<dyn TableProvider> {
         amar_catalog::computed::Computed::table(QueryLogTable {
+            log: self.clone(),
+            schema: query_log_schema(),
+        })
+    }
+
+    /// `amar.query_history`.
+    pub fn history_table(self: &Arc<Self>) -> Arc<dyn TableProvider> {
+        amar_catalog::computed::Computed::table(QueryHistoryTable {
             log: self.clone(),
             schema: query_log_schema(),
         })
@@ -375,15 +419,23 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, receiver: Receiver<Arc<AuditEntry>>) {
+    fn run(mut self, receiver: Receiver<Message>) {
         while let Ok(first) = receiver.recv() {
-            self.append(&first);
+            let mut flushed = vec![];
             // Take whatever else is waiting, then flush once.
-            while let Ok(next) = receiver.try_recv() {
-                self.append(&next);
+            for message in
+                std::iter::once(first).chain(std::iter::from_fn(|| receiver.try_recv().ok()))
+            {
+                match message {
+                    Message::Entry(entry) => self.append(&entry),
+                    Message::Flush(done) => flushed.push(done),
+                }
             }
             if let Err(e) = self.file.flush() {
                 tracing::error!("cannot write the audit log: {e}");
+            }
+            for done in flushed {
+                let _ = done.try_send(());
             }
             // Let entries gather before the next wake-up: under a stream of short
             // statements, waking this thread for each one cost a seventh of the
@@ -494,62 +546,86 @@ struct QueryLogTable {
     schema: SchemaRef,
 }
 
-impl QueryLogTable {
-    fn batch(&self) -> Result<RecordBatch> {
-        let entries = self.log.snapshot();
-        let n = entries.len();
-        let mut at = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
-        let mut session = Int64Builder::with_capacity(n);
-        let mut user = StringBuilder::new();
-        let mut client = StringBuilder::new();
-        let mut protocol = StringBuilder::new();
-        let mut application = StringBuilder::new();
-        let mut statement = StringBuilder::new();
-        let mut objects = ListBuilder::new(StringBuilder::new());
-        let mut decision = StringBuilder::new();
-        let mut rows = Int64Builder::with_capacity(n);
-        let mut bytes = Int64Builder::with_capacity(n);
-        let mut duration = Float64Builder::with_capacity(n);
-        let mut sqlstate = StringBuilder::new();
-        let mut error = StringBuilder::new();
-        for e in &entries {
-            at.append_value(e.at.timestamp_micros());
-            session.append_value(e.session as i64);
-            user.append_value(&e.user);
-            client.append_value(&e.client);
-            protocol.append_value(&e.protocol);
-            application.append_value(&e.application);
-            statement.append_value(&e.statement);
-            for o in &e.objects {
-                objects.values().append_value(o);
-            }
-            objects.append(true);
-            decision.append_value(&e.decision);
-            rows.append_value(e.rows.min(i64::MAX as u64) as i64);
-            bytes.append_value(e.bytes.min(i64::MAX as u64) as i64);
-            duration.append_value(e.duration_ms);
-            sqlstate.append_option(e.sqlstate.as_deref());
-            error.append_option(e.error.as_deref());
+/// Entries as rows of `amar.query_log` (and `amar.query_history`).
+fn entries_batch(schema: &SchemaRef, entries: &[Arc<AuditEntry>]) -> Result<RecordBatch> {
+    let n = entries.len();
+    let mut at = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+    let mut session = Int64Builder::with_capacity(n);
+    let mut user = StringBuilder::new();
+    let mut client = StringBuilder::new();
+    let mut protocol = StringBuilder::new();
+    let mut application = StringBuilder::new();
+    let mut statement = StringBuilder::new();
+    let mut objects = ListBuilder::new(StringBuilder::new());
+    let mut decision = StringBuilder::new();
+    let mut rows = Int64Builder::with_capacity(n);
+    let mut bytes = Int64Builder::with_capacity(n);
+    let mut duration = Float64Builder::with_capacity(n);
+    let mut sqlstate = StringBuilder::new();
+    let mut error = StringBuilder::new();
+    for e in entries {
+        at.append_value(e.at.timestamp_micros());
+        session.append_value(e.session as i64);
+        user.append_value(&e.user);
+        client.append_value(&e.client);
+        protocol.append_value(&e.protocol);
+        application.append_value(&e.application);
+        statement.append_value(&e.statement);
+        for o in &e.objects {
+            objects.values().append_value(o);
         }
-        let objects = objects.finish();
-        // The builder's list field must match the schema's, nullable items included.
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(at.finish()),
-            Arc::new(session.finish()),
-            Arc::new(user.finish()),
-            Arc::new(client.finish()),
-            Arc::new(protocol.finish()),
-            Arc::new(application.finish()),
-            Arc::new(statement.finish()),
-            Arc::new(objects),
-            Arc::new(decision.finish()),
-            Arc::new(rows.finish()),
-            Arc::new(bytes.finish()),
-            Arc::new(duration.finish()),
-            Arc::new(sqlstate.finish()),
-            Arc::new(error.finish()),
-        ];
-        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+        objects.append(true);
+        decision.append_value(&e.decision);
+        rows.append_value(e.rows.min(i64::MAX as u64) as i64);
+        bytes.append_value(e.bytes.min(i64::MAX as u64) as i64);
+        duration.append_value(e.duration_ms);
+        sqlstate.append_option(e.sqlstate.as_deref());
+        error.append_option(e.error.as_deref());
+    }
+    let objects = objects.finish();
+    // The builder's list field must match the schema's, nullable items included.
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(at.finish()),
+        Arc::new(session.finish()),
+        Arc::new(user.finish()),
+        Arc::new(client.finish()),
+        Arc::new(protocol.finish()),
+        Arc::new(application.finish()),
+        Arc::new(statement.finish()),
+        Arc::new(objects),
+        Arc::new(decision.finish()),
+        Arc::new(rows.finish()),
+        Arc::new(bytes.finish()),
+        Arc::new(duration.finish()),
+        Arc::new(sqlstate.finish()),
+        Arc::new(error.finish()),
+    ];
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// `amar.query_history`: every entry in the files, for reports over months.
+#[derive(Debug)]
+struct QueryHistoryTable {
+    log: Arc<AuditLog>,
+    schema: SchemaRef,
+}
+
+#[async_trait]
+impl amar_catalog::computed::CatalogRows for QueryHistoryTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn rows(&self, _state: &dyn Session) -> Result<RecordBatch> {
+        let log = self.log.clone();
+        let entries = tokio::task::spawn_blocking(move || log.history())
+            .await
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+        entries_batch(&self.schema, &entries)
     }
 }
 
@@ -564,7 +640,7 @@ impl amar_catalog::computed::CatalogRows for QueryLogTable {
     }
 
     async fn rows(&self, _state: &dyn Session) -> Result<RecordBatch> {
-        self.batch()
+        entries_batch(&self.schema, &self.log.snapshot())
     }
 }
 
@@ -647,13 +723,33 @@ mod tests {
             3,
             "two rotated and the current one"
         );
-        let batch = QueryLogTable {
-            log: log.clone(),
-            schema: query_log_schema(),
-        }
-        .batch()
-        .unwrap();
+        let batch = entries_batch(&query_log_schema(), &log.snapshot()).unwrap();
         assert_eq!(batch.num_rows(), 10);
+    }
+
+    #[test]
+    fn the_history_reads_every_file_and_waits_for_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = AuditConfig {
+            dir: dir.path().to_path_buf(),
+            max_file_bytes: 1_000,
+            keep_files: 0,
+            memory_rows: 10,
+        };
+        let log = AuditLog::open(&config).unwrap();
+        for i in 0..40 {
+            log.record(entry(i));
+        }
+        // Asked at once, before the writer's next run: every entry, in order, though
+        // memory holds ten and the files are several.
+        let history = log.history();
+        assert_eq!(
+            history.iter().map(|e| e.session).collect::<Vec<_>>(),
+            (0..40).collect::<Vec<_>>()
+        );
+        assert!(log_files(dir.path()).len() > 2);
+        log.close();
+        assert_eq!(log.history().len(), 40, "and after the writer stopped");
     }
 
     #[test]

@@ -232,6 +232,7 @@ pub async fn prepare(options: &ServeOptions) -> anyhow::Result<Prepared> {
             definitions: config.definitions.clone(),
             results_dir: Some(config.server.data_dir.join("validation")),
             releases_dir: Some(config.server.data_dir.join("releases")),
+            history_dir: Some(config.server.data_dir.join("history")),
             memory_bytes: Some(config.server.limits.memory_bytes),
             statement_timeout: config.server.limits.statement_timeout,
             statements_per_user: config.server.limits.statements_per_user,
@@ -253,6 +254,9 @@ pub async fn prepare(options: &ServeOptions) -> anyhow::Result<Prepared> {
         engine,
     })
 }
+
+/// How often every source is looked at for `amar.source_probes`.
+const SOURCE_PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Loads the config (or prepares the demo), opens every source and starts listening.
 pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
@@ -387,6 +391,21 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
                             since_full = 0;
                         }
                     }
+                }
+            }
+        });
+    }
+    // Every source's health and freshness, now and every few minutes, for
+    // `amar.source_probes` (a quarter's availability is read from it).
+    {
+        let engine = engine.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SOURCE_PROBE_INTERVAL);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tick.tick() => engine.probe_sources().await,
                 }
             }
         });

@@ -430,6 +430,10 @@ impl Statistics {
             "indicator_status",
             crate::computed::Computed::table(status::StatusTable::new(self.clone())),
         );
+        system.add_table(
+            "unit_scores",
+            crate::computed::Computed::table(status::ScoresTable::new(self.clone())),
+        );
         Ok(())
     }
 

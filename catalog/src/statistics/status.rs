@@ -189,7 +189,7 @@ impl StatusTable {
     }
 }
 
-/// One unit's value in the latest period.
+/// One unit's value in a period.
 struct Cell {
     unit: Option<String>,
     period: Option<String>,
@@ -201,6 +201,30 @@ struct Cell {
 /// returned a unit twice in a period for other dimensions, which only a flow or stock
 /// can mean; a ratio keeps the first).
 fn latest_cells(indicator: &Indicator, batches: &[RecordBatch]) -> Result<Vec<Cell>> {
+    let all = all_cells(indicator, batches)?;
+    let latest = all.iter().filter_map(|c| c.period.clone()).max();
+    Ok(per_unit(
+        indicator,
+        all.into_iter()
+            .filter(|c| latest.is_none() || c.period == latest),
+    ))
+}
+
+/// Every cell of the indicator, by period and unit (combined as [`latest_cells`]
+/// combines them).
+fn cells_by_period(indicator: &Indicator, batches: &[RecordBatch]) -> Result<Vec<Cell>> {
+    let mut periods: BTreeMap<Option<String>, Vec<Cell>> = BTreeMap::new();
+    for cell in all_cells(indicator, batches)? {
+        periods.entry(cell.period.clone()).or_default().push(cell);
+    }
+    Ok(periods
+        .into_values()
+        .flat_map(|cells| per_unit(indicator, cells.into_iter()))
+        .collect())
+}
+
+/// The indicator's rows as cells.
+fn all_cells(indicator: &Indicator, batches: &[RecordBatch]) -> Result<Vec<Cell>> {
     let text = |batch: &RecordBatch, name: &str| -> Result<Option<ArrayRef>> {
         match batch.schema().index_of(name) {
             Ok(i) => Ok(Some(cast(batch.column(i), &DataType::Utf8)?)),
@@ -238,12 +262,13 @@ fn latest_cells(indicator: &Indicator, batches: &[RecordBatch]) -> Result<Vec<Ce
             });
         }
     }
-    let latest = all.iter().filter_map(|c| c.period.clone()).max();
+    Ok(all)
+}
+
+/// One cell per unit out of cells of one period.
+fn per_unit(indicator: &Indicator, cells: impl Iterator<Item = Cell>) -> Vec<Cell> {
     let mut by_unit: BTreeMap<Option<String>, Cell> = BTreeMap::new();
-    for cell in all {
-        if latest.is_some() && cell.period != latest {
-            continue;
-        }
+    for cell in cells {
         match by_unit.get_mut(&cell.unit) {
             None => {
                 by_unit.insert(cell.unit.clone(), cell);
@@ -259,7 +284,7 @@ fn latest_cells(indicator: &Indicator, batches: &[RecordBatch]) -> Result<Vec<Ce
             }
         }
     }
-    Ok(by_unit.into_values().collect())
+    by_unit.into_values().collect()
 }
 
 #[async_trait]
@@ -279,5 +304,198 @@ impl crate::computed::CatalogRows for StatusTable {
             .is_some_and(|v| v.0.disclosure_control());
         let rows = self.status_rows(suppress).await?;
         self.batch(rows)
+    }
+}
+
+/// `amar.unit_scores`: each unit's score and rank as of every month an indicator's
+/// period ends in, each indicator by its latest period ended by that month (a
+/// quarterly indicator's `1403Q4` counts from 1403-12 on), as `amar.indicator_status`
+/// scores the latest. A quarter's evaluation and its change since the quarter before
+/// are read from here (the quarterly report does).
+#[derive(Debug)]
+pub(super) struct ScoresTable {
+    statistics: Arc<Statistics>,
+    schema: SchemaRef,
+}
+
+impl ScoresTable {
+    pub(super) fn new(statistics: Arc<Statistics>) -> Self {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("unit", DataType::Utf8, false),
+            Field::new("period", DataType::Utf8, false),
+            Field::new("score", DataType::Float64, false),
+            Field::new("rank", DataType::Int64, false),
+            Field::new("indicators", DataType::Int64, false),
+            Field::new("on_target", DataType::Int64, false),
+            Field::new("warning", DataType::Int64, false),
+            Field::new("off_target", DataType::Int64, false),
+        ]));
+        Self { statistics, schema }
+    }
+}
+
+/// The Jalali month a period key ends in: `1403-07` itself, `1403Q4` in its third
+/// month, `1403` in Esfand. Other keys (weeks, days) are not scored.
+fn period_end(period: &str) -> Option<(i32, u8)> {
+    let year = |y: &str| (y.len() == 4).then(|| y.parse::<i32>().ok()).flatten();
+    if let Some((y, q)) = period.split_once('Q') {
+        let q: u8 = q.parse().ok()?;
+        return (1..=4).contains(&q).then_some((year(y)?, q * 3));
+    }
+    if let Some((y, m)) = period.split_once('-') {
+        let m: u8 = m.parse().ok()?;
+        return (1..=12).contains(&m).then_some((year(y)?, m));
+    }
+    Some((year(period)?, 12))
+}
+
+/// What a unit gathered in one period.
+#[derive(Default)]
+struct Tally {
+    points: f64,
+    weight: f64,
+    indicators: i64,
+    counts: [i64; 3],
+}
+
+#[async_trait]
+impl crate::computed::CatalogRows for ScoresTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn rows(&self, state: &dyn Session) -> Result<RecordBatch> {
+        let suppress = state
+            .config()
+            .get_extension::<SessionVisibility>()
+            .is_some_and(|v| v.0.disclosure_control());
+        let definer = self.statistics.definer()?.clone();
+        let ctx = SessionContext::new_with_state(definer);
+        // Each indicator's evaluated cells, by the month its period ends in.
+        let mut evaluated: Vec<(&super::Norm, BTreeMap<(i32, u8), Vec<(String, f64)>>)> = vec![];
+        for indicator in &self.statistics.definitions().indicators {
+            let Some(norm) = &indicator.norm else {
+                continue;
+            };
+            if indicator.area.is_none() || indicator.period.is_none() {
+                continue;
+            }
+            let plan = self.statistics.view_plan(indicator, suppress).await?;
+            let batches = ctx.execute_logical_plan(plan).await?.collect().await?;
+            let mut by_end: BTreeMap<(i32, u8), (String, Vec<(String, f64)>)> = BTreeMap::new();
+            for cell in cells_by_period(indicator, &batches)? {
+                let (Some(unit), Some(period), Some(value)) = (cell.unit, cell.period, cell.value)
+                else {
+                    continue;
+                };
+                let Some(end) = period_end(&period) else {
+                    continue;
+                };
+                if cell.suppressed || !value.is_finite() {
+                    continue;
+                }
+                // Two period keys ending in one month (a month and its quarter in one
+                // indicator): the first in order, the month, counts.
+                let entry = by_end
+                    .entry(end)
+                    .or_insert_with(|| (period.clone(), vec![]));
+                if entry.0 == period {
+                    entry.1.push((unit, value));
+                }
+            }
+            evaluated.push((norm, by_end.into_iter().map(|(k, (_, v))| (k, v)).collect()));
+        }
+        // Scored as of each month any indicator's period ends in: every indicator
+        // by its latest period ended by then, as amar.indicator_status scores the
+        // latest.
+        let months: std::collections::BTreeSet<(i32, u8)> = evaluated
+            .iter()
+            .flat_map(|(_, by_end)| by_end.keys().copied())
+            .collect();
+        let mut tallies: BTreeMap<(String, String), Tally> = BTreeMap::new();
+        for month in &months {
+            let key = format!("{}-{:02}", month.0, month.1);
+            for (norm, by_end) in &evaluated {
+                let Some((_, cells)) = by_end.range(..=*month).next_back() else {
+                    continue;
+                };
+                for (unit, value) in cells {
+                    let status = norm.status(*value);
+                    let tally = tallies.entry((key.clone(), unit.clone())).or_default();
+                    tally.points += status.points() * norm.weight;
+                    tally.weight += norm.weight;
+                    tally.indicators += 1;
+                    let slot = match status {
+                        super::Status::OnTarget => 0,
+                        super::Status::Warning => 1,
+                        super::Status::OffTarget => 2,
+                    };
+                    tally.counts[slot] += 1;
+                }
+            }
+        }
+        let scored: Vec<((String, String), f64, &Tally)> = tallies
+            .iter()
+            .filter(|(_, t)| t.weight > 0.0)
+            .map(|(k, t)| (k.clone(), 100.0 * t.points / t.weight, t))
+            .collect();
+        let n = scored.len();
+        let mut unit = StringBuilder::with_capacity(n, n * 4);
+        let mut period = StringBuilder::with_capacity(n, n * 8);
+        let mut score = Float64Builder::with_capacity(n);
+        let mut rank = Int64Builder::with_capacity(n);
+        let mut indicators = Int64Builder::with_capacity(n);
+        let mut counts = [
+            Int64Builder::with_capacity(n),
+            Int64Builder::with_capacity(n),
+            Int64Builder::with_capacity(n),
+        ];
+        for ((p, u), s, tally) in &scored {
+            // 1 is best; ties share a rank, among the units of the same period.
+            let above = scored
+                .iter()
+                .filter(|((op, _), os, _)| op == p && os > s)
+                .count();
+            unit.append_value(u);
+            period.append_value(p);
+            score.append_value(*s);
+            rank.append_value(1 + above as i64);
+            indicators.append_value(tally.indicators);
+            for (builder, count) in counts.iter_mut().zip(tally.counts) {
+                builder.append_value(count);
+            }
+        }
+        let [mut on, mut warn, mut off] = counts;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(unit.finish()),
+            Arc::new(period.finish()),
+            Arc::new(score.finish()),
+            Arc::new(rank.finish()),
+            Arc::new(indicators.finish()),
+            Arc::new(on.finish()),
+            Arc::new(warn.finish()),
+            Arc::new(off.finish()),
+        ];
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::period_end;
+
+    #[test]
+    fn periods_end_in_their_last_month() {
+        assert_eq!(period_end("1403-07"), Some((1403, 7)));
+        assert_eq!(period_end("1403Q4"), Some((1403, 12)));
+        assert_eq!(period_end("1403Q1"), Some((1403, 3)));
+        assert_eq!(period_end("1403"), Some((1403, 12)));
+        assert_eq!(period_end("1403-W05"), None);
+        assert_eq!(period_end("1403Q5"), None);
+        assert_eq!(period_end("03-07"), None);
     }
 }

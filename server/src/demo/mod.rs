@@ -221,6 +221,7 @@ p3, role:provincial, health.providers, province_code = ${user.province_code}
 #
 # Auditors read the query log only.
 p, role:auditor, amar.query_log, read, allow
+p, role:auditor, amar.query_history, read, allow
 p, role:auditor, amar.policy_status, read, allow
 #
 # Everyone but the public reads the statistics catalog; provincial staff see their
@@ -275,6 +276,13 @@ p3, role:provincial, official_history.rehabilitation_claims, province_code = ${u
 p, role:statistician, indicators.*, release, allow
 p, role:statistician, amar.releases, release, allow
 p, role:statistician, official.*, prerelease, allow
+#
+# The statistics office reports every quarter on how the directive is carried out
+# (amar report quarterly): sources, their probes, scores, and the use of the system.
+p, role:statistician, amar.sources, read, allow
+p, role:statistician, amar.source_probes, read, allow
+p, role:statistician, amar.unit_scores, read, allow
+p, role:statistician, amar.query_history, read, allow
 ";
 
 /// Writes the demo policy unless a policy file is already there.

@@ -69,6 +69,8 @@ pub struct Engine {
     metrics: Arc<crate::metrics::Metrics>,
     /// Official releases of the indicators.
     releases: Arc<Releases>,
+    /// The sources' health and freshness over time.
+    probes: Arc<amar_catalog::probes::SourceProbes>,
     /// The schemas whose tables each reader sees in a form of their own.
     per_reader: Arc<amar_catalog::visible::PerReaderSchemas>,
     rewriter: sql::Rewriter,
@@ -94,6 +96,9 @@ pub struct EngineSetup {
     pub results_dir: Option<std::path::PathBuf>,
     /// The folder of official releases; none keeps no releases (they are refused).
     pub releases_dir: Option<std::path::PathBuf>,
+    /// The folder of the sources' probes (`amar.source_probes`); none keeps them in
+    /// memory.
+    pub history_dir: Option<std::path::PathBuf>,
     /// The query engine's memory pool; none is unbounded.
     pub memory_bytes: Option<usize>,
     /// The longest any statement may run, whatever its session sets.
@@ -134,6 +139,11 @@ impl Engine {
         let users = Arc::new(users);
         let policy = Arc::new(PolicyStore::load(policy_file, None, &users.all()).await?);
         catalog.system().add_table("query_log", audit.table());
+        catalog
+            .system()
+            .add_table("query_history", audit.history_table());
+        let probes = amar_catalog::probes::SourceProbes::new(setup.history_dir.clone());
+        catalog.system().add_table("source_probes", probes.table());
         catalog.system().add_table(
             "policy_status",
             amar_catalog::computed::Computed::table(status::PolicyStatusTable::new(policy.clone())),
@@ -209,6 +219,7 @@ impl Engine {
         Ok(Arc::new(Engine {
             metrics,
             releases,
+            probes,
             per_reader: Arc::new(per_reader),
             statistics: stats,
             statement_timeout: setup.statement_timeout,
@@ -249,6 +260,12 @@ impl Engine {
     /// Official releases.
     pub fn releases(&self) -> &Arc<Releases> {
         &self.releases
+    }
+
+    /// Looks at every source once and keeps what it saw in `amar.source_probes`.
+    pub async fn probe_sources(&self) {
+        let probes = self.probes.probe(self.catalog.sources()).await;
+        tracing::debug!(sources = probes.len(), "sources probed");
     }
 
     /// Changes whenever a plan made before may no longer be what a user may see: the
