@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
 # Installs what the client tests need, from this repository's own lists:
-#   - pgjdbc from Debian's libpostgresql-jdbc-java (the driver Metabase and DBeaver use),
+#   - Debian's packages below (pgjdbc, Chromium, poppler),
 #   - a Python virtual environment in .venv with clients/python/requirements.txt.
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
-if [ ! -f /usr/share/java/postgresql.jar ]; then
-    echo "installing Debian's libpostgresql-jdbc-java"
+# Debian's packages the tests use, installed when one is missing:
+#   libpostgresql-jdbc-java  pgjdbc, the driver Metabase and DBeaver use;
+#   chromium                 prints the quarterly report to PDF (amar report --pdf);
+#   poppler-utils            pdftoppm and pdftotext, to check the printed report.
+missing=()
+[ -f /usr/share/java/postgresql.jar ] || missing+=(libpostgresql-jdbc-java)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v pdftoppm >/dev/null || missing+=(poppler-utils)
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "installing Debian's ${missing[*]}"
     if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq libpostgresql-jdbc-java >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 venv="$root/.venv"

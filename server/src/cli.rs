@@ -56,6 +56,10 @@ enum Command {
     /// verify, list.
     #[command(subcommand)]
     Release(crate::release_cli::ReleaseCommand),
+    /// Reports of the statistics office, from a running server: the quarterly report
+    /// on the directive, in Persian and English, HTML and PDF.
+    #[command(subcommand)]
+    Report(crate::report::ReportCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -203,6 +207,7 @@ pub fn main() -> ExitCode {
         Command::CheckConfig { file } => check_config(file),
         Command::Plugins(command) => plugins(command),
         Command::Release(command) => crate::release_cli::release(command),
+        Command::Report(command) => crate::report::report(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

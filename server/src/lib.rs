@@ -19,5 +19,6 @@ pub mod metrics;
 pub mod pgwire;
 pub mod plugins;
 pub mod release_cli;
+pub mod report;
 pub mod serve;
 pub mod tls;

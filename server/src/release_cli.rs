@@ -101,8 +101,12 @@ fn blocks(rows: &Rows) -> String {
     out
 }
 
-/// Runs `sql` as the user; the rows.
-async fn query(server: &ServerArgs, password: &str, sql: &str) -> anyhow::Result<Rows> {
+/// Signs in to the server as its user, naming the command as the application.
+pub(crate) async fn connect(
+    server: &ServerArgs,
+    password: &str,
+    application: &str,
+) -> anyhow::Result<tokio_postgres::Client> {
     let mut config: tokio_postgres::Config = server
         .url
         .parse()
@@ -111,7 +115,7 @@ async fn query(server: &ServerArgs, password: &str, sql: &str) -> anyhow::Result
     if config.get_dbname().is_none() {
         config.dbname(amar_catalog::DATABASE);
     }
-    config.application_name("amar release");
+    config.application_name(application);
     let (client, connection) = config
         .connect(NoTls)
         .await
@@ -119,6 +123,12 @@ async fn query(server: &ServerArgs, password: &str, sql: &str) -> anyhow::Result
     tokio::spawn(async move {
         let _ = connection.await;
     });
+    Ok(client)
+}
+
+/// Runs `sql` as the user; the rows.
+async fn query(server: &ServerArgs, password: &str, sql: &str) -> anyhow::Result<Rows> {
+    let client = connect(server, password, "amar release").await?;
     let messages = client
         .simple_query(sql)
         .await
@@ -144,18 +154,24 @@ async fn query(server: &ServerArgs, password: &str, sql: &str) -> anyhow::Result
 }
 
 /// A server error as psql shows it: its message and SQLSTATE.
-fn describe(e: &tokio_postgres::Error) -> String {
+pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
         None => e.to_string(),
     }
 }
 
+/// The password of the command's user: `AMAR_PASSWORD`, or the first line of
+/// standard input.
+pub(crate) fn password() -> anyhow::Result<String> {
+    match std::env::var("AMAR_PASSWORD") {
+        Ok(p) => Ok(p),
+        Err(_) => crate::cli::read_password(),
+    }
+}
+
 pub fn release(command: ReleaseCommand) -> anyhow::Result<()> {
-    let password = match std::env::var("AMAR_PASSWORD") {
-        Ok(p) => p,
-        Err(_) => crate::cli::read_password()?,
-    };
+    let password = password()?;
     let runtime = crate::serve::runtime(Some(1))?;
     let out = runtime.block_on(execute(command, &password))?;
     print!("{out}");

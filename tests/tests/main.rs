@@ -24,6 +24,7 @@ mod plugins;
 mod policies;
 mod psql;
 mod releases;
+mod report;
 mod revocation;
 mod slt;
 mod tls;
