@@ -1,15 +1,16 @@
 """Official releases: reading a released indicator (`official.<id>`) against reading
-the same rows from a Parquet file through Amar (a `files` source), and against
-computing the indicator live (`indicators.<id>`). Each path runs a block of queries
-in turn (official, parquet, live, official, …); the report gives each path's median
-latency. Prints JSON.
+the same rows from a Parquet file through the same Amar (a table of the demo's `files`
+source), and against computing the indicator live (`indicators.<id>`). Each path runs
+a block of queries in turn (official, parquet, live, official, …); the report gives
+each path's median latency. Prints JSON.
 
 Usage:
   python releases.py release --port P --indicator ID
         (as admin: releases every period of the indicator; prints the release ids)
   python releases.py parquet --dir D --out FILE
         (joins a release folder's full Parquet files into one file)
-  python releases.py measure --port P --parquet-port Q --indicator ID --rounds R --queries N
+  python releases.py measure --port P --parquet FILE --table T --indicator ID --rounds R --queries N
+        (FILE is the Parquet file the server reads as table T)
 """
 
 import argparse
@@ -64,21 +65,22 @@ def block(conn, sql, n):
 
 
 def measure(args):
+    # The same columns on both paths: the cells as released (official.<id> adds the
+    # release's id, revision and time, measured apart as "official_all").
+    columns = ", ".join(f'"{name}"' for name in pq.read_schema(args.parquet).names)
     paths = {
-        "official": (args.port, f"SELECT * FROM official.{args.indicator}"),
-        "parquet": (args.parquet_port, f"SELECT * FROM released.{args.indicator}"),
-        "live": (args.port, f"SELECT * FROM indicators.{args.indicator}"),
+        "official": f"SELECT {columns} FROM official.{args.indicator}",
+        "parquet": f"SELECT {columns} FROM {args.table}",
+        "official_all": f"SELECT * FROM official.{args.indicator}",
+        "live": f"SELECT * FROM indicators.{args.indicator}",
     }
-    conns = {
-        name: connect(port, "admin" if name != "parquet" else "bench")
-        for name, (port, _) in paths.items()
-    }
+    conns = {name: connect(args.port) for name in paths}
     times = {name: [] for name in paths}
     rows = {}
-    for name, (_, sql) in paths.items():
+    for name, sql in paths.items():
         block(conns[name], sql, 3)  # warm
     for _ in range(args.rounds):
-        for name, (_, sql) in paths.items():
+        for name, sql in paths.items():
             t, rows[name] = block(conns[name], sql, args.queries)
             times[name].extend(t)
     ms = {name: statistics.median(ts) * 1000 for name, ts in times.items()}
@@ -98,7 +100,8 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("command", choices=["release", "parquet", "measure"])
     p.add_argument("--port", type=int)
-    p.add_argument("--parquet-port", type=int)
+    p.add_argument("--parquet")
+    p.add_argument("--table")
     p.add_argument("--indicator")
     p.add_argument("--dir")
     p.add_argument("--out")

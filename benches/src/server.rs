@@ -106,10 +106,23 @@ impl Amar {
         )
     }
 
+    /// On the embedded demo in `dir`, a data folder made before (a copy of another
+    /// server's, say); removed when the server is dropped.
+    pub fn demo_in(binary: &Path, dir: &Path, scale: f64) -> anyhow::Result<Amar> {
+        Self::launch_in(
+            binary,
+            TempDir(dir.to_path_buf()),
+            &["--demo-scale".to_string(), scale.to_string()],
+        )
+    }
+
     fn launch(binary: &Path, tag: &str, extra: &[String]) -> anyhow::Result<Amar> {
         let data = std::env::temp_dir().join(format!("amar-bench-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&data)?;
-        let data = TempDir(data);
+        Self::launch_in(binary, TempDir(data), extra)
+    }
+
+    fn launch_in(binary: &Path, data: TempDir, extra: &[String]) -> anyhow::Result<Amar> {
         let mut child = Command::new(binary)
             .args(["serve", "--data-dir"])
             .arg(&data.0)
