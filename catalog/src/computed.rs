@@ -68,3 +68,13 @@ impl<T: CatalogRows> TableProvider for Computed<T> {
         )?)
     }
 }
+
+/// Runs `read` (files on disk: the audit log's, the source probes') off the async
+/// threads, for a table's rows.
+pub async fn read_blocking<T: Send + 'static>(
+    read: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(read)
+        .await
+        .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))
+}

@@ -24,7 +24,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::Session;
 use datafusion::datasource::TableType;
-use datafusion::error::{DataFusionError, Result};
+use datafusion::error::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::schema::SourceSchema;
@@ -240,9 +240,7 @@ impl crate::computed::CatalogRows for ProbesTable {
 
     async fn rows(&self, _state: &dyn Session) -> Result<RecordBatch> {
         let source = self.probes.clone();
-        let probes = tokio::task::spawn_blocking(move || source.read())
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let probes = crate::computed::read_blocking(move || source.read()).await?;
         let n = probes.len();
         let mut at = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
         let mut source = StringBuilder::with_capacity(n, n * 12);

@@ -233,22 +233,7 @@ impl AuditLog {
         let mut entries = vec![];
         let mut skipped = 0usize;
         for path in log_files(&self.dir) {
-            let Ok(file) = File::open(&path) else {
-                continue;
-            };
-            for line in BufReader::new(file).lines() {
-                let Ok(line) = line else {
-                    skipped += 1;
-                    continue;
-                };
-                if line.trim().is_empty() {
-                    continue;
-                }
-                match serde_json::from_str::<AuditEntry>(&line) {
-                    Ok(e) => entries.push(remembered(&Arc::new(e))),
-                    Err(_) => skipped += 1,
-                }
-            }
+            entries.extend(read_entries(&path, &mut skipped));
         }
         if skipped > 0 {
             tracing::warn!(skipped, "audit log lines that do not parse were skipped");
@@ -359,6 +344,30 @@ fn remembered(entry: &Arc<AuditEntry>) -> Arc<AuditEntry> {
     Arc::new(short)
 }
 
+/// The entries of one file (none if it cannot be opened), as `amar.query_log` keeps
+/// them; lines that do not parse (a torn last line after a crash) are counted in
+/// `skipped`.
+fn read_entries(path: &Path, skipped: &mut usize) -> Vec<Arc<AuditEntry>> {
+    let Ok(file) = File::open(path) else {
+        return vec![];
+    };
+    let mut entries = vec![];
+    for line in BufReader::new(file).lines() {
+        let Ok(line) = line else {
+            *skipped += 1;
+            continue;
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<AuditEntry>(&line) {
+            Ok(e) => entries.push(remembered(&Arc::new(e))),
+            Err(_) => *skipped += 1,
+        }
+    }
+    entries
+}
+
 /// The newest `capacity` entries from the files. A line that does not parse (a torn
 /// last line after a crash) is skipped, and said so.
 fn reload(dir: &Path, capacity: usize) -> VecDeque<Arc<AuditEntry>> {
@@ -369,21 +378,7 @@ fn reload(dir: &Path, capacity: usize) -> VecDeque<Arc<AuditEntry>> {
     let mut chunks: Vec<Vec<Arc<AuditEntry>>> = vec![];
     let mut total = 0;
     for path in files.iter().rev() {
-        let Ok(file) = File::open(path) else { continue };
-        let mut entries = vec![];
-        for line in BufReader::new(file).lines() {
-            let Ok(line) = line else {
-                skipped += 1;
-                continue;
-            };
-            if line.trim().is_empty() {
-                continue;
-            }
-            match serde_json::from_str::<AuditEntry>(&line) {
-                Ok(e) => entries.push(remembered(&Arc::new(e))),
-                Err(_) => skipped += 1,
-            }
-        }
+        let entries = read_entries(path, &mut skipped);
         total += entries.len();
         chunks.push(entries);
         if total >= capacity {
@@ -622,9 +617,7 @@ impl amar_catalog::computed::CatalogRows for QueryHistoryTable {
 
     async fn rows(&self, _state: &dyn Session) -> Result<RecordBatch> {
         let log = self.log.clone();
-        let entries = tokio::task::spawn_blocking(move || log.history())
-            .await
-            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+        let entries = amar_catalog::computed::read_blocking(move || log.history()).await?;
         entries_batch(&self.schema, &entries)
     }
 }
@@ -667,15 +660,20 @@ mod tests {
         }
     }
 
+    /// A log in `dir` rotating past `max_file_bytes`, keeping `memory_rows` in memory.
+    fn config(dir: &tempfile::TempDir, max_file_bytes: u64, memory_rows: usize) -> AuditConfig {
+        AuditConfig {
+            dir: dir.path().to_path_buf(),
+            max_file_bytes,
+            keep_files: 0,
+            memory_rows,
+        }
+    }
+
     #[test]
     fn entries_survive_a_restart_and_files_rotate_by_size() {
         let dir = tempfile::tempdir().unwrap();
-        let config = AuditConfig {
-            dir: dir.path().to_path_buf(),
-            max_file_bytes: 2_000,
-            keep_files: 0,
-            memory_rows: 1_000,
-        };
+        let config = config(&dir, 2_000, 1_000);
         let log = AuditLog::open(&config).unwrap();
         for i in 0..50 {
             log.record(entry(i));
@@ -706,10 +704,8 @@ mod tests {
     fn memory_keeps_the_newest_and_old_files_can_be_pruned() {
         let dir = tempfile::tempdir().unwrap();
         let config = AuditConfig {
-            dir: dir.path().to_path_buf(),
-            max_file_bytes: 1_000,
             keep_files: 2,
-            memory_rows: 10,
+            ..config(&dir, 1_000, 10)
         };
         let log = AuditLog::open(&config).unwrap();
         for i in 0..40 {
@@ -730,12 +726,7 @@ mod tests {
     #[test]
     fn the_history_reads_every_file_and_waits_for_the_writer() {
         let dir = tempfile::tempdir().unwrap();
-        let config = AuditConfig {
-            dir: dir.path().to_path_buf(),
-            max_file_bytes: 1_000,
-            keep_files: 0,
-            memory_rows: 10,
-        };
+        let config = config(&dir, 1_000, 10);
         let log = AuditLog::open(&config).unwrap();
         for i in 0..40 {
             log.record(entry(i));
