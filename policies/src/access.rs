@@ -176,8 +176,8 @@ pub fn substitute(template: &str, user: &User) -> std::result::Result<String, St
 }
 
 /// What the public role may read at most: the indicators, the official (released)
-/// figures and their history, and their published metadata, evaluation, release
-/// list and revisions.
+/// figures and their history, and their published metadata (classifications
+/// included), evaluation, release list and revisions.
 pub fn public_may_read(schema: &str, table: &str) -> bool {
     matches!(schema, "indicators" | "official" | "official_history")
         || (schema == "amar"
@@ -185,6 +185,7 @@ pub fn public_may_read(schema: &str, table: &str) -> bool {
                 table,
                 "indicators"
                     | "glossary"
+                    | "classifications"
                     | "indicator_status"
                     | "releases"
                     | "revisions"

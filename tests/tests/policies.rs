@@ -290,6 +290,7 @@ async fn tehran_listings_show_masked_tables_but_not_the_query_log() {
     assert_eq!(
         system,
         [
+            "amar.classifications",
             "amar.glossary",
             "amar.indicator_status",
             "amar.indicators",

@@ -19,7 +19,13 @@ use crate::system::SystemSchema;
 use crate::visible::{SessionVisibility, Visibility};
 
 pub(super) fn install(statistics: &Arc<Statistics>, system: &SystemSchema) {
-    for kind in [Kind::Indicators, Kind::Glossary, Kind::Rules, Kind::Results] {
+    for kind in [
+        Kind::Indicators,
+        Kind::Glossary,
+        Kind::Rules,
+        Kind::Results,
+        Kind::Classifications,
+    ] {
         system.add_table(
             kind.name(),
             crate::computed::Computed::table(Listing {
@@ -37,6 +43,7 @@ enum Kind {
     Glossary,
     Rules,
     Results,
+    Classifications,
 }
 
 fn text(name: &str) -> Field {
@@ -58,6 +65,7 @@ impl Kind {
             Kind::Glossary => "glossary",
             Kind::Rules => "validation_rules",
             Kind::Results => "validation_results",
+            Kind::Classifications => "classifications",
         }
     }
 
@@ -89,6 +97,7 @@ impl Kind {
                 Field::new("verified", DataType::Boolean, false),
                 text_or_null("failing_rules"),
                 text("sql"),
+                text_or_null("classifications"),
             ],
             Kind::Glossary => vec![
                 text("term"),
@@ -105,6 +114,16 @@ impl Kind {
                 text_or_null("guards"),
                 text_or_null("every"),
                 text("sql"),
+            ],
+            Kind::Classifications => vec![
+                text("classification"),
+                text("title_fa"),
+                text("title_en"),
+                text("code"),
+                text("label_fa"),
+                text("label_en"),
+                text_or_null("parent"),
+                Field::new("level", DataType::Int64, false),
             ],
             Kind::Results => vec![
                 text("rule"),
@@ -218,6 +237,15 @@ impl Listing {
                     Arc::new(verified.finish()),
                     Arc::new(failing.finish()),
                     strings(list.iter().map(|i| Some(i.sql.as_str()))),
+                    owned(list.iter().map(|i| {
+                        (!i.classifications.is_empty()).then(|| {
+                            i.classifications
+                                .iter()
+                                .map(|(d, c)| format!("{d}: {c}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        })
+                    })),
                 ]
             }
             Kind::Glossary => {
@@ -246,6 +274,27 @@ impl Listing {
                             .map(|r| r.every.map(|d| format!("{} s", d.as_secs()))),
                     ),
                     strings(list.iter().map(|r| Some(r.sql.as_str()))),
+                ]
+            }
+            Kind::Classifications => {
+                let rows: Vec<(&super::Classification, &super::ClassCode)> = defs
+                    .classifications
+                    .iter()
+                    .flat_map(|c| c.codes.iter().map(move |code| (c, code)))
+                    .collect();
+                let mut level = Int64Builder::new();
+                for (class, code) in &rows {
+                    level.append_value(class.level(&code.code) as i64);
+                }
+                vec![
+                    strings(rows.iter().map(|(c, _)| Some(c.id.as_str()))),
+                    strings(rows.iter().map(|(c, _)| Some(c.title_fa.as_str()))),
+                    strings(rows.iter().map(|(c, _)| Some(c.title_en.as_str()))),
+                    strings(rows.iter().map(|(_, k)| Some(k.code.as_str()))),
+                    strings(rows.iter().map(|(_, k)| Some(k.label_fa.as_str()))),
+                    strings(rows.iter().map(|(_, k)| Some(k.label_en.as_str()))),
+                    strings(rows.iter().map(|(_, k)| k.parent.as_deref())),
+                    Arc::new(level.finish()),
                 ]
             }
             Kind::Results => {

@@ -204,8 +204,50 @@ pub struct Indicator {
     pub norm: Option<Norm>,
     /// Glossary terms it uses.
     pub concepts: Vec<String>,
+    /// The classification each coded dimension uses (`province_code` → `province`).
+    pub classifications: BTreeMap<String, String>,
     /// The query that computes it: one SELECT (or WITH … SELECT).
     pub sql: String,
+}
+
+/// A code list of the statistics office: provinces, counties, economic sectors,
+/// service types, with Persian and English labels and a hierarchy (a code's parent is
+/// another code of the same list: region → province → county).
+#[derive(Debug, Clone)]
+pub struct Classification {
+    pub id: String,
+    pub title_fa: String,
+    pub title_en: String,
+    pub codes: Vec<ClassCode>,
+}
+
+/// One code of a classification.
+#[derive(Debug, Clone)]
+pub struct ClassCode {
+    pub code: String,
+    pub label_fa: String,
+    pub label_en: String,
+    pub parent: Option<String>,
+}
+
+impl Classification {
+    pub fn code(&self, code: &str) -> Option<&ClassCode> {
+        self.codes.iter().find(|c| c.code == code)
+    }
+
+    /// How deep a code sits: 1 for a code without a parent.
+    pub fn level(&self, code: &str) -> usize {
+        let mut level = 1;
+        let mut at = self.code(code);
+        while let Some(parent) = at.and_then(|c| c.parent.as_deref()) {
+            level += 1;
+            at = self.code(parent);
+            if level > self.codes.len() {
+                break;
+            }
+        }
+        level
+    }
 }
 
 /// A concept's unified definition.
@@ -269,6 +311,8 @@ pub struct Definitions {
     pub rules: Vec<Rule>,
     /// Releases announced ahead.
     pub calendar: Vec<crate::releases::calendar::Planned>,
+    /// Code lists the indicators' dimensions use.
+    pub classifications: Vec<Classification>,
 }
 
 /// The statistics catalog at run time.
@@ -294,6 +338,17 @@ impl Statistics {
 
     pub fn definitions(&self) -> &Definitions {
         &self.definitions
+    }
+
+    pub fn classification(&self, id: &str) -> Option<&Classification> {
+        self.definitions.classifications.iter().find(|c| c.id == id)
+    }
+
+    /// The labels of `code` in the classification indicator `indicator`'s area
+    /// dimension uses, if it names one and the code is in it.
+    pub fn area_label(&self, indicator: &Indicator, code: &str) -> Option<&ClassCode> {
+        let class = indicator.classifications.get(indicator.area.as_ref()?)?;
+        self.classification(class)?.code(code)
     }
 
     pub fn indicator(&self, id: &str) -> Option<&Indicator> {

@@ -69,6 +69,8 @@ impl StatusTable {
             Field::new("weight", DataType::Float64, false),
             Field::new("unit_score", DataType::Float64, true),
             Field::new("unit_rank", DataType::Int64, true),
+            Field::new("unit_fa", DataType::Utf8, true),
+            Field::new("unit_en", DataType::Utf8, true),
         ]));
         Self { statistics, schema }
     }
@@ -146,6 +148,8 @@ impl StatusTable {
         let mut weight = Float64Builder::with_capacity(n);
         let mut unit_score = Float64Builder::with_capacity(n);
         let mut unit_rank = Int64Builder::with_capacity(n);
+        let mut unit_fa = StringBuilder::with_capacity(n, n * 16);
+        let mut unit_en = StringBuilder::with_capacity(n, n * 16);
         for row in &rows {
             let norm = self
                 .statistics
@@ -167,6 +171,14 @@ impl StatusTable {
             let u = row.unit.as_deref();
             unit_score.append_option(u.and_then(|u| scores.get(u).copied()));
             unit_rank.append_option(u.and_then(|u| ranks.get(u).copied()));
+            // The unit by name, from the classification the area dimension uses.
+            let label = self
+                .statistics
+                .indicator(&row.indicator)
+                .zip(u)
+                .and_then(|(i, u)| self.statistics.area_label(i, u));
+            unit_fa.append_option(label.map(|l| l.label_fa.as_str()));
+            unit_en.append_option(label.map(|l| l.label_en.as_str()));
         }
         let columns: Vec<ArrayRef> = vec![
             Arc::new(indicator.finish()),
@@ -184,6 +196,8 @@ impl StatusTable {
             Arc::new(weight.finish()),
             Arc::new(unit_score.finish()),
             Arc::new(unit_rank.finish()),
+            Arc::new(unit_fa.finish()),
+            Arc::new(unit_en.finish()),
         ];
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }
@@ -287,6 +301,14 @@ fn per_unit(indicator: &Indicator, cells: impl Iterator<Item = Cell>) -> Vec<Cel
     by_unit.into_values().collect()
 }
 
+/// Whether the reading session sees indicators in their disclosure-controlled form.
+fn disclosure_controlled(state: &dyn Session) -> bool {
+    state
+        .config()
+        .get_extension::<SessionVisibility>()
+        .is_some_and(|v| v.0.disclosure_control())
+}
+
 #[async_trait]
 impl crate::computed::CatalogRows for StatusTable {
     fn schema(&self) -> SchemaRef {
@@ -298,10 +320,7 @@ impl crate::computed::CatalogRows for StatusTable {
     }
 
     async fn rows(&self, state: &dyn Session) -> Result<RecordBatch> {
-        let suppress = state
-            .config()
-            .get_extension::<SessionVisibility>()
-            .is_some_and(|v| v.0.disclosure_control());
+        let suppress = disclosure_controlled(state);
         let rows = self.status_rows(suppress).await?;
         self.batch(rows)
     }
@@ -329,6 +348,8 @@ impl ScoresTable {
             Field::new("on_target", DataType::Int64, false),
             Field::new("warning", DataType::Int64, false),
             Field::new("off_target", DataType::Int64, false),
+            Field::new("unit_fa", DataType::Utf8, true),
+            Field::new("unit_en", DataType::Utf8, true),
         ]));
         Self { statistics, schema }
     }
@@ -369,12 +390,17 @@ impl crate::computed::CatalogRows for ScoresTable {
     }
 
     async fn rows(&self, state: &dyn Session) -> Result<RecordBatch> {
-        let suppress = state
-            .config()
-            .get_extension::<SessionVisibility>()
-            .is_some_and(|v| v.0.disclosure_control());
+        let suppress = disclosure_controlled(state);
         let definer = self.statistics.definer()?.clone();
         let ctx = SessionContext::new_with_state(definer);
+        // Units by name, from the first classification an area dimension uses.
+        let class = self
+            .statistics
+            .definitions()
+            .indicators
+            .iter()
+            .find_map(|i| i.classifications.get(i.area.as_ref()?))
+            .and_then(|c| self.statistics.classification(c));
         // Each indicator's evaluated cells, by the month its period ends in.
         let mut evaluated: Vec<(&super::Norm, BTreeMap<(i32, u8), Vec<(String, f64)>>)> = vec![];
         for indicator in &self.statistics.definitions().indicators {
@@ -454,6 +480,8 @@ impl crate::computed::CatalogRows for ScoresTable {
             Int64Builder::with_capacity(n),
             Int64Builder::with_capacity(n),
         ];
+        let mut unit_fa = StringBuilder::with_capacity(n, n * 16);
+        let mut unit_en = StringBuilder::with_capacity(n, n * 16);
         for ((p, u), s, tally) in &scored {
             // 1 is best; ties share a rank, among the units of the same period.
             let above = scored
@@ -468,6 +496,9 @@ impl crate::computed::CatalogRows for ScoresTable {
             for (builder, count) in counts.iter_mut().zip(tally.counts) {
                 builder.append_value(count);
             }
+            let label = class.and_then(|c| c.code(u));
+            unit_fa.append_option(label.map(|l| l.label_fa.as_str()));
+            unit_en.append_option(label.map(|l| l.label_en.as_str()));
         }
         let [mut on, mut warn, mut off] = counts;
         let columns: Vec<ArrayRef> = vec![
@@ -479,6 +510,8 @@ impl crate::computed::CatalogRows for ScoresTable {
             Arc::new(on.finish()),
             Arc::new(warn.finish()),
             Arc::new(off.finish()),
+            Arc::new(unit_fa.finish()),
+            Arc::new(unit_en.finish()),
         ];
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }

@@ -357,6 +357,7 @@ mod tests {
             additivity: Additivity::Flow,
             norm: None,
             concepts: vec![],
+            classifications: Default::default(),
             sql: "SELECT 1".into(),
         }
     }

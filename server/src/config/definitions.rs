@@ -10,7 +10,8 @@ use std::ops::Range;
 use std::path::Path;
 
 use amar_catalog::statistics::{
-    Additivity, Definitions, Direction, GlossaryEntry, Indicator, Norm, Rule, Severity,
+    Additivity, ClassCode, Classification, Definitions, Direction, GlossaryEntry, Indicator, Norm,
+    Rule, Severity,
 };
 use serde::Deserialize;
 use toml::Spanned;
@@ -31,6 +32,28 @@ pub(super) struct RawDefinitions {
     pub rules: Vec<RawRule>,
     #[serde(default, rename = "release")]
     pub releases: Vec<RawRelease>,
+    #[serde(default, rename = "classification")]
+    pub classifications: Vec<RawClassification>,
+}
+
+/// A code list: `[[classification]]` with `id`, titles and `codes`, each
+/// `{ code, fa, en, parent }` (the parent another code of the same list).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawClassification {
+    id: Spanned<String>,
+    title_fa: String,
+    title_en: String,
+    codes: Spanned<Vec<RawCode>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCode {
+    code: String,
+    fa: String,
+    en: String,
+    parent: Option<String>,
 }
 
 /// A release announced ahead: `[[release]]` with `indicators`, `period` and `at`
@@ -79,6 +102,8 @@ pub(super) struct RawIndicator {
     norm: Option<Spanned<RawNorm>>,
     #[serde(default)]
     concepts: Vec<Spanned<String>>,
+    /// The classification each coded dimension uses.
+    classifications: Option<Spanned<BTreeMap<String, String>>>,
     sql: Spanned<String>,
 }
 
@@ -127,6 +152,8 @@ pub(super) struct Gathered {
     concepts: Vec<(String, ConfigError)>,
     /// Indicators planned releases name, with where, checked at the end.
     planned_indicators: Vec<(String, ConfigError)>,
+    /// Classifications indicators name, with where, checked at the end.
+    classes_named: Vec<(String, ConfigError)>,
 }
 
 impl Gathered {
@@ -134,6 +161,9 @@ impl Gathered {
     pub(super) fn add(&mut self, raw: RawDefinitions, at: &Locator<'_>) -> Result<(), ConfigError> {
         for release in raw.releases {
             self.release(release, at)?;
+        }
+        for c in raw.classifications {
+            self.classification(c, at)?;
         }
         for g in raw.glossary {
             let term = g.term.get_ref().trim().to_string();
@@ -153,7 +183,7 @@ impl Gathered {
         for raw in raw.indicators {
             let id = raw.id.get_ref().clone();
             let span = raw.id.span();
-            let indicator = indicator(raw, at, &mut self.concepts)?;
+            let indicator = indicator(raw, at, &mut self.concepts, &mut self.classes_named)?;
             self.unique(
                 &format!("indicator {id}"),
                 &format!("indicator \"{id}\""),
@@ -254,7 +284,91 @@ impl Gathered {
                 return Err(error);
             }
         }
+        for (id, error) in self.classes_named {
+            if !self.definitions.classifications.iter().any(|c| c.id == id) {
+                return Err(error);
+            }
+        }
         Ok(self.definitions)
+    }
+
+    /// Adds one classification: codes unique and labelled, parents among its codes,
+    /// no code its own ancestor.
+    fn classification(
+        &mut self,
+        raw: RawClassification,
+        at: &Locator<'_>,
+    ) -> Result<(), ConfigError> {
+        let id = raw.id.get_ref().clone();
+        let here = format!("classification \"{id}\"");
+        let span = raw.codes.span();
+        let fail = |span: Range<usize>, key: &str, why: String| {
+            Err(at.error(Some(span), format!("{here}, key `{key}`: {why}")))
+        };
+        if !valid_schema_name(&id) {
+            return fail(
+                raw.id.span(),
+                "id",
+                "lower-case letters, digits and '_', starting with a letter".into(),
+            );
+        }
+        let mut codes: Vec<ClassCode> = vec![];
+        for c in raw.codes.into_inner() {
+            let code = c.code.trim().to_string();
+            if code.is_empty() || c.fa.trim().is_empty() || c.en.trim().is_empty() {
+                return fail(
+                    span,
+                    "codes",
+                    format!("code \"{code}\" needs a code and both labels, fa and en"),
+                );
+            }
+            if codes.iter().any(|k| k.code == code) {
+                return fail(span, "codes", format!("code \"{code}\" is listed twice"));
+            }
+            codes.push(ClassCode {
+                code,
+                label_fa: c.fa.trim().to_string(),
+                label_en: c.en.trim().to_string(),
+                parent: c.parent.map(|p| p.trim().to_string()),
+            });
+        }
+        if codes.is_empty() {
+            return fail(
+                span,
+                "codes",
+                "a classification lists at least one code".into(),
+            );
+        }
+        let class = Classification {
+            id: id.clone(),
+            title_fa: raw.title_fa,
+            title_en: raw.title_en,
+            codes,
+        };
+        for code in &class.codes {
+            if let Some(parent) = &code.parent
+                && class.code(parent).is_none()
+            {
+                return fail(
+                    span,
+                    "codes",
+                    format!(
+                        "the parent \"{parent}\" of code \"{}\" is not a code of this classification",
+                        code.code
+                    ),
+                );
+            }
+            if class.level(&code.code) > class.codes.len() {
+                return fail(
+                    span,
+                    "codes",
+                    format!("code \"{}\" is its own ancestor", code.code),
+                );
+            }
+        }
+        self.unique(&format!("classification {id}"), &here, raw.id.span(), at)?;
+        self.definitions.classifications.push(class);
+        Ok(())
     }
 
     /// Adds one planned release.
@@ -336,6 +450,7 @@ fn indicator(
     raw: RawIndicator,
     at: &Locator<'_>,
     concepts: &mut Vec<(String, ConfigError)>,
+    classes_named: &mut Vec<(String, ConfigError)>,
 ) -> Result<Indicator, ConfigError> {
     let id = raw.id.get_ref().clone();
     let here = format!("indicator \"{id}\"");
@@ -459,6 +574,32 @@ fn indicator(
             ),
         ));
     }
+    let classes_span = raw.classifications.as_ref().map_or(0..0, |c| c.span());
+    let classifications = raw
+        .classifications
+        .map(Spanned::into_inner)
+        .unwrap_or_default();
+    for (dimension, class) in &classifications {
+        if !raw.dimensions.contains(dimension) {
+            return fail(
+                classes_span,
+                "classifications",
+                format!(
+                    "\"{dimension}\" is not one of `dimensions` ({})",
+                    raw.dimensions.join(", ")
+                ),
+            );
+        }
+        classes_named.push((
+            class.clone(),
+            at.error(
+                Some(classes_span.clone()),
+                format!(
+                    "{here}, key `classifications`: \"{class}\" is not a classification; add a [[classification]] entry for it"
+                ),
+            ),
+        ));
+    }
     let sql = query_text(raw.sql.get_ref());
     if sql.is_empty() {
         return fail(
@@ -486,6 +627,7 @@ fn indicator(
         additivity,
         norm,
         concepts: raw.concepts.into_iter().map(Spanned::into_inner).collect(),
+        classifications,
         sql,
     })
 }
@@ -599,6 +741,75 @@ sql = "SELECT 1 WHERE false"
 
     fn error(text: &str) -> String {
         parse(text, "c.toml").unwrap_err().to_string()
+    }
+
+    /// GOOD with a classification of two regions and their provinces, which the
+    /// indicator's area uses.
+    fn classified(codes: &str) -> String {
+        format!(
+            "{}\n[[classification]]\nid = \"province\"\ntitle_fa = \"استان\"\ntitle_en = \"Province\"\ncodes = [{codes}]\n",
+            GOOD.replace(
+                "area = \"province_code\"\n",
+                "area = \"province_code\"\nclassifications = { province_code = \"province\" }\n",
+            )
+        )
+    }
+
+    const CODES: &str = r#"
+  { code = "r1", fa = "منطقهٔ یک", en = "Region 1" },
+  { code = "23", fa = "تهران", en = "Tehran", parent = "r1" },
+  { code = "5", fa = "اصفهان", en = "Isfahan", parent = "r1" },
+"#;
+
+    #[test]
+    fn classifications_give_codes_names_and_a_hierarchy() {
+        let d = parse(&classified(CODES), "c.toml").unwrap();
+        let class = &d.classifications[0];
+        assert_eq!(class.codes.len(), 3);
+        assert_eq!(class.code("23").unwrap().label_en, "Tehran");
+        assert_eq!(class.level("r1"), 1);
+        assert_eq!(class.level("23"), 2);
+        assert_eq!(
+            d.indicators[0]
+                .classifications
+                .get("province_code")
+                .map(String::as_str),
+            Some("province")
+        );
+    }
+
+    #[test]
+    fn a_broken_classification_is_refused_with_why() {
+        let e = error(&classified(&CODES.replace(
+            "parent = \"r1\" },\n  { code = \"5\"",
+            "parent = \"r9\" },\n  { code = \"5\"",
+        )));
+        assert!(e.contains("the parent \"r9\" of code \"23\""), "{e}");
+        let e = error(&classified(&CODES.replace("\"5\"", "\"23\"")));
+        assert!(e.contains("code \"23\" is listed twice"), "{e}");
+        let e = error(&classified(&CODES.replace("en = \"Tehran\"", "en = \"\"")));
+        assert!(e.contains("needs a code and both labels"), "{e}");
+        // A cycle: r1 under 5, 5 under r1.
+        let e = error(&classified(&CODES.replace(
+            "{ code = \"r1\", fa = \"منطقهٔ یک\", en = \"Region 1\" }",
+            "{ code = \"r1\", fa = \"منطقهٔ یک\", en = \"Region 1\", parent = \"5\" }",
+        )));
+        assert!(e.contains("its own ancestor"), "{e}");
+        // An indicator naming a classification nobody declared, or a dimension it
+        // does not have.
+        let e = error(&classified(CODES).replace(
+            "province_code = \"province\" }",
+            "province_code = \"county\" }",
+        ));
+        assert!(e.contains("\"county\" is not a classification"), "{e}");
+        let e = error(&classified(CODES).replace(
+            "{ province_code = \"province\" }",
+            "{ branch = \"province\" }",
+        ));
+        assert!(
+            e.contains("key `classifications`") && e.contains("not one of `dimensions`"),
+            "{e}"
+        );
     }
 
     #[test]

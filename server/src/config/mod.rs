@@ -140,6 +140,8 @@ struct RawConfig {
     rules: Vec<definitions::RawRule>,
     #[serde(default, rename = "release")]
     releases: Vec<definitions::RawRelease>,
+    #[serde(default, rename = "classification")]
+    classifications: Vec<definitions::RawClassification>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -155,7 +157,7 @@ struct RawLimits {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCatalog {
-    /// A folder of `*.toml` files with more `[[indicator]]`, `[[glossary]]`,
+    /// A folder of `*.toml` files with more `[[indicator]]`, `[[glossary]]`, `[[classification]]`,
     /// `[[validation]]` and `[[release]]` entries.
     dir: Option<Spanned<PathBuf>>,
 }
@@ -272,6 +274,7 @@ impl Config {
                 glossary: raw.glossary,
                 rules: raw.rules,
                 releases: raw.releases,
+                classifications: raw.classifications,
             },
             &at,
         )?;

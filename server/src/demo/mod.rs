@@ -154,10 +154,28 @@ fn generate(dir: &Path, scale: f64) -> anyhow::Result<u64> {
 /// the glossary they use and validation rules (two of which the demo data violates on
 /// purpose: payments to unknown pensioners, and full months below the minimum wage).
 pub fn catalog() -> anyhow::Result<amar_catalog::statistics::Definitions> {
+    let text = format!("{}\n{}", include_str!("catalog.toml"), provinces_toml());
     Ok(crate::config::definitions::parse(
-        include_str!("catalog.toml"),
+        &text,
         "server/src/demo/catalog.toml",
     )?)
+}
+
+/// The classification of Iran's 31 provinces, by the Statistical Centre of Iran's
+/// codes, as a `[[classification]]` entry (the demo's indicators name it).
+fn provinces_toml() -> String {
+    let mut text = String::from(
+        "# ---------------------------------------------------------------- classifications\n\n\
+         [[classification]]\nid = \"province\"\ntitle_fa = \"استان\"\ntitle_en = \"Province\"\ncodes = [\n",
+    );
+    for p in names::PROVINCES {
+        text.push_str(&format!(
+            "  {{ code = \"{}\", fa = \"{}\", en = \"{}\" }},\n",
+            p.code, p.name_fa, p.name_en
+        ));
+    }
+    text.push_str("]\n");
+    text
 }
 
 /// The demo's users, created in the users file where missing: `admin` (everything),
@@ -229,6 +247,7 @@ p, role:auditor, amar.policy_status, read, allow
 p, role:analyst, indicators.*, read, allow
 p, role:analyst, amar.indicators, read, allow
 p, role:analyst, amar.glossary, read, allow
+p, role:analyst, amar.classifications, read, allow
 p, role:analyst, amar.indicator_status, read, allow
 p, role:analyst, amar.validation_rules, read, allow
 p, role:analyst, amar.validation_results, read, allow
@@ -238,6 +257,7 @@ p3, role:provincial, amar.indicator_status, unit = CAST(${user.province_code} AS
 p, role:public, indicators.*, read, allow
 p, role:public, amar.indicators, read, allow
 p, role:public, amar.glossary, read, allow
+p, role:public, amar.classifications, read, allow
 p, role:public, amar.indicator_status, read, allow
 #
 # Official (released) figures: for analysts and the public, the public in the form

@@ -167,6 +167,7 @@ fn heading(column: &str) -> (&str, &str) {
         "verified" => ("تأییدشده", "Verified"),
         "title_fa" => ("عنوان", "Title (Persian)"),
         "title_en" => ("عنوان انگلیسی", "Title"),
+        "unit_fa" | "unit_en" => ("نام واحد", "Unit name"),
         "unit" => ("واحد", "Unit"),
         "periodicity" => ("دوره‌ی تناوب", "Periodicity"),
         "target" => ("هدف", "Target"),
@@ -316,8 +317,17 @@ fn table(out: &mut String, answer: &Answer, lang: Lang) {
         return;
     }
     let score = answer.columns.iter().position(|c| c == "score");
+    // A column in the other language (title_en in the Persian report) is left out.
+    let other = match lang {
+        Lang::Fa => "_en",
+        Lang::En => "_fa",
+    };
+    let shown: Vec<bool> = answer.columns.iter().map(|c| !c.ends_with(other)).collect();
     out.push_str("<table><thead><tr>");
     for (i, column) in answer.columns.iter().enumerate() {
+        if !shown[i] {
+            continue;
+        }
         // A column of numbers is headed where its numbers end.
         let numbers = answer
             .rows
@@ -336,6 +346,9 @@ fn table(out: &mut String, answer: &Answer, lang: Lang) {
     for row in &answer.rows {
         out.push_str("<tr>");
         for (i, value) in row.iter().enumerate() {
+            if !shown[i] {
+                continue;
+            }
             let value = value.as_deref();
             // Numbers stay on one line; a date and time may break at its space.
             let class = match value {

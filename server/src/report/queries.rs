@@ -156,15 +156,15 @@ pub fn latest_evaluated(quarter: Quarter) -> String {
 pub fn queries(quarter: Quarter, evaluated: Option<Month>) -> Vec<Query> {
     let q = quarter.key();
     let in_quarter = |column: &str| format!("jalali_period('quarter', {column}) = '{q}'");
-    let mut list: Vec<(Section, &str, &str, String)> = vec![];
+    let mut list: Vec<(Section, String, String, String)> = vec![];
     let probes = in_quarter("at");
     let runs = in_quarter("run_at");
     let released = in_quarter("publish_at");
     let statements = in_quarter("at");
     list.push((
         Section::Summary,
-        "ارقام اصلی فصل",
-        "The quarter in figures",
+        "ارقام اصلی فصل".into(),
+        "The quarter in figures".into(),
         format!(
             "SELECT\n  (SELECT count(*) FROM amar.sources) AS sources,\n  \
              (SELECT count(*) FROM amar.sources WHERE mode = 'live') AS online_sources,\n  \
@@ -182,8 +182,8 @@ pub fn queries(quarter: Quarter, evaluated: Option<Month>) -> Vec<Query> {
     ));
     list.push((
         Section::Sources,
-        "منابع متصل و وضعیت کنونی آن‌ها",
-        "Sources connected, and their state now",
+        "منابع متصل و وضعیت کنونی آن‌ها".into(),
+        "Sources connected, and their state now".into(),
         "SELECT name AS source, kind,\n  \
          CASE WHEN mode = 'live' THEN 'online' ELSE 'offline' END AS connection,\n  \
          healthy, tables,\n  \
@@ -193,8 +193,8 @@ pub fn queries(quarter: Quarter, evaluated: Option<Month>) -> Vec<Query> {
     ));
     list.push((
         Section::Sources,
-        "دسترس‌پذیری و تازگی منابع در طول فصل",
-        "Availability and freshness of the sources over the quarter",
+        "دسترس‌پذیری و تازگی منابع در طول فصل".into(),
+        "Availability and freshness of the sources over the quarter".into(),
         format!(
             "SELECT source,\n  \
              CASE WHEN max(mode) = 'live' THEN 'online' ELSE 'offline' END AS connection,\n  \
@@ -209,8 +209,8 @@ pub fn queries(quarter: Quarter, evaluated: Option<Month>) -> Vec<Query> {
     ));
     list.push((
         Section::Validation,
-        "اجرای قواعد اعتبارسنجی و نرخ قبولی، به تفکیک قاعده",
-        "Validation runs and pass rates, by rule",
+        "اجرای قواعد اعتبارسنجی و نرخ قبولی، به تفکیک قاعده".into(),
+        "Validation runs and pass rates, by rule".into(),
         format!(
             "SELECT split_part(guards, '.', 1) AS department, rule, severity,\n  \
              count(*) AS runs,\n  \
@@ -224,8 +224,8 @@ pub fn queries(quarter: Quarter, evaluated: Option<Month>) -> Vec<Query> {
     ));
     list.push((
         Section::Validation,
-        "نرخ قبولی به تفکیک اداره",
-        "Pass rates by department",
+        "نرخ قبولی به تفکیک اداره".into(),
+        "Pass rates by department".into(),
         format!(
             "SELECT split_part(guards, '.', 1) AS department,\n  \
              count(DISTINCT rule) AS rules, count(*) AS runs,\n  \
@@ -236,8 +236,8 @@ pub fn queries(quarter: Quarter, evaluated: Option<Month>) -> Vec<Query> {
     ));
     list.push((
         Section::Indicators,
-        "شاخص‌های تعریف‌شده، به تفکیک اداره",
-        "Indicators defined, by department",
+        "شاخص‌های تعریف‌شده، به تفکیک اداره".into(),
+        "Indicators defined, by department".into(),
         "SELECT department, count(*) AS indicators,\n  \
          sum(CASE WHEN target IS NOT NULL THEN 1 ELSE 0 END) AS with_norm,\n  \
          sum(CASE WHEN verified THEN 1 ELSE 0 END) AS verified\n\
@@ -246,8 +246,8 @@ pub fn queries(quarter: Quarter, evaluated: Option<Month>) -> Vec<Query> {
     ));
     list.push((
         Section::Indicators,
-        "هر شاخص با هنجار آن",
-        "Each indicator with its norm",
+        "هر شاخص با هنجار آن".into(),
+        "Each indicator with its norm".into(),
         "SELECT id AS indicator, title_fa, title_en, department, unit, periodicity,\n  \
          target, direction, verified\n\
          FROM amar.indicators ORDER BY department, id"
@@ -255,8 +255,8 @@ pub fn queries(quarter: Quarter, evaluated: Option<Month>) -> Vec<Query> {
     ));
     list.push((
         Section::Releases,
-        "انتشارهای برنامه‌ریزی‌شده‌ی فصل در برابر تقویم",
-        "Releases planned in the quarter, against the calendar",
+        "انتشارهای برنامه‌ریزی‌شده‌ی فصل در برابر تقویم".into(),
+        "Releases planned in the quarter, against the calendar".into(),
         format!(
             "SELECT indicators, period, scheduled_at_jalali AS scheduled, status, on_time, release_id, moves\n\
              FROM amar.release_calendar WHERE {}\n\
@@ -266,8 +266,8 @@ pub fn queries(quarter: Quarter, evaluated: Option<Month>) -> Vec<Query> {
     ));
     list.push((
         Section::Releases,
-        "انتشارهای فصل",
-        "Releases in the quarter",
+        "انتشارهای فصل".into(),
+        "Releases in the quarter".into(),
         format!(
             "SELECT release_id, period, indicators, status, publish_at_jalali AS published, released_by, class, reason\n\
              FROM amar.releases WHERE {released}\n\
@@ -276,8 +276,8 @@ pub fn queries(quarter: Quarter, evaluated: Option<Month>) -> Vec<Query> {
     ));
     list.push((
         Section::Releases,
-        "بازنگری‌ها و دلایل آن‌ها",
-        "Revisions and their reasons",
+        "بازنگری‌ها و دلایل آن‌ها".into(),
+        "Revisions and their reasons".into(),
         format!(
             "SELECT r.release_id, r.period, r.indicators, r.class, r.reason,\n  \
              count(v.cell) AS cells_changed\n\
@@ -293,12 +293,20 @@ pub fn queries(quarter: Quarter, evaluated: Option<Month>) -> Vec<Query> {
         let before = month.back(3);
         list.push((
             Section::Evaluation,
-            "امتیاز و رتبه‌ی واحدها و تغییر از فصل پیش",
-            "Score and rank of each unit, and the change since the quarter before",
             format!(
-                "SELECT c.unit, c.period, round(c.score, 1) AS score, c.rank,\n  \
+                "امتیاز و رتبه‌ی واحدها در {}، و تغییر از {}",
+                super::html::persian(&month.key()),
+                super::html::persian(&before.key())
+            ),
+            format!(
+                "Score and rank of each unit in {}, and the change since {}",
+                month.key(),
+                before.key()
+            ),
+            format!(
+                "SELECT c.unit, c.unit_fa, c.unit_en, round(c.score, 1) AS score, c.rank,\n  \
                  c.on_target, c.warning, c.off_target,\n  \
-                 p.period AS previous_period, round(p.score, 1) AS previous_score, p.rank AS previous_rank,\n  \
+                 round(p.score, 1) AS previous_score, p.rank AS previous_rank,\n  \
                  round(c.score - p.score, 1) AS score_change, p.rank - c.rank AS rank_change\n\
                  FROM amar.unit_scores c\n\
                  LEFT JOIN amar.unit_scores p ON p.unit = c.unit AND p.period = '{}'\n\
@@ -311,8 +319,8 @@ pub fn queries(quarter: Quarter, evaluated: Option<Month>) -> Vec<Query> {
     }
     list.push((
         Section::Use,
-        "دستورها به تفکیک درگاه",
-        "Statements by front end",
+        "دستورها به تفکیک درگاه".into(),
+        "Statements by front end".into(),
         format!(
             "SELECT protocol AS front_end, count(*) AS statements,\n  \
              count(DISTINCT user_name) AS users,\n  \
@@ -324,8 +332,8 @@ pub fn queries(quarter: Quarter, evaluated: Option<Month>) -> Vec<Query> {
     ));
     list.push((
         Section::Use,
-        "دستورها به تفکیک نقش",
-        "Statements by role",
+        "دستورها به تفکیک نقش".into(),
+        "Statements by role".into(),
         format!(
             "SELECT coalesce(r.role, '(none)') AS role, count(*) AS statements,\n  \
              count(DISTINCT h.user_name) AS users\n\
@@ -341,8 +349,8 @@ pub fn queries(quarter: Quarter, evaluated: Option<Month>) -> Vec<Query> {
     ));
     list.push((
         Section::Use,
-        "خواندن داده‌ها به تفکیک اداره (طرح)",
-        "Reads by department (schema read)",
+        "خواندن داده‌ها به تفکیک اداره (طرح)".into(),
+        "Reads by department (schema read)".into(),
         format!(
             "SELECT split_part(object, '.', 1) AS schema, count(*) AS reads\n\
              FROM (SELECT unnest(objects) AS object FROM amar.query_history WHERE {statements}) t\n\
@@ -351,8 +359,8 @@ pub fn queries(quarter: Quarter, evaluated: Option<Month>) -> Vec<Query> {
     ));
     list.push((
         Section::Use,
-        "پرخواننده‌ترین شاخص‌ها",
-        "Indicators most read",
+        "پرخواننده‌ترین شاخص‌ها".into(),
+        "Indicators most read".into(),
         format!(
             "SELECT split_part(object, '.', 2) AS indicator, count(*) AS reads,\n  \
              sum(CASE WHEN split_part(object, '.', 1) = 'indicators' THEN 0 ELSE 1 END) AS official_reads\n\
@@ -363,8 +371,8 @@ pub fn queries(quarter: Quarter, evaluated: Option<Month>) -> Vec<Query> {
     ));
     list.push((
         Section::Use,
-        "تلاش‌های ردشده",
-        "Refused attempts",
+        "تلاش‌های ردشده".into(),
+        "Refused attempts".into(),
         format!(
             "SELECT user_name, protocol AS front_end, count(*) AS attempts,\n  \
              min(jalali_format(at, 'yyyy/MM/dd HH:mm')) AS first_at\n\
@@ -377,7 +385,7 @@ pub fn queries(quarter: Quarter, evaluated: Option<Month>) -> Vec<Query> {
         .map(|(i, (section, fa, en, sql))| Query {
             id: format!("Q{}", i + 1),
             section,
-            title: (fa.to_string(), en.to_string()),
+            title: (fa, en),
             sql,
         })
         .collect()
