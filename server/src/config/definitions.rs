@@ -36,15 +36,17 @@ pub(super) struct RawDefinitions {
     pub classifications: Vec<RawClassification>,
 }
 
-/// A code list: `[[classification]]` with `id`, titles and `codes`, each
-/// `{ code, fa, en, parent }` (the parent another code of the same list).
+/// A code list: `[[classification]]` with `id`, titles and either `codes`, each
+/// `{ code, fa, en, parent }` (the parent another code of the same list), or `file`, a
+/// CSV file with the columns `code,fa,en,parent` (relative to the TOML file).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawClassification {
     id: Spanned<String>,
     title_fa: String,
     title_en: String,
-    codes: Spanned<Vec<RawCode>>,
+    codes: Option<Spanned<Vec<RawCode>>>,
+    file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -301,9 +303,25 @@ impl Gathered {
     ) -> Result<(), ConfigError> {
         let id = raw.id.get_ref().clone();
         let here = format!("classification \"{id}\"");
-        let span = raw.codes.span();
         let fail = |span: Range<usize>, key: &str, why: String| {
             Err(at.error(Some(span), format!("{here}, key `{key}`: {why}")))
+        };
+        let (span, raw_codes) = match (raw.codes, raw.file) {
+            (Some(codes), None) => (codes.span(), codes.into_inner()),
+            (None, Some(file)) => {
+                let span = file.span();
+                match read_codes(at, file.get_ref()) {
+                    Ok(codes) => (span, codes),
+                    Err(why) => return fail(span, "file", why),
+                }
+            }
+            _ => {
+                return fail(
+                    raw.id.span(),
+                    "codes",
+                    "give either `codes` or `file` (a CSV of code,fa,en,parent)".into(),
+                );
+            }
         };
         if !valid_schema_name(&id) {
             return fail(
@@ -313,7 +331,7 @@ impl Gathered {
             );
         }
         let mut codes: Vec<ClassCode> = vec![];
-        for c in raw.codes.into_inner() {
+        for c in raw_codes {
             let code = c.code.trim().to_string();
             if code.is_empty() || c.fa.trim().is_empty() || c.en.trim().is_empty() {
                 return fail(
@@ -439,6 +457,43 @@ impl Gathered {
             });
         Ok(())
     }
+}
+
+/// The codes of a classification's CSV file (`code,fa,en,parent`, a header first;
+/// `parent` may be left out or empty), relative to the TOML file that names it.
+fn read_codes(at: &Locator<'_>, file: &str) -> Result<Vec<RawCode>, String> {
+    let path = Path::new(at.file.as_str())
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(file);
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let headers = reader
+        .headers()
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .clone();
+    let column = |name: &str| headers.iter().position(|h| h == name);
+    let (Some(code), Some(fa), Some(en)) = (column("code"), column("fa"), column("en")) else {
+        return Err(format!(
+            "{} needs the columns code, fa, en (and parent if the list has a hierarchy)",
+            path.display()
+        ));
+    };
+    let parent = column("parent");
+    let mut codes = vec![];
+    for (n, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| format!("{}, row {}: {e}", path.display(), n + 2))?;
+        let get = |i: usize| record.get(i).unwrap_or("").to_string();
+        codes.push(RawCode {
+            code: get(code),
+            fa: get(fa),
+            en: get(en),
+            parent: parent.map(get).filter(|p| !p.is_empty()),
+        });
+    }
+    Ok(codes)
 }
 
 /// SQL as written, without the trailing semicolon an editor adds.
@@ -776,6 +831,34 @@ sql = "SELECT 1 WHERE false"
                 .map(String::as_str),
             Some("province")
         );
+    }
+
+    #[test]
+    fn codes_may_come_from_a_csv_file_beside_the_catalog() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("province.csv"),
+            "code,fa,en,parent\nr1,منطقهٔ یک,Region 1,\n23,تهران,\"Tehran, the capital\",r1\n",
+        )
+        .unwrap();
+        let toml =
+            classified(CODES).replace(&format!("codes = [{CODES}]"), "file = \"province.csv\"");
+        let file = dir.path().join("catalog.toml");
+        let d = parse(&toml, &file.display().to_string()).unwrap();
+        let class = &d.classifications[0];
+        assert_eq!(class.codes.len(), 2);
+        assert_eq!(class.code("23").unwrap().label_en, "Tehran, the capital");
+        assert_eq!(class.level("23"), 2);
+        // A missing file, and neither codes nor file, are said with the key.
+        let e = parse(
+            &toml.replace("province.csv", "none.csv"),
+            &file.display().to_string(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("key `file`") && e.contains("none.csv"), "{e}");
+        let e = error(&toml.replace("file = \"province.csv\"", ""));
+        assert!(e.contains("give either `codes` or `file`"), "{e}");
     }
 
     #[test]
