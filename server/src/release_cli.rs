@@ -126,31 +126,51 @@ pub(crate) async fn connect(
     Ok(client)
 }
 
+/// Runs `sql` in the client's session: its columns, and its rows as text (NULL as
+/// None), as the server wrote them.
+pub(crate) async fn answer(
+    client: &tokio_postgres::Client,
+    sql: &str,
+) -> Result<(Vec<String>, Vec<Vec<Option<String>>>), tokio_postgres::Error> {
+    let mut columns = vec![];
+    let mut rows = vec![];
+    for message in client.simple_query(sql).await? {
+        match message {
+            SimpleQueryMessage::RowDescription(fields) => {
+                columns = fields.iter().map(|f| f.name().to_string()).collect();
+            }
+            SimpleQueryMessage::Row(row) => {
+                if columns.is_empty() {
+                    columns = row.columns().iter().map(|c| c.name().to_string()).collect();
+                }
+                rows.push(
+                    (0..row.len())
+                        .map(|i| row.get(i).map(str::to_string))
+                        .collect(),
+                );
+            }
+            _ => {}
+        }
+    }
+    Ok((columns, rows))
+}
+
 /// Runs `sql` as the user; the rows.
 async fn query(server: &ServerArgs, password: &str, sql: &str) -> anyhow::Result<Rows> {
     let client = connect(server, password, "amar release").await?;
-    let messages = client
-        .simple_query(sql)
+    let (columns, rows) = answer(&client, sql)
         .await
         .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
-    let mut rows = vec![];
-    for message in messages {
-        if let SimpleQueryMessage::Row(row) = message {
-            let fields: Vec<(String, String)> = row
-                .columns()
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            columns
                 .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    (
-                        c.name().to_string(),
-                        row.get(i).unwrap_or_default().to_string(),
-                    )
-                })
-                .collect();
-            rows.push(fields);
-        }
-    }
-    Ok(rows)
+                .cloned()
+                .zip(row.into_iter().map(Option::unwrap_or_default))
+                .collect()
+        })
+        .collect())
 }
 
 /// A server error as psql shows it: its message and SQLSTATE.

@@ -17,9 +17,8 @@ pub mod queries;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use tokio_postgres::SimpleQueryMessage;
 
-use crate::release_cli::{ServerArgs, connect, describe};
+use crate::release_cli::{ServerArgs, answer, connect, describe};
 pub use queries::{Quarter, Query};
 
 #[derive(Subcommand, Debug)]
@@ -101,34 +100,6 @@ pub struct Gathered {
     pub answers: Vec<Answer>,
 }
 
-/// Runs `sql` in the client's session; its columns and rows.
-async fn run(
-    client: &tokio_postgres::Client,
-    sql: &str,
-) -> Result<(Vec<String>, Vec<Vec<Option<String>>>), tokio_postgres::Error> {
-    let mut columns = vec![];
-    let mut rows = vec![];
-    for message in client.simple_query(sql).await? {
-        match message {
-            SimpleQueryMessage::RowDescription(fields) => {
-                columns = fields.iter().map(|f| f.name().to_string()).collect();
-            }
-            SimpleQueryMessage::Row(row) => {
-                if columns.is_empty() {
-                    columns = row.columns().iter().map(|c| c.name().to_string()).collect();
-                }
-                rows.push(
-                    (0..row.len())
-                        .map(|i| row.get(i).map(str::to_string))
-                        .collect(),
-                );
-            }
-            _ => {}
-        }
-    }
-    Ok((columns, rows))
-}
-
 /// Signs in and runs the quarter's queries. A query that fails stops the report,
 /// naming the query: a report with a section missing is not a report.
 pub async fn gather(
@@ -142,14 +113,14 @@ pub async fn gather(
     };
     // The evaluation compares the latest month evaluated by the quarter's end with
     // the month three before it.
-    let (_, rows) = run(&client, &queries::latest_evaluated(quarter))
+    let (_, rows) = answer(&client, &queries::latest_evaluated(quarter))
         .await
         .map_err(|e| failed("for the evaluated month", e))?;
     let evaluated = rows
         .first()
         .and_then(|r| r.first().cloned().flatten())
         .and_then(|p| queries::Month::parse(&p));
-    let (_, rows) = run(
+    let (_, rows) = answer(
         &client,
         "SELECT jalali_format(now(), 'yyyy/MM/dd HH:mm') AS made_at",
     )
@@ -161,7 +132,7 @@ pub async fn gather(
         .unwrap_or_default();
     let mut answers = vec![];
     for query in queries::queries(quarter, evaluated) {
-        let (columns, rows) = run(&client, &query.sql)
+        let (columns, rows) = answer(&client, &query.sql)
             .await
             .map_err(|e| failed(&format!("{} ({})", query.id, query.title.1), e))?;
         answers.push(Answer {
