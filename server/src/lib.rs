@@ -11,6 +11,7 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod display;
 pub mod engine;
 pub mod flight;
 pub mod http;

@@ -240,6 +240,22 @@ impl Engine {
         }))
     }
 
+    /// The user `name` if `password` is theirs and they are not disabled. A password
+    /// is checked even for an unknown user, so that the time taken does not tell who
+    /// exists. (Flight SQL's Basic authorization and the portal's sign-in.)
+    pub fn verify_password(&self, name: &str, password: &str) -> Option<User> {
+        match self.users.lookup(name) {
+            Some(user) => {
+                (user.verifier.verify_password(password) && !user.disabled).then_some(user)
+            }
+            None => {
+                let _ =
+                    amar_policies::ScramVerifier::mock(name.as_bytes()).verify_password(password);
+                None
+            }
+        }
+    }
+
     pub fn users(&self) -> &UserDirectory {
         &self.users
     }

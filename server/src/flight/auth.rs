@@ -134,17 +134,7 @@ impl Tokens {
         let (user, password) = text
             .split_once(':')
             .ok_or_else(|| unauthenticated("the Basic authorization is not user:password"))?;
-        let account = self.engine.users().lookup(user);
-        // Check a password even for unknown users, so timing does not tell who exists.
-        let ok = match &account {
-            Some(u) => u.verifier.verify_password(password) && !u.disabled,
-            None => {
-                let _ =
-                    amar_policies::ScramVerifier::mock(user.as_bytes()).verify_password(password);
-                false
-            }
-        };
-        let Some(account) = account.filter(|_| ok) else {
+        let Some(account) = self.engine.verify_password(user, password) else {
             tracing::warn!(user, "flight authentication failed");
             return Err(unauthenticated(&format!(
                 "password authentication failed for user \"{user}\""

@@ -49,30 +49,6 @@ pub struct QuarterlyArgs {
     pub chromium: PathBuf,
 }
 
-/// A report's language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
-    Fa,
-    En,
-}
-
-impl Lang {
-    fn parse(text: &str) -> anyhow::Result<Self> {
-        match text.trim() {
-            "fa" => Ok(Lang::Fa),
-            "en" => Ok(Lang::En),
-            other => anyhow::bail!("--lang {other}: the report is written in fa and en"),
-        }
-    }
-
-    fn code(self) -> &'static str {
-        match self {
-            Lang::Fa => "fa",
-            Lang::En => "en",
-        }
-    }
-}
-
 /// One query's answer, every value as the server wrote it (NULL as None).
 #[derive(Debug, Clone)]
 pub struct Answer {
@@ -161,7 +137,7 @@ pub async fn execute(args: QuarterlyArgs, password: &str) -> anyhow::Result<Vec<
     let langs = args
         .lang
         .split(',')
-        .map(Lang::parse)
+        .map(|l| crate::display::Lang::parse(l).map_err(|e| anyhow::anyhow!("--lang {e}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
     if args.pdf {
         anyhow::ensure!(

@@ -295,8 +295,8 @@ pub fn queries(quarter: Quarter, evaluated: Option<Month>) -> Vec<Query> {
             Section::Evaluation,
             format!(
                 "امتیاز و رتبه‌ی واحدها در {}، و تغییر از {}",
-                super::html::persian(&month.key()),
-                super::html::persian(&before.key())
+                crate::display::persian(&month.key()),
+                crate::display::persian(&before.key())
             ),
             format!(
                 "Score and rank of each unit in {}, and the change since {}",
