@@ -8,11 +8,14 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 
 # Debian's packages the tests use, installed when one is missing:
 #   libpostgresql-jdbc-java  pgjdbc, the driver Metabase and DBeaver use;
-#   chromium                 prints the quarterly report to PDF (amar report --pdf);
+#   chromium                 prints the quarterly report to PDF (amar report --pdf),
+#                            and is the browser of the portal's browser tests;
+#   chromium-driver          chromedriver, through which Selenium drives it;
 #   poppler-utils            pdftoppm and pdftotext, to check the printed report.
 missing=()
 [ -f /usr/share/java/postgresql.jar ] || missing+=(libpostgresql-jdbc-java)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 command -v pdftoppm >/dev/null || missing+=(poppler-utils)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing Debian's ${missing[*]}"

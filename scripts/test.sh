@@ -4,7 +4,7 @@
 #   2. runs every Rust test (unit, end-to-end through tokio-postgres, psql, .slt),
 #   3. starts `amar serve` on its demo and runs the real clients against it:
 #      psycopg, SQLAlchemy and pandas, ADBC Flight SQL (pytest; TLS with a server of
-#      its own), and pgjdbc.
+#      its own), the portal over HTTP and in Debian's Chromium (Selenium), and pgjdbc.
 # Set AMAR_REQUIRE_SERVICES=1 to fail, not skip, when PostgreSQL or MariaDB is away.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -29,7 +29,7 @@ grep -qx "loads: yes" <<<"$checked"
 data="$(mktemp -d)"
 log="$data/amar.log"
 "${CARGO_TARGET_DIR:-$root/target}/debug/amar" serve --data-dir "$data" --demo-scale 0.05 \
-    --pg-listen 127.0.0.1:0 --flight-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 >"$log" 2>&1 &
+    --pg-listen 127.0.0.1:0 --flight-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --portal-listen 127.0.0.1:0 >"$log" 2>&1 &
 server=$!
 cleanup() {
     kill "$server" 2>/dev/null || true
@@ -49,9 +49,10 @@ for _ in $(seq 1 600); do
 done
 [ -n "$port" ] || { echo "amar serve did not start:"; cat "$log"; exit 1; }
 flight_port="$(sed -n 's/.*Flight SQL.*grpc:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -n 1)"
-echo "client tests against amar serve: pgwire 127.0.0.1:$port, Flight SQL 127.0.0.1:$flight_port"
+portal_port="$(sed -n 's/.*Portal.*http:\/\/127\.0\.0\.1:\([0-9]*\)\/.*/\1/p' "$log" | head -n 1)"
+echo "client tests against amar serve: pgwire 127.0.0.1:$port, Flight SQL 127.0.0.1:$flight_port, portal 127.0.0.1:$portal_port"
 
-AMAR_PG_HOST=127.0.0.1 AMAR_PG_PORT="$port" AMAR_FLIGHT_PORT="$flight_port" AMAR_PID="$server" \
+AMAR_PG_HOST=127.0.0.1 AMAR_PG_PORT="$port" AMAR_FLIGHT_PORT="$flight_port" AMAR_PORTAL_PORT="$portal_port" AMAR_PID="$server" \
     AMAR_BIN="$target/amar" AMAR_PLUGIN_DIR="$target/deps" \
     "$root/.venv/bin/python" -m pytest -q -s clients/python/tests
 

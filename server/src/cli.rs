@@ -142,6 +142,9 @@ struct ServeArgs {
     /// HOST:PORT for health and metrics over HTTP (default 127.0.0.1:6545).
     #[arg(long)]
     http_listen: Option<SocketAddr>,
+    /// HOST:PORT for the statistics portal's web pages (default 127.0.0.1:6546).
+    #[arg(long)]
+    portal_listen: Option<SocketAddr>,
     /// Size of the embedded demo: 1 is about a million rows.
     #[arg(long)]
     demo_scale: Option<f64>,
@@ -513,6 +516,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 pg_listen: args.pg_listen,
                 flight_listen: args.flight_listen,
                 http_listen: args.http_listen,
+                portal_listen: args.portal_listen,
             },
             demo_scale: args.demo_scale,
         };

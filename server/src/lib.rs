@@ -19,6 +19,7 @@ pub mod linger;
 pub mod metrics;
 pub mod pgwire;
 pub mod plugins;
+pub mod portal;
 pub mod release_cli;
 pub mod report;
 pub mod serve;

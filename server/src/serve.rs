@@ -53,6 +53,8 @@ pub struct RunningServer {
     pub flight_addr: SocketAddr,
     /// Health, readiness and metrics.
     pub http_addr: SocketAddr,
+    /// The statistics portal's web pages.
+    pub portal_addr: SocketAddr,
     pub engine: Arc<Engine>,
     pub config: Config,
     /// Set when the embedded demo is being served.
@@ -177,6 +179,15 @@ impl RunningServer {
             self.flight_addr.port()
         ));
         lines.push(format!(
+            "  Portal (web pages, Persian first): http://{}/{}",
+            self.portal_addr,
+            if self.demo.is_some() {
+                "   (staff sign in as a demo user, e.g. tehran)"
+            } else {
+                ""
+            }
+        ));
+        lines.push(format!(
             "  Health and metrics: http://{}/ready, http://{}/metrics",
             self.http_addr, self.http_addr
         ));
@@ -288,6 +299,15 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", config.server.http_listen))?;
     let http_addr = http_listener.local_addr()?;
+    let portal_listener = TcpListener::bind(config.server.portal.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen for the portal on {}",
+                config.server.portal.listen
+            )
+        })?;
+    let portal_addr = portal_listener.local_addr()?;
     let shutdown = CancellationToken::new();
     let accepting = CancellationToken::new();
     let draining = Arc::new(AtomicBool::new(false));
@@ -317,6 +337,12 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
             http_listener,
             engine.clone(),
             draining.clone(),
+            shutdown.clone(),
+        )),
+        tokio::spawn(crate::portal::serve(
+            portal_listener,
+            engine.clone(),
+            config.server.portal.clone(),
             shutdown.clone(),
         )),
     ];
@@ -434,11 +460,12 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
             }
         });
     }
-    tracing::info!(%pg_addr, %flight_addr, %http_addr, "listening");
+    tracing::info!(%pg_addr, %flight_addr, %http_addr, %portal_addr, "listening");
     Ok(RunningServer {
         pg_addr,
         flight_addr,
         http_addr,
+        portal_addr,
         engine,
         config,
         demo,

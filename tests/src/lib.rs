@@ -20,6 +20,8 @@ pub struct TestServer {
     pub flight_addr: SocketAddr,
     /// Health, readiness and metrics.
     pub http_addr: SocketAddr,
+    /// The statistics portal.
+    pub portal_addr: SocketAddr,
     pub data_dir: PathBuf,
     /// `None` stops at once; `Some(grace)` drains as SIGTERM does.
     stop: std::sync::mpsc::Sender<Option<std::time::Duration>>,
@@ -37,6 +39,7 @@ impl TestServer {
         options.overrides.pg_listen.get_or_insert(loopback);
         options.overrides.flight_listen.get_or_insert(loopback);
         options.overrides.http_listen.get_or_insert(loopback);
+        options.overrides.portal_listen.get_or_insert(loopback);
         let data_dir = options
             .overrides
             .data_dir
@@ -57,8 +60,12 @@ impl TestServer {
                 runtime.block_on(async move {
                     match start(options).await {
                         Ok(server) => {
-                            let _ =
-                                tx.send(Ok((server.pg_addr, server.flight_addr, server.http_addr)));
+                            let _ = tx.send(Ok((
+                                server.pg_addr,
+                                server.flight_addr,
+                                server.http_addr,
+                                server.portal_addr,
+                            )));
                             // Runs until stop() is called or the TestServer is dropped
                             // (the shared one lives as long as the test binary).
                             let how = tokio::task::spawn_blocking(move || stopped.recv()).await;
@@ -75,11 +82,12 @@ impl TestServer {
                     }
                 });
             })?;
-        let (pg_addr, flight_addr, http_addr) = rx.recv()??;
+        let (pg_addr, flight_addr, http_addr, portal_addr) = rx.recv()??;
         Ok(TestServer {
             pg_addr,
             flight_addr,
             http_addr,
+            portal_addr,
             data_dir,
             stop,
             thread: Some(thread),

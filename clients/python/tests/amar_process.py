@@ -39,6 +39,7 @@ class Server:
     pg: int
     flight: int
     http: str
+    portal: str
 
     def stop(self):
         self.process.terminate()
@@ -51,7 +52,8 @@ def start(binary, d, config):
     log = open(d / "amar.log", "w+")
     process = subprocess.Popen(
         [binary, "serve", "--config", str(config), "--data-dir", str(d / "data"),
-         "--pg-listen", "127.0.0.1:0", "--flight-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"],
+         "--pg-listen", "127.0.0.1:0", "--flight-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+         "--portal-listen", "127.0.0.1:0"],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -60,8 +62,9 @@ def start(binary, d, config):
         pg = re.search(r"psql:.*@127\.0\.0\.1:(\d+)/amar", text)
         flight = re.search(r"Flight SQL.*grpc(?:\+tls)?://127\.0\.0\.1:(\d+)", text)
         http = re.search(r"http://(127\.0\.0\.1:\d+)/metrics", text)
-        if pg and flight and http:
-            return Server(process, int(pg.group(1)), int(flight.group(1)), http.group(1))
+        portal = re.search(r"Portal.*http://(127\.0\.0\.1:\d+)/", text)
+        if pg and flight and http and portal:
+            return Server(process, int(pg.group(1)), int(flight.group(1)), http.group(1), portal.group(1))
         assert process.poll() is None, text
         time.sleep(0.1)
     process.kill()

@@ -25,6 +25,7 @@ pub use sources::expand_env;
 pub const DEFAULT_PG_LISTEN: &str = "127.0.0.1:6543";
 pub const DEFAULT_FLIGHT_LISTEN: &str = "127.0.0.1:6544";
 pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:6545";
+pub const DEFAULT_PORTAL_LISTEN: &str = "127.0.0.1:6546";
 pub const DEFAULT_DATA_DIR: &str = "amar-data";
 
 /// A config that could not be used, with where and why.
@@ -42,6 +43,9 @@ pub struct ServerConfig {
     pub pg_listen: SocketAddr,
     pub flight_listen: SocketAddr,
     pub http_listen: SocketAddr,
+    /// The statistics portal (web pages); apart from `http_listen`, so that an
+    /// internet-facing address serves pages and never the metrics.
+    pub portal: PortalConfig,
     pub data_dir: PathBuf,
     pub users_file: PathBuf,
     pub policy_file: Option<PathBuf>,
@@ -51,6 +55,35 @@ pub struct ServerConfig {
     /// Refuse pgwire clients that do not ask for TLS (SQLSTATE 28000).
     pub require_tls: bool,
     pub limits: Limits,
+}
+
+/// The statistics portal (`[portal]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PortalConfig {
+    pub listen: SocketAddr,
+    /// The user a visitor who has not signed in is (a user of the users file, in the
+    /// `public` role); none: visitors must sign in.
+    pub anonymous_user: Option<String>,
+    /// A signed-in visitor's session ends after this long without a request.
+    pub idle_timeout: std::time::Duration,
+    /// The longest a page of live (not official) figures is served from the cache.
+    pub cache_ttl: std::time::Duration,
+    /// The organisation's name in the pages' header, in Persian and English.
+    pub name_fa: String,
+    pub name_en: String,
+}
+
+impl PortalConfig {
+    fn with_listen(listen: SocketAddr) -> Self {
+        PortalConfig {
+            listen,
+            anonymous_user: Some("public".to_string()),
+            idle_timeout: std::time::Duration::from_secs(30 * 60),
+            cache_ttl: std::time::Duration::from_secs(60),
+            name_fa: "درگاه آمار رسمی".to_string(),
+            name_en: "Official Statistics Portal".to_string(),
+        }
+    }
 }
 
 /// What the server allows itself and each statement (`[limits]`).
@@ -117,6 +150,7 @@ pub struct Overrides {
     pub pg_listen: Option<SocketAddr>,
     pub flight_listen: Option<SocketAddr>,
     pub http_listen: Option<SocketAddr>,
+    pub portal_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -132,6 +166,8 @@ struct RawConfig {
     catalog: RawCatalog,
     #[serde(default)]
     limits: RawLimits,
+    #[serde(default)]
+    portal: RawPortal,
     #[serde(default, rename = "indicator")]
     indicators: Vec<definitions::RawIndicator>,
     #[serde(default)]
@@ -142,6 +178,17 @@ struct RawConfig {
     releases: Vec<definitions::RawRelease>,
     #[serde(default, rename = "classification")]
     classifications: Vec<definitions::RawClassification>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPortal {
+    listen: Option<Spanned<String>>,
+    anonymous_user: Option<Spanned<String>>,
+    idle_timeout: Option<Spanned<String>>,
+    cache_ttl: Option<Spanned<String>>,
+    name_fa: Option<Spanned<String>>,
+    name_en: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -243,6 +290,7 @@ impl Config {
         let mut server = server_config(&raw.server, &base, overrides, &at)?;
         server.audit = audit_config(&raw.audit, &base, &server.data_dir, &at)?;
         server.limits = limits(&raw.limits, &at)?;
+        server.portal = portal(&raw.portal, overrides, &at)?;
         let mut sources: Vec<SourceConfig> = vec![];
         for (i, s) in raw.sources.iter().enumerate() {
             let source = source_config(i, s, &base, &at)?;
@@ -311,6 +359,11 @@ impl Config {
                 http_listen: overrides
                     .http_listen
                     .unwrap_or_else(|| parse_default(DEFAULT_HTTP_LISTEN)),
+                portal: PortalConfig::with_listen(
+                    overrides
+                        .portal_listen
+                        .unwrap_or_else(|| parse_default(DEFAULT_PORTAL_LISTEN)),
+                ),
                 users_file: data_dir.join("users.toml"),
                 audit: crate::audit::AuditConfig::in_dir(data_dir.join("audit")),
                 data_dir,
@@ -402,6 +455,7 @@ fn server_config(
         tls,
         require_tls,
         limits: Limits::default(),
+        portal: PortalConfig::with_listen(parse_default(DEFAULT_PORTAL_LISTEN)),
         pg_listen: listen(
             &raw.pg_listen,
             "pg_listen",
@@ -510,6 +564,57 @@ fn limits(raw: &RawLimits, at: &Locator<'_>) -> Result<Limits, ConfigError> {
         limits.shutdown_grace = grace;
     }
     Ok(limits)
+}
+
+fn portal(
+    raw: &RawPortal,
+    overrides: &Overrides,
+    at: &Locator<'_>,
+) -> Result<PortalConfig, ConfigError> {
+    let listen = match &raw.listen {
+        Some(v) => v.get_ref().parse::<SocketAddr>().map_err(|_| {
+            at.error(
+                Some(v.span()),
+                format!(
+                    "[portal], key `listen`: \"{}\" is not HOST:PORT with an IP address, e.g. \"{DEFAULT_PORTAL_LISTEN}\"",
+                    v.get_ref()
+                ),
+            )
+        })?,
+        None => parse_default(DEFAULT_PORTAL_LISTEN),
+    };
+    let mut portal = PortalConfig::with_listen(overrides.portal_listen.unwrap_or(listen));
+    let interval = |value: &Option<Spanned<String>>, key: &str| {
+        match value {
+        None => Ok(None),
+        Some(v) => parse_interval(v.get_ref()).map(Some).ok_or_else(|| {
+            at.error(
+                Some(v.span()),
+                format!(
+                    "[portal], key `{key}`: \"{}\" is not an interval; write e.g. \"30s\", \"15m\" or \"1h\"",
+                    v.get_ref()
+                ),
+            )
+        }),
+    }
+    };
+    if let Some(idle) = interval(&raw.idle_timeout, "idle_timeout")? {
+        portal.idle_timeout = idle;
+    }
+    if let Some(ttl) = interval(&raw.cache_ttl, "cache_ttl")? {
+        portal.cache_ttl = ttl;
+    }
+    if let Some(user) = &raw.anonymous_user {
+        let name = user.get_ref().trim();
+        portal.anonymous_user = (!name.is_empty()).then(|| name.to_string());
+    }
+    if let Some(name) = &raw.name_fa {
+        portal.name_fa = name.get_ref().clone();
+    }
+    if let Some(name) = &raw.name_en {
+        portal.name_en = name.get_ref().clone();
+    }
+    Ok(portal)
 }
 
 /// `30s`, `15m`, `6h`, `1d` (at least 1 s).
