@@ -14,6 +14,7 @@ mod latency;
 mod machine;
 mod plugin;
 mod policy;
+mod portal;
 mod pushdown;
 mod python;
 mod releases;
@@ -68,7 +69,7 @@ fn parse_args() -> anyhow::Result<Options> {
             "--results" => options.results = value("--results")?.into(),
             "-h" | "--help" => {
                 println!(
-                    "amar-benches [generate] [transfer] [policy] [pushdown] [latency] [join] [scale] [plugin] [--sizes N,N,…] [--rounds N] [--scale S] [--amar PATH] [--python PATH] [--results FILE]"
+                    "amar-benches [generate] [transfer] [policy] [releases] [portal] [pushdown] [latency] [join] [scale] [plugin] [--sizes N,N,…] [--rounds N] [--scale S] [--amar PATH] [--python PATH] [--results FILE]"
                 );
                 std::process::exit(0);
             }
@@ -151,7 +152,7 @@ fn main() -> anyhow::Result<()> {
             "join" => join::run(&options)?,
             "scale" => scale::run(&options)?,
             "plugin" => plugin::run(&options)?,
-            "transfer" | "policy" | "releases" => {
+            "transfer" | "policy" | "releases" | "portal" => {
                 if demo.is_none() {
                     demo = Some(server::Amar::start(&options.amar, options.scale)?);
                 }
@@ -159,11 +160,12 @@ fn main() -> anyhow::Result<()> {
                 match scenario.as_str() {
                     "transfer" => transfer::run(&options, server)?,
                     "policy" => policy::run(&options, server)?,
+                    "portal" => portal::run(&options, server)?,
                     _ => releases::run(&options, server)?,
                 }
             }
             other => bail!(
-                "unknown scenario {other}; known: generate, transfer, policy, releases, pushdown, latency, join, scale, plugin"
+                "unknown scenario {other}; known: generate, transfer, policy, releases, portal, pushdown, latency, join, scale, plugin"
             ),
         };
         println!("{table}");

@@ -24,6 +24,8 @@ pub struct Amar {
     child: Child,
     pub pg_port: u16,
     pub flight_port: u16,
+    /// The statistics portal's port.
+    pub portal_port: u16,
     data: TempDir,
     _config: Option<TempDir>,
 }
@@ -134,6 +136,8 @@ impl Amar {
                 "127.0.0.1:0",
                 "--http-listen",
                 "127.0.0.1:0",
+                "--portal-listen",
+                "127.0.0.1:0",
             ])
             .env("AMAR_LOG", "warn")
             .stdout(Stdio::piped())
@@ -142,9 +146,9 @@ impl Amar {
             .with_context(|| format!("starting {}", binary.display()))?;
         let stdout = child.stdout.take().context("no stdout")?;
         let mut lines = BufReader::new(stdout).lines();
-        let (mut pg, mut flight) = (None, None);
+        let (mut pg, mut flight, mut portal) = (None, None, None);
         let deadline = Instant::now() + Duration::from_secs(600);
-        while (pg.is_none() || flight.is_none()) && Instant::now() < deadline {
+        while (pg.is_none() || flight.is_none() || portal.is_none()) && Instant::now() < deadline {
             let Some(line) = lines.next() else {
                 bail!("amar serve exited before listening");
             };
@@ -159,8 +163,13 @@ impl Amar {
                     .then(|| port_after(&line, "grpc://127.0.0.1:"))
                     .flatten()
             });
+            portal = portal.or_else(|| {
+                line.contains("Portal")
+                    .then(|| port_after(&line, "http://127.0.0.1:"))
+                    .flatten()
+            });
         }
-        let (Some(pg_port), Some(flight_port)) = (pg, flight) else {
+        let (Some(pg_port), Some(flight_port), Some(portal_port)) = (pg, flight, portal) else {
             bail!("amar serve did not report its ports");
         };
         // Keep draining stdout so the child never blocks on a full pipe.
@@ -169,6 +178,7 @@ impl Amar {
             child,
             pg_port,
             flight_port,
+            portal_port,
             data,
             _config: None,
         })

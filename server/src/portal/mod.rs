@@ -70,6 +70,9 @@ struct CacheKey {
     generation: u64,
     lang: Lang,
     uri: String,
+    /// The scheme and host the page's permalinks name: a visitor who sends another
+    /// `Host` gets a page of their own, never one for everyone.
+    origin: String,
 }
 
 /// What a page handler made: a page's main content or a file.
@@ -428,11 +431,13 @@ impl Portal {
             return response;
         };
         let started = (Utc::now(), Instant::now());
+        let origin = origin(headers, visitor.secure);
         let key = CacheKey {
             user: session.user.name.clone(),
             generation: self.engine.generation(),
             lang: frame.lang,
             uri: uri.to_string(),
+            origin: origin.clone(),
         };
         let cached = {
             let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -445,7 +450,6 @@ impl Portal {
         let rendered = match cached {
             Some(r) => Ok(r),
             None => {
-                let origin = origin(headers, visitor.secure);
                 let request = Request {
                     session,
                     lang: frame.lang,

@@ -43,7 +43,12 @@ fn grid(
         body.push_str("<tr>");
         for (i, (name, ..)) in columns.iter().enumerate() {
             let v = table.get(row, name);
-            let cell = if *name == "period" {
+            let cell = if *name == "release_id" || *name == "rule" {
+                match v.text() {
+                    Some(code) => format!("<bdi dir=\"ltr\" class=\"code\">{}</bdi>", escape(code)),
+                    None => page::value(v, lang),
+                }
+            } else if *name == "period" {
                 page::period(&v.plain(), lang)
             } else if *name == "outcome" || *name == "status" {
                 match v.text() {
@@ -193,13 +198,48 @@ pub async fn page(request: &Request<'_>) -> Result<Rendered, PageError> {
         body.push_str("</section>\n");
     }
     if can("release_calendar") {
-        let table = run(
+        let mut table = run(
             request,
             "SELECT indicators, period, scheduled_at, status, on_time, release_id, published_at, moves FROM amar.release_calendar ORDER BY scheduled_at",
             &[],
         )
         .await?;
         rows += table.rows.len() as u64;
+        // Names, not ids, for the indicators the visitor may read.
+        if can("indicators") {
+            let titles = run(
+                request,
+                "SELECT id, title_fa, title_en FROM amar.indicators",
+                &[],
+            )
+            .await?;
+            let title_col = match lang {
+                Lang::Fa => "title_fa",
+                Lang::En => "title_en",
+            };
+            let names: std::collections::HashMap<String, String> = titles
+                .rows
+                .iter()
+                .filter_map(|r| {
+                    Some((
+                        titles.text(r, "id")?.to_string(),
+                        titles.text(r, title_col)?.to_string(),
+                    ))
+                })
+                .collect();
+            let separator = t(lang, "، ", ", ");
+            if let Some(i) = table.col("indicators") {
+                for row in &mut table.rows {
+                    if let Value::Text(list) = &row[i] {
+                        let named: Vec<&str> = list
+                            .split(", ")
+                            .map(|id| names.get(id).map(String::as_str).unwrap_or(id))
+                            .collect();
+                        row[i] = Value::Text(named.join(separator));
+                    }
+                }
+            }
+        }
         let _ = writeln!(
             body,
             "<section aria-labelledby=\"calendar\"><h2 id=\"calendar\">{}</h2>",
