@@ -362,3 +362,37 @@ def test_a_session_ends_after_its_idle_time(tmp_path):
         assert v.sign_in("boss", "pw").status == 303
     finally:
         server.stop()
+
+
+EXPECTED_OFFICE = {None: 303, "public": 403, "tehran": 200, "statistician": 200, "admin": 200}
+
+
+@pytest.mark.parametrize("user", [None, "public", "tehran", "statistician", "admin"])
+def test_every_page_answers_every_kind_of_visitor(portal, user):
+    """Each page the visitor may see, in both languages: every indicator, every
+    release of it, the scorecard and a unit, the glossary; and the office as the
+    policy allows. No page fails."""
+    v = visitor(portal)
+    if user:
+        v.signed_in(user)
+    as_user = user or "public"
+    _, ids = sql(as_user, "SELECT id FROM amar.indicators ORDER BY id")
+    _, releases = sql(
+        as_user, "SELECT release_id, indicators FROM amar.releases WHERE status IN ('published', 'superseded')"
+    )
+    pages = ["/", "/units", "/glossary"]
+    pages += [f"/indicators/{i}" for (i,) in ids]
+    pages += [
+        f"/indicators/{i}?release={r}" for r, listed in releases for i in listed.split(", ")
+    ]
+    _, units = sql(as_user, "SELECT DISTINCT unit FROM amar.indicator_status WHERE unit IS NOT NULL")
+    pages += [f"/units/{u}" for (u,) in units[:3]]
+    assert len(pages) >= 15
+    for page in pages:
+        for lang in ("", "lang=en"):
+            url = page if not lang else page + ("&" if "?" in page else "?") + lang
+            r = v.get(url)
+            assert r.status == 200, (user, url, r.status)
+            assert "</html>" in r.text
+            assert "SQLSTATE" not in r.text, (user, url)
+    assert v.get("/office").status == EXPECTED_OFFICE[user]
