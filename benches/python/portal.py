@@ -136,13 +136,19 @@ def browsers(args):
     lock = threading.Lock()
     stop = time.perf_counter() + args.seconds
 
+    slowest = [(0.0, "", 0.0)]
+
     def run(i):
         b = Browser(args.portal)
         mine = []
         k = i
         while time.perf_counter() < stop:
-            took, _ = b.get(paths[k % len(paths)])
+            path = paths[k % len(paths)]
+            at = time.perf_counter() - (stop - args.seconds)
+            took, _ = b.get(path)
             mine.append(took)
+            if took > slowest[0][0]:
+                slowest[0] = (took, path, at)
             k += 1
         with lock:
             latencies.extend(mine)
@@ -168,6 +174,7 @@ def browsers(args):
                 "p95_ms": pct(0.95),
                 "p99_ms": pct(0.99),
                 "max_ms": latencies[-1] * 1000,
+                "slowest": {"path": slowest[0][1], "ms": slowest[0][0] * 1000, "at_s": slowest[0][2]},
             }
         )
     )

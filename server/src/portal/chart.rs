@@ -204,12 +204,19 @@ pub fn line(
     out.push_str("</svg>");
     let _ = write!(
         out,
-        "<ul class=\"legend\"><li>{}</li>{}</ul>",
-        t(
-            lang,
-            "● نقطه‌ی طلایی: رقم رسمی منتشرشده",
-            "● Gold point: an official released figure"
-        ),
+        "<ul class=\"legend\">{}{}</ul>",
+        if points.iter().any(|p| p.official) {
+            format!(
+                "<li>{}</li>",
+                t(
+                    lang,
+                    "● نقطه‌ی طلایی: رقم رسمی منتشرشده",
+                    "● Gold point: an official released figure"
+                )
+            )
+        } else {
+            String::new()
+        },
         if target.is_some() {
             format!(
                 "<li>{}</li>",

@@ -62,6 +62,10 @@ pub struct Portal {
     sessions: Sessions,
     attempts: Attempts,
     cache: Mutex<HashMap<CacheKey, (Instant, Arc<Rendered>)>>,
+    /// The pages being made now: a request for a page another request is already
+    /// making waits for it instead of making it again (when a popular page expires,
+    /// one visitor's request runs its queries, not every visitor's at once).
+    making: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -185,6 +189,7 @@ impl Portal {
             config,
             attempts: Attempts::default(),
             cache: Mutex::new(HashMap::new()),
+            making: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -439,13 +444,20 @@ impl Portal {
             uri: uri.to_string(),
             origin: origin.clone(),
         };
-        let cached = {
-            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            cache
-                .get(&key)
-                .filter(|(at, _)| at.elapsed() < self.config.cache_ttl)
-                .map(|(_, r)| r.clone())
-        };
+        let mut cached = self.cached(&key);
+        // One request makes a page; others asking for it meanwhile wait for it.
+        let mut turn = None;
+        if cached.is_none() {
+            let gate = self
+                .making
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(key.clone())
+                .or_default()
+                .clone();
+            turn = Some(gate.lock_owned().await);
+            cached = self.cached(&key);
+        }
         let from_cache = cached.is_some();
         let rendered = match cached {
             Some(r) => Ok(r),
@@ -469,13 +481,19 @@ impl Portal {
                                 cache.clear();
                             }
                         }
-                        cache.insert(key, (Instant::now(), r.clone()));
+                        cache.insert(key.clone(), (Instant::now(), r.clone()));
                         Ok(r)
                     }
                     Err(e) => Err(e),
                 }
             }
         };
+        if turn.take().is_some() {
+            self.making
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&key);
+        }
         let mut response = match rendered {
             Ok(r) => {
                 let rows = match r.as_ref() {
@@ -515,6 +533,15 @@ impl Portal {
             clear_session(&mut response, visitor.secure);
         }
         response
+    }
+
+    /// A page in the cache and still fresh.
+    fn cached(&self, key: &CacheKey) -> Option<Arc<Rendered>> {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .get(key)
+            .filter(|(at, _)| at.elapsed() < self.config.cache_ttl)
+            .map(|(_, r)| r.clone())
     }
 
     fn error_page(&self, frame: &Frame, e: PageError) -> Response {
