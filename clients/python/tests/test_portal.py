@@ -238,6 +238,17 @@ def test_public_never_gets_a_suppressed_cell(portal):
         row = by_code[code]
         assert row[columns.index("value")] == "" and row[columns.index("suppressed")] == "true"
         assert true_value[code] is not None
+    # The Excel file has no cell where the public's value is suppressed.
+    xlsx = v.get("/indicators/rehabilitation_claims/data.xlsx").body
+    sheet = zipfile.ZipFile(io.BytesIO(xlsx)).read("xl/worksheets/sheet1.xml").decode()
+    letter = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[columns.index("value")]
+    hidden_codes = {str(c) for (c,) in hidden_live}
+    for i, row in enumerate(rows):
+        cell = f'<c r="{letter}{i + 2}"'
+        if row[columns.index("province_code")] in hidden_codes:
+            assert cell not in sheet, (row, cell)
+        elif row[columns.index("value")] != "":
+            assert cell in sheet, (row, cell)
     doc = json.loads(v.get("/indicators/rehabilitation_claims/data.json").body)
     for row in doc["rows"]:
         if row["province_code"] in {c for (c,) in hidden_live}:  # integers in JSON
