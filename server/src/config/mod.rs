@@ -536,20 +536,7 @@ fn limits(raw: &RawLimits, at: &Locator<'_>) -> Result<Limits, ConfigError> {
                 )),
             }
         };
-    let interval = |value: &Option<Spanned<String>>, key: &str| {
-        match value {
-        None => Ok(None),
-        Some(v) => parse_interval(v.get_ref()).map(Some).ok_or_else(|| {
-            at.error(
-                Some(v.span()),
-                format!(
-                    "[limits], key `{key}`: \"{}\" is not an interval; write e.g. \"30s\", \"15m\" or \"1h\"",
-                    v.get_ref()
-                ),
-            )
-        }),
-    }
-    };
+    let interval = |value: &Option<Spanned<String>>, key: &str| interval(at, "limits", value, key);
     if let Some(n) = count(&raw.max_connections, "max_connections", 100_000)? {
         limits.max_connections = n;
     }
@@ -584,20 +571,7 @@ fn portal(
         None => parse_default(DEFAULT_PORTAL_LISTEN),
     };
     let mut portal = PortalConfig::with_listen(overrides.portal_listen.unwrap_or(listen));
-    let interval = |value: &Option<Spanned<String>>, key: &str| {
-        match value {
-        None => Ok(None),
-        Some(v) => parse_interval(v.get_ref()).map(Some).ok_or_else(|| {
-            at.error(
-                Some(v.span()),
-                format!(
-                    "[portal], key `{key}`: \"{}\" is not an interval; write e.g. \"30s\", \"15m\" or \"1h\"",
-                    v.get_ref()
-                ),
-            )
-        }),
-    }
-    };
+    let interval = |value: &Option<Spanned<String>>, key: &str| interval(at, "portal", value, key);
     if let Some(idle) = interval(&raw.idle_timeout, "idle_timeout")? {
         portal.idle_timeout = idle;
     }
@@ -615,6 +589,27 @@ fn portal(
         portal.name_en = name.get_ref().clone();
     }
     Ok(portal)
+}
+
+/// The interval a key of `[section]` gives, if any; a clear error if it is not one.
+fn interval(
+    at: &Locator<'_>,
+    section: &str,
+    value: &Option<Spanned<String>>,
+    key: &str,
+) -> Result<Option<std::time::Duration>, ConfigError> {
+    match value {
+        None => Ok(None),
+        Some(v) => parse_interval(v.get_ref()).map(Some).ok_or_else(|| {
+            at.error(
+                Some(v.span()),
+                format!(
+                    "[{section}], key `{key}`: \"{}\" is not an interval; write e.g. \"30s\", \"15m\" or \"1h\"",
+                    v.get_ref()
+                ),
+            )
+        }),
+    }
 }
 
 /// `30s`, `15m`, `6h`, `1d` (at least 1 s).

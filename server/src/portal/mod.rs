@@ -44,7 +44,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::PortalConfig;
 use crate::display::Lang;
-use crate::engine::{Engine, Peer, Session, SqlError, code};
+use crate::engine::{Engine, Session, SqlError, code};
 use page::{Frame, t};
 use signin::{Attempts, CSRF_COOKIE, Found, SESSION_COOKIE, Sessions, SignedIn};
 
@@ -364,17 +364,7 @@ impl Portal {
                 .as_deref()
                 .and_then(|name| self.engine.users().lookup(name))
                 .filter(|u| !u.disabled && u.is_public())
-                .map(|user| {
-                    Arc::new(self.engine.session(
-                        user,
-                        Peer {
-                            addr,
-                            protocol: "portal",
-                            application: "portal".to_string(),
-                        },
-                        &[],
-                    ))
-                })
+                .map(|user| signin::session(&self.engine, user, addr))
         } else {
             None
         };

@@ -45,6 +45,19 @@ pub fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
+/// A portal session of `user` from `addr` (front end `portal` in the audit log).
+pub fn session(engine: &Arc<Engine>, user: amar_policies::User, addr: SocketAddr) -> Arc<Session> {
+    Arc::new(engine.session(
+        user,
+        Peer {
+            addr,
+            protocol: "portal",
+            application: "portal".to_string(),
+        },
+        &[],
+    ))
+}
+
 /// One signed-in browser.
 pub struct SignedIn {
     pub session: Arc<Session>,
@@ -84,15 +97,7 @@ impl Sessions {
 
     /// Opens a session for `user` (whose password was checked) from `addr`; its token.
     pub fn open(&self, user: amar_policies::User, addr: SocketAddr) -> (String, Arc<SignedIn>) {
-        let session = Arc::new(self.engine.session(
-            user,
-            Peer {
-                addr,
-                protocol: "portal",
-                application: "portal".to_string(),
-            },
-            &[],
-        ));
+        let session = session(&self.engine, user, addr);
         let signed = Arc::new(SignedIn {
             session,
             csrf: token(),

@@ -154,13 +154,12 @@ fn base(request: &Request<'_>, indicator: &Indicator) -> String {
     }
 }
 
-pub async fn download(request: &Request<'_>, id: &str, file: &str) -> Result<Rendered, PageError> {
-    let Some((format, stem)) = Format::of(file) else {
-        return Err(PageError::NotFound);
-    };
-    if stem != "data" {
-        return Err(PageError::NotFound);
-    }
+/// Indicator `id` if the visitor may read it, with the tables they may read; what
+/// they may not read is "not found", like what does not exist.
+async fn readable(
+    request: &Request<'_>,
+    id: &str,
+) -> Result<(Indicator, std::collections::HashSet<String>), PageError> {
     let tables = visible(
         request,
         &["official", "official_history", "indicators", "amar"],
@@ -175,6 +174,17 @@ pub async fn download(request: &Request<'_>, id: &str, file: &str) -> Result<Ren
     if !tables.contains(&format!("indicators.{}", indicator.id)) {
         return Err(PageError::NotFound);
     }
+    Ok((indicator, tables))
+}
+
+pub async fn download(request: &Request<'_>, id: &str, file: &str) -> Result<Rendered, PageError> {
+    let Some((format, stem)) = Format::of(file) else {
+        return Err(PageError::NotFound);
+    };
+    if stem != "data" {
+        return Err(PageError::NotFound);
+    }
+    let (indicator, tables) = readable(request, id).await?;
     let cells = cells(request, &indicator, &tables)
         .await?
         .ok_or(PageError::NotFound)?;
@@ -209,21 +219,7 @@ pub async fn download(request: &Request<'_>, id: &str, file: &str) -> Result<Ren
 
 pub async fn page(request: &Request<'_>, id: &str) -> Result<Rendered, PageError> {
     let lang = request.lang;
-    let tables = visible(
-        request,
-        &["official", "official_history", "indicators", "amar"],
-    )
-    .await?;
-    // What the visitor may not read is "not found", like what does not exist.
-    if !tables.contains("amar.indicators") {
-        return Err(PageError::NotFound);
-    }
-    let indicator = indicator_named(request, id)
-        .await?
-        .ok_or(PageError::NotFound)?;
-    if !tables.contains(&format!("indicators.{}", indicator.id)) {
-        return Err(PageError::NotFound);
-    }
+    let (indicator, tables) = readable(request, id).await?;
     let live = series(request, &indicator, "indicators").await?;
     let official = if tables.contains(&format!("official.{}", indicator.id)) {
         series(request, &indicator, "official").await?
