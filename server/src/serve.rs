@@ -179,7 +179,12 @@ impl RunningServer {
             self.flight_addr.port()
         ));
         lines.push(format!(
-            "  Portal (web pages, Persian first): http://{}/{}",
+            "  Portal (web pages, Persian first): {}://{}/{}",
+            if self.config.server.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            },
             self.portal_addr,
             if self.demo.is_some() {
                 "   (staff sign in as a demo user, e.g. tehran)"
@@ -343,6 +348,7 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
             portal_listener,
             engine.clone(),
             config.server.portal.clone(),
+            tls.as_ref().map(|t| t.https.clone()),
             shutdown.clone(),
         )),
     ];

@@ -24,6 +24,8 @@ pub struct Tls {
     pub cert_pem: Vec<u8>,
     pub key_pem: Vec<u8>,
     pub pgwire: pgwire::tokio::TlsAcceptor,
+    /// The portal's HTTPS (ALPN http/1.1).
+    pub https: tokio_rustls::TlsAcceptor,
 }
 
 impl std::fmt::Debug for Tls {
@@ -62,11 +64,14 @@ impl Tls {
                     files.key.display()
                 )
             })?;
+        let mut https = config.clone();
         config.alpn_protocols = vec![b"postgresql".to_vec()];
+        https.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Tls {
             cert_pem,
             key_pem,
             pgwire: pgwire::tokio::TlsAcceptor::from(Arc::new(config)),
+            https: tokio_rustls::TlsAcceptor::from(Arc::new(https)),
         })
     }
 }

@@ -62,7 +62,7 @@ def start(binary, d, config):
         pg = re.search(r"psql:.*@127\.0\.0\.1:(\d+)/amar", text)
         flight = re.search(r"Flight SQL.*grpc(?:\+tls)?://127\.0\.0\.1:(\d+)", text)
         http = re.search(r"http://(127\.0\.0\.1:\d+)/metrics", text)
-        portal = re.search(r"Portal.*http://(127\.0\.0\.1:\d+)/", text)
+        portal = re.search(r"Portal.*https?://(127\.0\.0\.1:\d+)/", text)
         if pg and flight and http and portal:
             return Server(process, int(pg.group(1)), int(flight.group(1)), http.group(1), portal.group(1))
         assert process.poll() is None, text

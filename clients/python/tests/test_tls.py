@@ -3,6 +3,9 @@ Flight SQL over grpc+tls, against an `amar serve` started here with the certific
 `amar cert dev` makes and `require_tls = true`. The binary is AMAR_BIN (scripts/test.sh
 sets it)."""
 
+import http.client
+import re
+import ssl
 import subprocess
 
 import adbc_driver_flightsql.dbapi as flight_sql
@@ -27,7 +30,12 @@ def tls_server(tmp_path_factory):
         "require_tls = true\n"
     )
     server = start(binary, d, config)
-    yield {"pg": server.pg, "flight": server.flight, "ca": d / "tls" / "ca.crt"}
+    yield {
+        "pg": server.pg,
+        "flight": server.flight,
+        "portal": int(server.portal.split(":")[1]),
+        "ca": d / "tls" / "ca.crt",
+    }
     server.stop()
 
 
@@ -60,3 +68,40 @@ def test_adbc_over_grpc_tls(tls_server):
     ) as conn, conn.cursor() as cur:
         cur.execute("SELECT 40 + 2 AS answer")
         assert cur.fetch_arrow_table().column("answer")[0].as_py() == 42
+
+
+def test_portal_over_https_sets_secure_cookies(tls_server):
+    context = ssl.create_default_context(cafile=str(tls_server["ca"]))
+
+    def request(method, path, body=None, cookies=""):
+        c = http.client.HTTPSConnection("localhost", tls_server["portal"], context=context, timeout=60)
+        headers = {"Cookie": cookies} if cookies else {}
+        if body is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        c.request(method, path, body=body, headers=headers)
+        r = c.getresponse()
+        data = r.read().decode()
+        c.close()
+        return r, data
+
+    form, text = request("GET", "/signin")
+    assert form.status == 200 and form.getheader("Content-Security-Policy")
+    csrf_cookie = form.getheader("Set-Cookie")
+    assert "Secure" in csrf_cookie and "HttpOnly" in csrf_cookie
+    token = re.search(r'name="csrf" value="([^"]+)"', text).group(1)
+    signed, _ = request(
+        "POST", "/signin", f"csrf={token}&user=stats&password=pw&next=%2F", cookies=f"amar_csrf={token}"
+    )
+    assert signed.status == 303
+    session = signed.getheader("Set-Cookie")
+    assert session.startswith("amar_session=") and "Secure" in session and "HttpOnly" in session
+    # Plain HTTP on the HTTPS port gets no page.
+    plain = http.client.HTTPConnection("127.0.0.1", tls_server["portal"], timeout=10)
+    try:
+        plain.request("GET", "/")
+        response = plain.getresponse()
+        assert response.status != 200
+    except (http.client.HTTPException, ConnectionError, OSError):
+        pass
+    finally:
+        plain.close()

@@ -21,6 +21,7 @@
 pub mod assets;
 pub mod chart;
 pub mod download;
+pub mod https;
 pub mod page;
 mod pages;
 pub mod query;
@@ -45,6 +46,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::PortalConfig;
 use crate::display::Lang;
 use crate::engine::{Engine, Session, SqlError, code};
+use https::Client;
 use page::{Frame, t};
 use signin::{Attempts, CSRF_COOKIE, Found, SESSION_COOKIE, Sessions, SignedIn};
 
@@ -61,6 +63,8 @@ pub struct Portal {
     config: PortalConfig,
     sessions: Sessions,
     attempts: Attempts,
+    /// Served over HTTPS: cookies are `Secure`.
+    tls: bool,
     cache: Mutex<HashMap<CacheKey, (Instant, Arc<Rendered>)>>,
     /// The pages being made now: a request for a page another request is already
     /// making waits for it instead of making it again (when a popular page expires,
@@ -161,21 +165,34 @@ pub enum Target {
     Glossary,
 }
 
-/// Serves the portal until `shutdown` is cancelled.
+/// Serves the portal until `shutdown` is cancelled: over HTTPS when `tls` is given
+/// (the server's certificate), over HTTP otherwise.
 pub async fn serve(
     listener: TcpListener,
     engine: Arc<Engine>,
     config: PortalConfig,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: CancellationToken,
 ) {
-    let portal = Arc::new(Portal::new(engine, config));
-    let app = router(portal);
-    let result = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { shutdown.cancelled().await })
-    .await;
+    let mut portal = Portal::new(engine, config);
+    portal.tls = tls.is_some();
+    let app = router(Arc::new(portal)).into_make_service_with_connect_info::<Client>();
+    let stop = shutdown.clone();
+    let result = match tls {
+        Some(acceptor) => match https::TlsListener::new(listener, acceptor, shutdown.clone()) {
+            Ok(listener) => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await
+            }
+            Err(e) => Err(e),
+        },
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+        }
+    };
     if let Err(e) = result {
         tracing::error!("the portal stopped: {e}");
     }
@@ -188,6 +205,7 @@ impl Portal {
             engine,
             config,
             attempts: Attempts::default(),
+            tls: false,
             cache: Mutex::new(HashMap::new()),
             making: Mutex::new(HashMap::new()),
         }
@@ -236,15 +254,15 @@ async fn secure_headers(mut response: Response) -> Response {
 }
 
 type Shared = State<Arc<Portal>>;
-type Peer_ = ConnectInfo<SocketAddr>;
+type Peer_ = ConnectInfo<Client>;
 
-async fn home(State(p): Shared, ConnectInfo(a): Peer_, uri: Uri, h: HeaderMap) -> Response {
+async fn home(State(p): Shared, ConnectInfo(Client(a)): Peer_, uri: Uri, h: HeaderMap) -> Response {
     p.get(a, &uri, &h, Target::Home).await
 }
 
 async fn indicator(
     State(p): Shared,
-    ConnectInfo(a): Peer_,
+    ConnectInfo(Client(a)): Peer_,
     Path(id): Path<String>,
     uri: Uri,
     h: HeaderMap,
@@ -254,7 +272,7 @@ async fn indicator(
 
 async fn indicator_file(
     State(p): Shared,
-    ConnectInfo(a): Peer_,
+    ConnectInfo(Client(a)): Peer_,
     Path((id, file)): Path<(String, String)>,
     uri: Uri,
     h: HeaderMap,
@@ -262,13 +280,18 @@ async fn indicator_file(
     p.get(a, &uri, &h, Target::Download(id, file)).await
 }
 
-async fn units(State(p): Shared, ConnectInfo(a): Peer_, uri: Uri, h: HeaderMap) -> Response {
+async fn units(
+    State(p): Shared,
+    ConnectInfo(Client(a)): Peer_,
+    uri: Uri,
+    h: HeaderMap,
+) -> Response {
     p.get(a, &uri, &h, Target::Units).await
 }
 
 async fn unit(
     State(p): Shared,
-    ConnectInfo(a): Peer_,
+    ConnectInfo(Client(a)): Peer_,
     Path(code): Path<String>,
     uri: Uri,
     h: HeaderMap,
@@ -276,15 +299,30 @@ async fn unit(
     p.get(a, &uri, &h, Target::Unit(code)).await
 }
 
-async fn office(State(p): Shared, ConnectInfo(a): Peer_, uri: Uri, h: HeaderMap) -> Response {
+async fn office(
+    State(p): Shared,
+    ConnectInfo(Client(a)): Peer_,
+    uri: Uri,
+    h: HeaderMap,
+) -> Response {
     p.get(a, &uri, &h, Target::Office).await
 }
 
-async fn glossary(State(p): Shared, ConnectInfo(a): Peer_, uri: Uri, h: HeaderMap) -> Response {
+async fn glossary(
+    State(p): Shared,
+    ConnectInfo(Client(a)): Peer_,
+    uri: Uri,
+    h: HeaderMap,
+) -> Response {
     p.get(a, &uri, &h, Target::Glossary).await
 }
 
-async fn not_found(State(p): Shared, ConnectInfo(a): Peer_, uri: Uri, h: HeaderMap) -> Response {
+async fn not_found(
+    State(p): Shared,
+    ConnectInfo(Client(a)): Peer_,
+    uri: Uri,
+    h: HeaderMap,
+) -> Response {
     let visitor = p.visitor(a, &h);
     let frame = p.frame(&uri, &visitor);
     let response = p.error_page(&frame, PageError::NotFound);
@@ -368,10 +406,11 @@ impl Portal {
         } else {
             None
         };
-        let secure = headers
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+        let secure = self.tls
+            || headers
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.eq_ignore_ascii_case("https"));
         Visitor {
             signed,
             anonymous,
@@ -712,7 +751,12 @@ fn local_path(next: Option<&str>) -> String {
     }
 }
 
-async fn signin_form(State(p): Shared, ConnectInfo(a): Peer_, uri: Uri, h: HeaderMap) -> Response {
+async fn signin_form(
+    State(p): Shared,
+    ConnectInfo(Client(a)): Peer_,
+    uri: Uri,
+    h: HeaderMap,
+) -> Response {
     let visitor = p.visitor(a, &h);
     let frame = p.frame(&uri, &visitor);
     let next = local_path(
@@ -745,7 +789,7 @@ async fn signin_form(State(p): Shared, ConnectInfo(a): Peer_, uri: Uri, h: Heade
 
 async fn signin_post(
     State(p): Shared,
-    ConnectInfo(addr): Peer_,
+    ConnectInfo(Client(addr)): Peer_,
     uri: Uri,
     h: HeaderMap,
     body: Bytes,
@@ -854,7 +898,7 @@ async fn signin_post(
 
 async fn signout(
     State(p): Shared,
-    ConnectInfo(a): Peer_,
+    ConnectInfo(Client(a)): Peer_,
     uri: Uri,
     h: HeaderMap,
     body: Bytes,
