@@ -121,7 +121,7 @@ def test_a_visitor_reads_an_indicator_downloads_it_and_tehran_sees_only_tehran(b
     html = b.find_element(By.TAG_NAME, "html")
     assert html.get_attribute("lang") == "fa" and html.get_attribute("dir") == "rtl"
     # The font is the embedded one, and it loaded.
-    assert b.execute_script("return document.fonts.check('16px Vazirmatn')")
+    wait_for(lambda: b.execute_script("return document.fonts.check('16px Vazirmatn')"))
     shoot(b, "home")
     # Keyboard: the first Tab reaches "skip to content".
     b.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
