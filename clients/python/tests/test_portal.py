@@ -267,10 +267,13 @@ def test_public_never_gets_a_suppressed_cell(portal):
             assert row[columns.index("value")] == ""
     # The home page publishes no total that would add the hidden cells up.
     assert "No national total is published" in v.get("/?lang=en").text
+    # The public's scorecard says its scores leave suppressed figures out; staff's counts all.
+    assert "counts its published figures only" in v.get("/units?lang=en").text
     # The same user signed in as staff sees the values.
     staff = visitor(portal).signed_in("statistician")
     columns, rows = parse_csv(staff.get("/indicators/rehabilitation_claims/data.csv").body)
     assert all(r[columns.index("value")] != "" for r in rows)
+    assert "counts its published figures only" not in staff.get("/units?lang=en").text
 
 
 def test_sign_in_needs_the_forms_token(portal):

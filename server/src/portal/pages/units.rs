@@ -107,6 +107,17 @@ pub async fn scorecard(request: &Request<'_>) -> Result<Rendered, PageError> {
             "Provinces ranked by score: a unit's score (0–100) is the weighted mean of its indicators' statuses in their latest period: on target counts one, a warning half, off target nothing."
         )
     );
+    if request.session.user.is_public() {
+        let _ = writeln!(
+            body,
+            "<p class=\"notice\">{}</p>",
+            t(
+                lang,
+                "در این نما، امتیاز هر واحد تنها از رقم‌های منتشرشده‌ی آن حساب می‌شود؛ شاخص‌هایی که رقمشان برای حفظ محرمانگی پنهان است در امتیاز نمی‌آیند.",
+                "In this view a unit's score counts its published figures only; indicators whose figure is suppressed to protect confidentiality are left out of it."
+            )
+        );
+    }
     if units.is_empty() {
         let _ = writeln!(
             body,
