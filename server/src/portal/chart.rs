@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::page::{digits, number, t};
+use super::page::{number, t};
 use crate::display::{Lang, escape};
 
 /// One point of a series.
@@ -271,11 +271,6 @@ fn strip_tags(html: &str) -> String {
         }
     }
     out
-}
-
-/// `n` in the language's digits, plain.
-pub fn plain_number(n: usize, lang: Lang) -> String {
-    digits(&n.to_string(), lang)
 }
 
 #[cfg(test)]

@@ -214,14 +214,14 @@ impl Portal {
 
 fn router(portal: Arc<Portal>) -> Router {
     Router::new()
-        .route("/", get(home))
-        .route("/indicators", get(home))
+        .route("/", page_at(Target::Home))
+        .route("/indicators", page_at(Target::Home))
         .route("/indicators/{id}", get(indicator))
         .route("/indicators/{id}/{file}", get(indicator_file))
-        .route("/units", get(units))
+        .route("/units", page_at(Target::Units))
         .route("/units/{code}", get(unit))
-        .route("/office", get(office))
-        .route("/glossary", get(glossary))
+        .route("/office", page_at(Target::Office))
+        .route("/glossary", page_at(Target::Glossary))
         .route("/signin", get(signin_form).post(signin_post))
         .route("/signout", post(signout))
         .route("/assets/{name}", get(asset))
@@ -256,8 +256,13 @@ async fn secure_headers(mut response: Response) -> Response {
 type Shared = State<Arc<Portal>>;
 type Peer_ = ConnectInfo<Client>;
 
-async fn home(State(p): Shared, ConnectInfo(Client(a)): Peer_, uri: Uri, h: HeaderMap) -> Response {
-    p.get(a, &uri, &h, Target::Home).await
+/// The GET of a page whose path names nothing to read.
+fn page_at(target: Target) -> axum::routing::MethodRouter<Arc<Portal>> {
+    get(
+        move |State(p): Shared, ConnectInfo(Client(a)): Peer_, uri: Uri, h: HeaderMap| async move {
+            p.get(a, &uri, &h, target).await
+        },
+    )
 }
 
 async fn indicator(
@@ -280,15 +285,6 @@ async fn indicator_file(
     p.get(a, &uri, &h, Target::Download(id, file)).await
 }
 
-async fn units(
-    State(p): Shared,
-    ConnectInfo(Client(a)): Peer_,
-    uri: Uri,
-    h: HeaderMap,
-) -> Response {
-    p.get(a, &uri, &h, Target::Units).await
-}
-
 async fn unit(
     State(p): Shared,
     ConnectInfo(Client(a)): Peer_,
@@ -297,24 +293,6 @@ async fn unit(
     h: HeaderMap,
 ) -> Response {
     p.get(a, &uri, &h, Target::Unit(code)).await
-}
-
-async fn office(
-    State(p): Shared,
-    ConnectInfo(Client(a)): Peer_,
-    uri: Uri,
-    h: HeaderMap,
-) -> Response {
-    p.get(a, &uri, &h, Target::Office).await
-}
-
-async fn glossary(
-    State(p): Shared,
-    ConnectInfo(Client(a)): Peer_,
-    uri: Uri,
-    h: HeaderMap,
-) -> Response {
-    p.get(a, &uri, &h, Target::Glossary).await
 }
 
 async fn not_found(

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::assets;
 use super::query::Value;
-use crate::display::{Lang, escape, grouped, persian};
+use crate::display::{Lang, escape, persian};
 
 /// What a page needs to know about its request.
 #[derive(Debug, Clone)]
@@ -220,22 +220,19 @@ pub fn number(n: f64, decimals: usize, lang: Lang) -> String {
         Some((i, f)) => (i.to_string(), Some(f.to_string())),
         None => (text.clone(), None),
     };
+    // Thousands separated from four digits on, as the organisation prints them.
     let digits_only = int.trim_start_matches('-');
-    let mut int = if digits_only.len() >= 4 {
-        let mut out = String::new();
-        for (i, c) in digits_only.chars().enumerate() {
-            if i > 0 && (digits_only.len() - i) % 3 == 0 {
-                out.push(',');
-            }
-            out.push(c);
+    let mut grouped = String::new();
+    for (i, c) in digits_only.chars().enumerate() {
+        if i > 0 && (digits_only.len() - i) % 3 == 0 && digits_only.len() >= 4 {
+            grouped.push(',');
         }
-        if int.starts_with('-') {
-            format!("-{out}")
-        } else {
-            out
-        }
+        grouped.push(c);
+    }
+    let mut int = if int.starts_with('-') {
+        format!("-{grouped}")
     } else {
-        grouped(&int)
+        grouped
     };
     if let Some(f) = frac {
         int.push('.');

@@ -39,10 +39,6 @@ impl Value {
         }
     }
 
-    pub fn is_null(&self) -> bool {
-        matches!(self, Value::Null)
-    }
-
     /// The value as plain text, as a CSV file or JSON string carries it (NULL empty).
     pub fn plain(&self) -> String {
         match self {
