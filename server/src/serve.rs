@@ -291,6 +291,7 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
         .await
         .with_context(|| format!("cannot listen for pgwire on {}", config.server.pg_listen))?;
     let pg_addr = pg_listener.local_addr()?;
+    engine.set_pg_listen(pg_addr);
     let flight_listener = TcpListener::bind(config.server.flight_listen)
         .await
         .with_context(|| {

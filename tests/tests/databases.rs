@@ -213,14 +213,14 @@ async fn postgres_types_arrive_as_postgresql_shows_them() {
                 id int PRIMARY KEY, i2 smallint, i8 bigint, n numeric(14,2), f4 real,
                 f8 double precision, t text, vc varchar(20), c char(3), d date, ts timestamp,
                 tstz timestamptz, b boolean, by bytea, j json, jb jsonb, u uuid, e {s}.mood,
-                arr int[]);
+                arr int[], un numeric);
              INSERT INTO {s}.kinds VALUES
                (1, -32768, 9007199254740993, 123456789012.34, 1.5, 2.25, 'سلام دنیا', 'کرمانشاه',
                 'abc', '1403-01-01', '2024-03-20 12:34:56.789', '2024-03-20 09:00:00+00',
                 true, '\\x00ff', '{{\"a\": 1}}', '{{\"b\": [1, 2]}}',
-                'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'خوب', '{{1,2,3}}'),
+                'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'خوب', '{{1,2,3}}', 2641247000),
                (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-                NULL, NULL, NULL, NULL, NULL);"
+                NULL, NULL, NULL, NULL, NULL, NULL);"
         ))
         .await
         .unwrap();
@@ -258,6 +258,9 @@ async fn postgres_types_arrive_as_postgresql_shows_them() {
     // Every column, as text, next to what PostgreSQL itself says.
     let columns = [
         "i2", "i8", "n", "f4", "f8", "t", "vc", "c", "d", "ts", "b", "u", "e",
+        // An unconstrained numeric prints at its value's scale (2641247000, not
+        // 2641247000.0000000000).
+        "un",
     ];
     let list = columns.join(", ");
     let ours = texts(&amar, &format!("SELECT {list} FROM dept.kinds ORDER BY id")).await;

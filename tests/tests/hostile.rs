@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use amar_tests::{TestServer, shared_demo};
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use datafusion::arrow::array::AsArray;
-use datafusion::arrow::datatypes::Int64Type;
+use datafusion::arrow::datatypes::Int32Type;
 use tokio_postgres::{Client, SimpleQueryMessage};
 use tonic::Code;
 use tonic::transport::Channel;
@@ -142,7 +142,8 @@ async fn expressions_deeper_than_a_thousand_levels_are_refused_with_54001_for_ev
         let client = as_user(user).await;
         let shallow = format!("SELECT {}", plus(500));
         assert_eq!(one(&client, &shallow).await, Some("500".into()), "{user}");
-        assert_eq!(count(&client, &shallow).await, 500, "{user}");
+        let typed: i32 = client.query_one(&shallow, &[]).await.unwrap().get(0);
+        assert_eq!(typed, 500, "{user}");
         for sql in too_deep() {
             assert_too_deep(&client, &sql).await;
         }
@@ -230,7 +231,7 @@ async fn flight_sql_refuses_deep_statements_with_resource_exhausted_and_serves_o
             .await
             .unwrap();
         assert_eq!(
-            batches[0].column(0).as_primitive::<Int64Type>().value(0),
+            batches[0].column(0).as_primitive::<Int32Type>().value(0),
             500
         );
         for sql in &deep {
@@ -541,16 +542,47 @@ async fn describe_and_catalog_functions_tell_tehran_nothing_of_what_it_may_not_r
         ),
     )
     .await;
+    let constraint = number(
+        &admin,
+        &format!(
+            "SELECT CAST(oid AS BIGINT) FROM pg_catalog.pg_constraint WHERE conrelid = {employers}"
+        ),
+    )
+    .await;
     let withheld = [
         format!("SELECT obj_description({employers}, 'pg_class')"),
         format!("SELECT col_description({employers}, {workforce})"),
         format!("SELECT col_description({persons}, {is_active})"),
         format!("SELECT pg_get_indexdef({index})"),
+        format!("SELECT pg_get_constraintdef({constraint})"),
     ];
+    // The public reads no department's table at all.
+    let public = connect(&server, "public", "public").await.unwrap();
     for sql in &withheld {
         assert!(one(&admin, sql).await.is_some(), "admin: {sql}");
         assert_eq!(one(&tehran, sql).await, None, "tehran: {sql}");
+        assert_eq!(one(&public, sql).await, None, "public: {sql}");
     }
+    // The functions tools call on connect (issue 25) tell nothing either: no view
+    // definition, no sequence, and JSON is built only of rows the user may read.
+    for sql in [
+        format!("SELECT pg_get_viewdef({employers})"),
+        "SELECT pg_get_serial_sequence('insurance.employers', 'id')".to_string(),
+    ] {
+        assert_eq!(one(&tehran, &sql).await, None, "tehran: {sql}");
+        assert_eq!(one(&public, &sql).await, None, "public: {sql}");
+    }
+    let json =
+        "SELECT json_agg(json_build_object('id', id, 'name', name_fa)) FROM insurance.employers";
+    assert!(one(&admin, json).await.is_some());
+    assert_eq!(refusal(&tehran, json).await.0, "42501");
+    assert_eq!(refusal(&public, json).await.0, "42501");
+    let tehran_rows = one(
+        &tehran,
+        "SELECT json_agg(DISTINCT province_code) FROM insurance.contributions",
+    )
+    .await;
+    assert_eq!(tehran_rows.as_deref(), Some("[23]"));
     // What tehran reads keeps its comment.
     let comment = format!("SELECT obj_description({persons}, 'pg_class')");
     assert!(one(&tehran, &comment).await.is_some());
@@ -574,7 +606,7 @@ async fn describe_and_catalog_functions_tell_tehran_nothing_of_what_it_may_not_r
     {
         panic!("to_regclass of a withheld table: {} {e}", sqlstate(&e));
     }
-    drop((admin, tehran));
+    drop((admin, tehran, public));
     server.stop();
 }
 

@@ -64,7 +64,7 @@ async fn connection_setup_statements_are_accepted() {
         .await
         .unwrap();
     let row = client.query_one("SELECT 1", &[]).await.unwrap();
-    assert_eq!(row.get::<_, i64>(0), 1);
+    assert_eq!(row.get::<_, i32>(0), 1);
 }
 
 #[tokio::test]
@@ -134,9 +134,8 @@ async fn describe_fields_reports_types_positions_and_keys() {
         &"provinces",
     ];
     let rows = client.query(FIELDS, &params).await.unwrap();
-    // DataFusion types the literal 1 as bigint, so the difference is bigint here where
-    // PostgreSQL has integer; pgjdbc's getInt reads either.
-    let fields: Vec<(String, String, i64, String, bool, bool)> = rows
+    // ordinal_position - 1 is an integer, as in PostgreSQL.
+    let fields: Vec<(String, String, i32, String, bool, bool)> = rows
         .iter()
         .map(|r| {
             (

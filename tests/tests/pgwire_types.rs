@@ -208,3 +208,122 @@ async fn nulls_arrive_as_nulls_in_both_formats() {
         .unwrap();
     assert_eq!(row.get::<_, Option<NaiveDateTime>>(0), None);
 }
+
+/// What typed clients (Npgsql, pgjdbc's getObject, node-postgres) read: integer
+/// literals and arithmetic over integers are `integer`, as in PostgreSQL; a result
+/// beyond its range is PostgreSQL's error; bigger literals and counts are `bigint`.
+#[tokio::test]
+async fn integer_literals_are_postgres_integers() {
+    let client = admin().await;
+    let cases = [
+        ("SELECT 1", Type::INT4),
+        ("SELECT 3000000000", Type::INT8),
+        (
+            "SELECT branch_code + 1 FROM insurance.contributions LIMIT 1",
+            Type::INT4,
+        ),
+        (
+            "SELECT province_code * 2 FROM insurance.contributions LIMIT 1",
+            Type::INT4,
+        ),
+        (
+            "SELECT id + 1 FROM insurance.contributions LIMIT 1",
+            Type::INT8,
+        ),
+        ("SELECT count(*) FROM insurance.provinces", Type::INT8),
+        ("SELECT max(code + 1) FROM insurance.provinces", Type::INT4),
+        ("SELECT CASE WHEN true THEN 1 ELSE 2 END", Type::INT4),
+        (
+            "SELECT x FROM (SELECT 1 AS x UNION ALL SELECT 2) t",
+            Type::INT4,
+        ),
+    ];
+    for (sql, expected) in cases {
+        let statement = client.prepare(sql).await.unwrap();
+        assert_eq!(statement.columns()[0].type_(), &expected, "{sql}");
+        // The value decodes in that type, in binary.
+        let rows = client.query(&statement, &[]).await.unwrap();
+        if expected == Type::INT4 {
+            let _: i32 = rows[0].get(0);
+        }
+    }
+    let e = client
+        .simple_query("SELECT 2147483647 + 1")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().unwrap().code(), "22003", "{e}");
+    let e = client
+        .query("SELECT 100000 * 100000", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().unwrap().code(), "22003", "{e}");
+}
+
+/// Parameters PostgreSQL types from the client's declaration or, failing that, as
+/// text: `SELECT $1, length($2)` (pgjdbc's setString), and a double compared with a
+/// numeric column compares as a double, not as the value rounded to the column.
+#[tokio::test]
+async fn parameters_take_declared_types_and_otherwise_text() {
+    let client = admin().await;
+    let untyped = client.prepare("SELECT $1, length($2)").await.unwrap();
+    assert_eq!(untyped.params(), &[Type::TEXT, Type::TEXT]);
+    let row = client
+        .query_one(&untyped, &[&"تهران", &"abc"])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "تهران");
+    assert_eq!(row.get::<_, i32>(1), 3);
+
+    let declared = client
+        .prepare_typed("SELECT $1, $2", &[Type::INT8, Type::DATE])
+        .await
+        .unwrap();
+    assert_eq!(declared.params(), &[Type::INT8, Type::DATE]);
+    assert_eq!(declared.columns()[0].type_(), &Type::INT8);
+    let day = NaiveDate::from_ymd_opt(2024, 3, 20).unwrap();
+    let row = client.query_one(&declared, &[&7i64, &day]).await.unwrap();
+    assert_eq!(row.get::<_, i64>(0), 7);
+    assert_eq!(row.get::<_, NaiveDate>(1), day);
+
+    // wage is numeric(14,0): 0.5 must not become 0 or 1 before the comparison.
+    let above = client
+        .prepare_typed(
+            "SELECT count(*) FROM insurance.contributions WHERE wage > $1",
+            &[Type::FLOAT8],
+        )
+        .await
+        .unwrap();
+    let smallest: Decimal = client
+        .query_one("SELECT min(wage) FROM insurance.contributions", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let smallest = f64::try_from(smallest).unwrap();
+    let all: i64 = client
+        .query_one("SELECT count(*) FROM insurance.contributions", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let n: i64 = client
+        .query_one(&above, &[&(smallest - 0.5)])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, all);
+    let n: i64 = client
+        .query_one(&above, &[&(smallest + 0.5)])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(n < all);
+    // An integer-typed declaration for an integer column keeps the column's type.
+    let code = client
+        .prepare_typed(
+            "SELECT name_en FROM insurance.provinces WHERE code = $1",
+            &[Type::INT8],
+        )
+        .await
+        .unwrap();
+    let row = client.query_one(&code, &[&23i64]).await.unwrap();
+    assert_eq!(row.get::<_, String>(0), "Tehran");
+}

@@ -125,8 +125,8 @@ async fn flight_sql_serves_grpc_over_tls() {
     let answer = batches[0]
         .column(0)
         .as_any()
-        .downcast_ref::<datafusion::arrow::array::Int64Array>()
-        .expect("an Int64 column")
+        .downcast_ref::<datafusion::arrow::array::Int32Array>()
+        .expect("an Int32 column (40 + 2 is an integer)")
         .value(0);
     assert_eq!(answer, 42);
 

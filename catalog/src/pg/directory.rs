@@ -42,6 +42,8 @@ pub struct TableInfo {
     pub numeric_typmods: Vec<(i16, i32)>,
     /// Column names in attnum order.
     pub column_names: Vec<String>,
+    /// A view's defining query, where the source has one.
+    pub definition: Option<String>,
 }
 
 impl TableInfo {
@@ -211,6 +213,7 @@ impl OidDirectory {
                     column_comments,
                     numeric_typmods,
                     column_names: arrow.fields().iter().map(|f| f.name().clone()).collect(),
+                    definition: table.provider.get_table_definition().map(str::to_string),
                 });
                 if !info.primary_key.is_empty() {
                     maps.by_index.insert(info.index_oid(), info.clone());

@@ -193,6 +193,12 @@ fn pg_get_constraintdef(dir: &Seen, args: &[ArrayRef], row: usize) -> Option<Str
     )
 }
 
+/// A view's definition, for a user who may read the view; NULL otherwise (and for
+/// a table, where PostgreSQL would complain: tools call it on views only).
+fn pg_get_viewdef(dir: &Seen, args: &[ArrayRef], row: usize) -> Option<String> {
+    dir.table(int_arg(args, 0, row)? as i32)?.definition.clone()
+}
+
 fn signature(shapes: Vec<Vec<DataType>>) -> Signature {
     Signature::one_of(
         shapes.into_iter().map(TypeSignature::Exact).collect(),
@@ -227,6 +233,11 @@ pub fn directory_functions(
             "pg_get_indexdef",
             vec![vec![Int64], vec![Int64, Int64, Boolean]],
             pg_get_indexdef,
+        ),
+        make(
+            "pg_get_viewdef",
+            vec![vec![Int64], vec![Int64, Boolean]],
+            pg_get_viewdef,
         ),
         make(
             "pg_get_constraintdef",

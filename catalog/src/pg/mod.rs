@@ -7,6 +7,7 @@
 //! `obj_description`, `numeric(p,s)` in `pg_attribute`, `pg_get_indexdef`,
 //! `to_regtype` (psycopg's type loading) and a PostgreSQL-shaped `version()`.
 
+pub mod compat;
 mod directory;
 mod functions;
 mod information_schema;
@@ -144,6 +145,9 @@ impl SchemaProvider for PgCatalog {
                 schema_column: "schemaname",
                 table_column: Some("tablename"),
             })),
+            "pg_settings" => Arc::new(Computed(compat::PgSettings {
+                schema: inner_schema("pg_settings").await?,
+            })),
             "pg_cursors" => Arc::new(Computed(tables::PgCursors {
                 schema: tables::PgCursors::table_schema(),
             })),
@@ -231,6 +235,12 @@ pub async fn install(ctx: &SessionContext, catalog: Arc<AmarCatalog>) -> Result<
     }
     ctx.register_udf(privileges::format_function());
     ctx.register_udf(functions::pg_size_pretty());
+    for f in compat::functions() {
+        ctx.register_udf(f);
+    }
+    for f in compat::signature_functions(compat::function_signatures(ctx).await?) {
+        ctx.register_udf(f);
+    }
     for name in ["pg_table_size", "pg_indexes_size"] {
         // Sizes on disk are the sources' business; unknown here.
         ctx.register_udf(create_udf(

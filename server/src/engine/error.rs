@@ -226,6 +226,9 @@ impl SqlError {
                 format!("relation \"{name}\" does not exist"),
             );
         }
+        if m.contains("unrecognized configuration parameter") {
+            return Self::new(code::UNDEFINED_OBJECT, message);
+        }
         if m.contains("Invalid function") || m.contains("not found") && m.contains("function") {
             return Self::new(code::UNDEFINED_FUNCTION, message);
         }
@@ -276,6 +279,11 @@ impl SqlError {
             }
             ArrowError::MemoryError(_) => code::OUT_OF_MEMORY,
             ArrowError::ExternalError(inner) => {
+                if let Some(amar_catalog::CatalogError::Value { code, message }) =
+                    inner.downcast_ref::<amar_catalog::CatalogError>()
+                {
+                    return Self::new(code, message.clone());
+                }
                 if let Some(e) = inner.downcast_ref::<DataFusionError>() {
                     return Self::from_datafusion(e);
                 }

@@ -20,6 +20,7 @@ pub mod depth;
 pub mod error;
 mod named;
 pub mod output;
+pub mod parameters;
 mod planned;
 mod planner;
 pub mod procedures;
@@ -79,6 +80,8 @@ pub struct Engine {
     mask_key: amar_policies::mask::MaskKey,
     next_session: AtomicU64,
     started: Instant,
+    /// The PostgreSQL front end's address, once it listens (`inet_server_addr()`).
+    pg_listen: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -237,6 +240,7 @@ impl Engine {
                 .unwrap_or_else(amar_policies::mask::MaskKey::random),
             next_session: AtomicU64::new(1),
             started: Instant::now(),
+            pg_listen: std::sync::OnceLock::new(),
         }))
     }
 
@@ -340,6 +344,11 @@ impl Engine {
         self.started.elapsed()
     }
 
+    /// Records where the PostgreSQL front end listens, for `inet_server_addr()`.
+    pub fn set_pg_listen(&self, addr: std::net::SocketAddr) {
+        let _ = self.pg_listen.set(addr);
+    }
+
     /// A new session for an authenticated user.
     pub fn session(
         self: &Arc<Self>,
@@ -370,13 +379,35 @@ impl Engine {
         state
             .config_mut()
             .set_extension(Arc::new(SessionVisibility(visibility)));
-        let settings = Settings::new(&user.name, access.current().is_admin(), startup);
+        let settings = Arc::new(Mutex::new(Arc::new(Settings::new(
+            &user.name,
+            access.current().is_admin(),
+            startup,
+        ))));
+        // current_setting() and pg_settings read this session's parameters.
+        let shared: Arc<dyn amar_catalog::pg::compat::SettingsCatalog> =
+            Arc::new(session::SharedSettings(settings.clone()));
+        state
+            .config_mut()
+            .set_extension(Arc::new(amar_catalog::pg::compat::SessionSettings(
+                shared.clone(),
+            )));
+        let started = std::time::SystemTime::now() - self.started.elapsed();
+        for f in amar_catalog::pg::compat::settings_functions(shared)
+            .into_iter()
+            .chain(amar_catalog::pg::compat::server_functions(
+                started,
+                self.pg_listen.get().copied(),
+            ))
+        {
+            let _ = datafusion::execution::FunctionRegistry::register_udf(&mut state, Arc::new(f));
+        }
         let session = Session {
             id,
             user,
             peer,
             ctx: SessionContext::new_with_state(state),
-            settings: Mutex::new(Arc::new(settings)),
+            settings,
             cursors,
             named: named::NamedStatements::default(),
             access,

@@ -30,6 +30,8 @@ pub struct Planned {
     /// The statement as parsed, and the policy generation its plan was enforced
     /// under: a plan older than the policy in force is planned again before it runs.
     pub(super) parsed: Arc<Statement>,
+    /// The parameter types the client declared, for planning it again.
+    pub(super) declared: Arc<[Option<datafusion::arrow::datatypes::DataType>]>,
     pub(super) generation: u64,
 }
 
@@ -212,13 +214,16 @@ impl Planned {
             pushed: self.pushed.clone(),
             params: Some(params),
             parsed: self.parsed.clone(),
+            declared: self.declared.clone(),
             generation: self.generation,
         })
     }
 }
 
 /// `$n` placeholders under a cast, with the cast's type.
-fn placeholder_casts(plan: &LogicalPlan) -> Vec<(String, datafusion::arrow::datatypes::DataType)> {
+pub(super) fn placeholder_casts(
+    plan: &LogicalPlan,
+) -> Vec<(String, datafusion::arrow::datatypes::DataType)> {
     use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
     use datafusion::logical_expr::{Cast, Expr, TryCast};
     let mut found = vec![];

@@ -333,6 +333,17 @@ impl Session {
     /// now (and refused now if it may not run), a command is kept for its runs.
     /// `None` for SQL with no statement. Several statements are refused (42601).
     pub async fn prepare(&self, sql: &str, accept: Accept) -> Result<Option<Prepared>, SqlError> {
+        self.prepare_typed(sql, accept, &[]).await
+    }
+
+    /// [`Self::prepare`] with the parameter types the client declared (`None`
+    /// where it left one to the server), as the protocol's Parse message gives them.
+    pub async fn prepare_typed(
+        &self,
+        sql: &str,
+        accept: Accept,
+        declared: &[Option<DataType>],
+    ) -> Result<Option<Prepared>, SqlError> {
         let mut statements = self.parse(sql)?;
         let statement = match statements.len() {
             0 => return Ok(None),
@@ -347,7 +358,7 @@ impl Session {
         let ledger = Ledger::open(self, text.clone());
         let command = match Command::classify(statement) {
             Ok(Command::Query(statement)) => {
-                let planned = match self.plan(&statement).await {
+                let planned = match self.plan_typed(&statement, Arc::from(declared)).await {
                     Ok(planned) => planned,
                     Err(e) => return Err(ledger.fail(e)),
                 };

@@ -8,7 +8,7 @@ use amar_catalog::statistics::IndicatorView;
 use amar_policies::enforce::Report;
 use amar_policies::{SessionAccess, User};
 use chrono::{DateTime, Utc};
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SQLOptions, SessionContext};
@@ -117,7 +117,7 @@ pub struct Session {
     pub user: User,
     pub peer: Peer,
     pub(super) ctx: SessionContext,
-    pub(super) settings: Mutex<Arc<Settings>>,
+    pub(super) settings: Arc<Mutex<Arc<Settings>>>,
     pub(super) cursors: Arc<cursor::Cursors>,
     /// Statements prepared with SQL's PREPARE.
     pub(super) named: named::NamedStatements,
@@ -275,6 +275,16 @@ impl Session {
     /// Statements that would change data or definitions are refused (25006). The
     /// statement path ([`run`]) audits the statement, refused or run.
     pub async fn plan(&self, statement: &Statement) -> Result<Planned, SqlError> {
+        self.plan_typed(statement, Arc::from([])).await
+    }
+
+    /// [`Self::plan`] with the parameter types a client declared (the protocol's
+    /// Parse message), which decide the types DataFusion cannot infer.
+    pub async fn plan_typed(
+        &self,
+        statement: &Statement,
+        declared: Arc<[Option<DataType>]>,
+    ) -> Result<Planned, SqlError> {
         // Read before the decisions, so that a reload (or a release) meanwhile only
         // plans again.
         let generation = self.engine.generation();
@@ -283,11 +293,23 @@ impl Session {
         if let Some(described) = described(statement) {
             Box::pin(self.plan(&described)).await?;
         }
+        // set_config('name', 'value', …) in a query sets the parameter, as SET does.
+        let mut with_values;
+        let statement = if sql::calls_set_config(statement) {
+            with_values = statement.clone();
+            for set in sql::take_set_configs(&mut with_values) {
+                self.update_settings(|s| s.set(&set.name, &set.value))?;
+            }
+            &with_values
+        } else {
+            statement
+        };
         let state = self.ctx.state();
         let rewritten = self.engine.rewriter.rewrite(statement, &self.user.name);
         let plan = state
             .statement_to_plan(DfStatement::Statement(Box::new(rewritten)))
             .await?;
+        let plan = super::parameters::typed(plan, &declared)?;
         SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
@@ -304,11 +326,12 @@ impl Session {
             definer: &definition_of,
             mask_key: &self.engine.mask_key,
         };
+        let int4 = output::int4_columns(&plan);
         let (plan, report) = amar_policies::enforce::enforce(plan, &access, &planner)?;
         explainable(&plan, &access, &report)?;
         let schema = plan.schema().as_arrow().clone();
         let names = output::postgres_names(statement, schema.fields().len());
-        let output = output::output_schema(&schema, &names, &self.settings().time_zone());
+        let output = output::output_schema(&schema, &names, &self.settings().time_zone(), &int4);
         Ok(Planned {
             pushed: Pushed::new(plan.clone()),
             plan,
@@ -316,6 +339,7 @@ impl Session {
             report: Arc::new(report),
             params: None,
             parsed: Arc::new(statement.clone()),
+            declared,
             generation,
         })
     }
@@ -325,7 +349,7 @@ impl Session {
     /// execution), with its values bound again. A plan whose columns would change
     /// is refused, as PostgreSQL refuses it.
     async fn replan(&self, old: Planned) -> Result<Planned, SqlError> {
-        let fresh = self.plan(&old.parsed).await?;
+        let fresh = self.plan_typed(&old.parsed, old.declared.clone()).await?;
         let same_columns = |a: &SchemaRef, b: &SchemaRef| {
             a.fields().len() == b.fields().len()
                 && a.fields()
@@ -524,6 +548,25 @@ impl Session {
         let options = state.config_mut().options_mut();
         options.execution.time_zone = Some(settings.time_zone());
         options.catalog.default_schema = schema;
+    }
+}
+
+/// A session's settings as the catalog reads them (`current_setting`, `pg_settings`).
+pub(super) struct SharedSettings(pub Arc<Mutex<Arc<Settings>>>);
+
+impl amar_catalog::pg::compat::SettingsCatalog for SharedSettings {
+    fn list(&self) -> Vec<(String, String, String)> {
+        self.current().all()
+    }
+
+    fn get(&self, name: &str) -> Option<String> {
+        self.current().get(name).ok()
+    }
+}
+
+impl SharedSettings {
+    fn current(&self) -> Arc<Settings> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 

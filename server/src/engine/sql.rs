@@ -220,9 +220,58 @@ impl VisitorMut for PgFunctions {
             *expr = r;
             return ControlFlow::Continue(());
         }
+        // LIKE with an escape character other than the backslash (SQLAlchemy 2.1's
+        // `NOT LIKE 'pg/_%' ESCAPE '/'`): DataFusion's LIKE takes only the
+        // backslash, so the pattern is translated to it.
+        if let Expr::Like {
+            pattern,
+            escape_char,
+            ..
+        }
+        | Expr::ILike {
+            pattern,
+            escape_char,
+            ..
+        } = expr
+            && let Some(escape) = escape_char.as_ref()
+        {
+            use datafusion::sql::sqlparser::ast::Value;
+            let text = match &escape.value {
+                Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) => Some(s.clone()),
+                _ => None,
+            };
+            if let Some(text) = text
+                && text != "\\"
+                && let Some(translated) = parse_expr(&format!(
+                    "{}({pattern}, '{}')",
+                    amar_catalog::pg::compat::LIKE_ESCAPE_FUNCTION,
+                    text.replace('\'', "''")
+                ))
+            {
+                **pattern = translated;
+                *escape_char = None;
+            }
+            return ControlFlow::Continue(());
+        }
         let Expr::Function(f) = expr else {
             return ControlFlow::Continue(());
         };
+        // json_agg(x [ORDER BY …]) is to_json(array_agg(x [ORDER BY …])).
+        if let Some(last) = f.name.0.last()
+            && let Some(ident) = last.as_ident()
+            && matches!(
+                ident.value.to_ascii_lowercase().as_str(),
+                "json_agg" | "jsonb_agg"
+            )
+            && f.over.is_none()
+        {
+            let mut inner = f.clone();
+            inner.name = ObjectName::from(vec![Ident::new("array_agg")]);
+            if let Some(r) = parse_expr(&format!("to_json({inner})")) {
+                *expr = r;
+            }
+            return ControlFlow::Continue(());
+        }
         let name = f
             .name
             .0
@@ -249,6 +298,20 @@ impl VisitorMut for PgFunctions {
                 [array] => parse_expr(&format!("unnest(_pg_expandarray({array}))")),
                 _ => None,
             }),
+            // The crate declares these for `integer` only; PostgreSQL's literal
+            // `6` is one, DataFusion's is a bigint.
+            "pg_get_userbyid" => plain_args(f).and_then(|args| match args.as_slice() {
+                [arg] if arg.parse::<i32>().is_ok() => {
+                    parse_expr(&format!("{name}(CAST({arg} AS INTEGER))"))
+                }
+                _ => None,
+            }),
+            // An integer literal is PostgreSQL's `integer` (DataFusion's is a bigint,
+            // sent as an integer: see output::int4_columns).
+            "pg_typeof" => plain_args(f).and_then(|args| match args.as_slice() {
+                [arg] if arg.parse::<i32>().is_ok() => parse_expr("'integer'"),
+                _ => None,
+            }),
             // ARRAY(subquery) has no DataFusion form; tools use it only in catalog
             // queries over objects Amar does not have (policies, publications).
             "array" if self.catalog_only && matches!(f.args, FunctionArguments::Subquery(_)) => {
@@ -263,6 +326,16 @@ impl VisitorMut for PgFunctions {
     }
 
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        // In catalog queries, a scalar subquery looks one row up by its OID
+        // (`(SELECT c.relkind = 'c' FROM pg_class c WHERE c.oid = t.typrelid)`, in
+        // psql's \dT and SQLAlchemy 2.1's get_columns). DataFusion plans a
+        // correlated scalar subquery only when it is aggregated; over at most one
+        // row, max() is the row itself.
+        if self.catalog_only
+            && let Expr::Subquery(query) = expr
+        {
+            aggregate_single_row(query);
+        }
         // In catalog queries, a scalar subquery inside CASE reads objects Amar does
         // not have (publication columns, policy roles) and is usually correlated in
         // ways DataFusion cannot plan: PostgreSQL would find no rows, so NULL.
@@ -287,6 +360,145 @@ impl VisitorMut for PgFunctions {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// A `set_config(name, value, is_local)` call of a query, with literal arguments.
+#[derive(Debug, PartialEq)]
+pub struct SetConfig {
+    pub name: String,
+    pub value: String,
+}
+
+/// Takes the `set_config` calls out of `statement`, each replaced by the value it
+/// sets (what PostgreSQL's returns), for the session to apply before planning.
+/// Calls whose name or value are not literals are left for the planner to refuse.
+pub fn take_set_configs(statement: &mut Statement) -> Vec<SetConfig> {
+    struct Take(Vec<SetConfig>);
+    impl VisitorMut for Take {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            use datafusion::sql::sqlparser::ast::{
+                FunctionArg, FunctionArgExpr, FunctionArguments, Value,
+            };
+            let Expr::Function(f) = expr else {
+                return ControlFlow::Continue(());
+            };
+            let is_set_config = f
+                .name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .is_some_and(|i| i.value.eq_ignore_ascii_case("set_config"));
+            let FunctionArguments::List(list) = &f.args else {
+                return ControlFlow::Continue(());
+            };
+            let text = |a: &FunctionArg| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v))) => match &v.value {
+                    Value::SingleQuotedString(s) => Some(s.clone()),
+                    Value::Boolean(b) => Some(b.to_string()),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if is_set_config
+                && list.args.len() == 3
+                && let (Some(name), Some(value), Some(_)) = (
+                    text(&list.args[0]),
+                    text(&list.args[1]),
+                    text(&list.args[2]),
+                )
+            {
+                *expr = Expr::value(Value::SingleQuotedString(value.clone()));
+                self.0.push(SetConfig { name, value });
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut take = Take(vec![]);
+    let _ = statement.visit(&mut take);
+    take.0
+}
+
+/// Whether the statement calls `set_config` anywhere.
+pub fn calls_set_config(statement: &Statement) -> bool {
+    use datafusion::sql::sqlparser::ast::visit_expressions;
+    visit_expressions(statement, |e| match e {
+        Expr::Function(f)
+            if f.name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .is_some_and(|i| i.value.eq_ignore_ascii_case("set_config")) =>
+        {
+            ControlFlow::Break(())
+        }
+        _ => ControlFlow::Continue(()),
+    })
+    .is_break()
+}
+
+/// `(SELECT x FROM … WHERE …)` to `(SELECT max(x) FROM … WHERE …)`, for a plain
+/// single-item SELECT with no aggregate, grouping, DISTINCT or LIMIT.
+fn aggregate_single_row(query: &mut Query) {
+    use datafusion::sql::sqlparser::ast::GroupByExpr;
+    const AGGREGATES: &[&str] = &[
+        "max",
+        "min",
+        "count",
+        "sum",
+        "avg",
+        "array_agg",
+        "string_agg",
+        "bool_and",
+        "bool_or",
+        "json_agg",
+        "jsonb_agg",
+        "every",
+    ];
+    if query.limit_clause.is_some() || query.fetch.is_some() {
+        return;
+    }
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return;
+    };
+    let grouped = match &select.group_by {
+        GroupByExpr::All(_) => true,
+        GroupByExpr::Expressions(e, _) => !e.is_empty(),
+    };
+    if grouped
+        || select.distinct.is_some()
+        || select.having.is_some()
+        || select.projection.len() != 1
+    {
+        return;
+    }
+    let (item, alias) = match &select.projection[0] {
+        SelectItem::UnnamedExpr(e) => (e, None),
+        SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.clone())),
+        _ => return,
+    };
+    if let Expr::Function(f) = item
+        && f.name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .is_some_and(|i| AGGREGATES.contains(&i.value.to_ascii_lowercase().as_str()))
+    {
+        return;
+    }
+    let Some(wrapped) = parse_expr(&format!("max({item})")) else {
+        return;
+    };
+    select.projection[0] = match alias {
+        Some(alias) => SelectItem::ExprWithAlias {
+            expr: wrapped,
+            alias,
+        },
+        None => SelectItem::ExprWithAlias {
+            alias: Ident::with_quote('"', column_name(item).unwrap_or_else(|| "?column?".into())),
+            expr: wrapped,
+        },
+    };
 }
 
 /// True when every table the statement names is in pg_catalog or information_schema.

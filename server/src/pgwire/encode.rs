@@ -46,7 +46,9 @@ enum Column<'a> {
     Int64(&'a Int64Array),
     Float32(&'a Float32Array),
     Float64(&'a Float64Array),
-    Decimal(&'a Decimal128Array, i8),
+    /// Values, scale, and whether the type is PostgreSQL's unconstrained `numeric`
+    /// (precision 38, as the sources read it), shown at each value's own scale.
+    Decimal(&'a Decimal128Array, i8, bool),
     Utf8(&'a StringArray),
     LargeUtf8(&'a LargeStringArray),
     Utf8View(&'a StringViewArray),
@@ -123,7 +125,8 @@ pub fn fields_for(
     })?;
     Ok(fields
         .into_iter()
-        .map(|f| {
+        .enumerate()
+        .map(|(i, f)| {
             let is_reg = matches!(
                 *f.datatype(),
                 Type::REGCLASS
@@ -138,6 +141,16 @@ pub fn fields_for(
                     | Type::REGDICTIONARY
                     | Type::REGCOLLATION
             );
+            // numeric(p,s) carries its precision and scale as PostgreSQL's type
+            // modifier (drivers' getPrecision/DecimalSize read it); precision 38
+            // is the unconstrained numeric.
+            let f = match schema.fields().get(i).map(|x| x.data_type()) {
+                Some(DataType::Decimal128(p, s)) if *p < 38 && *s >= 0 => {
+                    let typmod = ((*p as i32) << 16 | *s as i32) + 4;
+                    f.with_type_modifier(typmod)
+                }
+                _ => f,
+            };
             if is_reg {
                 FieldInfo::new(
                     f.name().to_string(),
@@ -188,7 +201,9 @@ impl<'a> Column<'a> {
             DataType::Int64 => Column::Int64(array.as_primitive()),
             DataType::Float32 => Column::Float32(array.as_primitive()),
             DataType::Float64 => Column::Float64(array.as_primitive()),
-            DataType::Decimal128(_, scale) => Column::Decimal(array.as_primitive(), *scale),
+            DataType::Decimal128(precision, scale) => {
+                Column::Decimal(array.as_primitive(), *scale, *precision == 38)
+            }
             DataType::Utf8 if field.metadata().is_empty() => Column::Utf8(array.as_string()),
             DataType::LargeUtf8 => Column::LargeUtf8(array.as_string()),
             DataType::Utf8View => Column::Utf8View(array.as_string_view()),
@@ -328,13 +343,17 @@ impl RowBuffer {
                     self.text(&float_text(a.value(r), false));
                 }
             }
-            Column::Decimal(a, scale) => {
+            Column::Decimal(a, scale, unconstrained) => {
                 null_check!(a);
-                let v = a.value(r);
-                if binary {
-                    self.with_len(|b| numeric_binary(b, v, *scale));
+                let (v, scale) = if *unconstrained {
+                    natural_scale(a.value(r), *scale)
                 } else {
-                    self.text(&decimal_text(v, *scale));
+                    (a.value(r), *scale)
+                };
+                if binary {
+                    self.with_len(|b| numeric_binary(b, v, scale));
+                } else {
+                    self.text(&decimal_text(v, scale));
                 }
             }
             Column::Utf8(a) => {
@@ -452,6 +471,16 @@ pub fn float_text(v: f64, single: bool) -> String {
 }
 
 /// An i128 with `scale` decimal places, exactly.
+/// An unconstrained numeric's value at its own scale: `2641247000.0000000000` is
+/// `2641247000`, as PostgreSQL prints it.
+fn natural_scale(mut v: i128, mut scale: i8) -> (i128, i8) {
+    while scale > 0 && v % 10 == 0 {
+        v /= 10;
+        scale -= 1;
+    }
+    (v, scale)
+}
+
 pub fn decimal_text(v: i128, scale: i8) -> String {
     if scale <= 0 {
         let mut s = v.to_string();

@@ -251,13 +251,23 @@ impl QueryParser for Parser {
         &self,
         client: &C,
         sql: &str,
-        _types: &[Option<Type>],
+        types: &[Option<Type>],
     ) -> PgWireResult<Option<Prepared>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
         let session = session_of(client)?;
-        session.prepare(sql, Accept::All).await.map_err(to_pgwire)
+        let declared: Vec<Option<DataType>> = types
+            .iter()
+            .map(|t| {
+                t.as_ref()
+                    .and_then(crate::engine::parameters::declared_type)
+            })
+            .collect();
+        session
+            .prepare_typed(sql, Accept::All, &declared)
+            .await
+            .map_err(to_pgwire)
     }
 
     fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
