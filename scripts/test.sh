@@ -3,8 +3,9 @@
 #   1. installs what the client tests need (clients/install.sh),
 #   2. runs every Rust test (unit, end-to-end through tokio-postgres, psql, .slt),
 #   3. starts `amar serve` on its demo and runs the real clients against it:
-#      psycopg, SQLAlchemy and pandas, ADBC Flight SQL (pytest; TLS with a server of
-#      its own), the portal over HTTP and in Debian's Chromium (Selenium), and pgjdbc.
+#      psycopg, SQLAlchemy and pandas, psqlODBC through pyodbc, ADBC Flight SQL (pytest;
+#      TLS with a server of its own), the portal over HTTP and in Debian's Chromium
+#      (Selenium), pgjdbc, node-postgres (pinned and current) and Go's lib/pq.
 # Set AMAR_REQUIRE_SERVICES=1 to fail, not skip, when PostgreSQL or MariaDB is away.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -56,8 +57,22 @@ AMAR_PG_HOST=127.0.0.1 AMAR_PG_PORT="$port" AMAR_FLIGHT_PORT="$flight_port" AMAR
     AMAR_BIN="$target/amar" AMAR_PLUGIN_DIR="$target/deps" \
     "$root/.venv/bin/python" -m pytest -q -s clients/python/tests
 
+# The drivers' tests again with their current releases (.venv-current).
+AMAR_PG_HOST=127.0.0.1 AMAR_PG_PORT="$port" AMAR_PID="$server" AMAR_BIN="$target/amar" \
+    "$root/.venv-current/bin/python" -m pytest -q -s clients/python/tests/test_psycopg.py \
+    clients/python/tests/test_sqlalchemy.py clients/python/tests/test_odbc.py clients/python/tests/test_tools.py
+
 mkdir -p clients/java/build
 javac -d clients/java/build -cp /usr/share/java/postgresql.jar clients/java/AmarJdbcTest.java
 java -cp /usr/share/java/postgresql.jar:clients/java/build AmarJdbcTest 127.0.0.1 "$port"
+
+# node-postgres: the release pinned in clients/node, then the current one.
+for modules in clients/node clients/node/current; do
+    AMAR_PG_HOST=127.0.0.1 AMAR_PG_PORT="$port" AMAR_NODE_MODULES="$modules" node --test clients/node/test.mjs
+done
+
+# Go's lib/pq, Debian's, in GOPATH mode (nothing from the Go module proxy).
+AMAR_PG_HOST=127.0.0.1 AMAR_PG_PORT="$port" GO111MODULE=off GOPATH=/usr/share/gocode \
+    go test -count=1 -v ./clients/go
 
 echo "all tests passed"

@@ -47,6 +47,7 @@ public class AmarJdbcTest {
             fetchSize(conn);
             errors(conn);
             indicators(conn);
+            whatToolsSend(conn);
         }
         try (Connection conn = connect(host, port, "tehran", "tehran")) {
             restricted(conn);
@@ -267,6 +268,58 @@ public class AmarJdbcTest {
         }
         conn.commit();
         conn.setAutoCommit(true);
+    }
+
+    /** What DBeaver, Metabase and other pgjdbc tools call beyond the basics (issue 25). */
+    static void whatToolsSend(Connection conn) throws SQLException {
+        DatabaseMetaData md = conn.getMetaData();
+        // Foreign keys: Amar's sources declare none to PostgreSQL's catalog, so the
+        // answer is empty, but it must be an answer (DBeaver's ER diagram asks).
+        int imported = 0;
+        try (ResultSet rs = md.getImportedKeys(null, "insurance", "contributions")) {
+            check(rs.getMetaData().getColumnCount() >= 14, "getImportedKeys has JDBC's columns");
+            while (rs.next()) {
+                imported++;
+            }
+        }
+        check(imported >= 0, "getImportedKeys answers");
+        try (ResultSet rs = md.getExportedKeys(null, "insurance", "provinces")) {
+            while (rs.next()) {
+                check(rs.getString("PKTABLE_NAME").equals("provinces"), "exported keys are of provinces");
+            }
+        }
+        List<String> typeNames = new ArrayList<>();
+        try (ResultSet rs = md.getTypeInfo()) {
+            while (rs.next()) {
+                typeNames.add(rs.getString("TYPE_NAME"));
+            }
+        }
+        check(typeNames.contains("int4") && typeNames.contains("numeric") && typeNames.contains("text")
+                && typeNames.contains("timestamptz"), "getTypeInfo lists PostgreSQL's types (" + typeNames.size() + ")");
+        // A parameter whose type the client leaves to the server (setString sends
+        // varchar; setObject with no type sends unspecified) in the select list.
+        try (PreparedStatement ps = conn.prepareStatement("SELECT ?, length(?)")) {
+            ps.setString(1, "تهران");
+            ps.setString(2, "abc");
+            try (ResultSet rs = ps.executeQuery()) {
+                check(rs.next() && rs.getString(1).equals("تهران") && rs.getInt(2) == 3,
+                        "parameters in the select list come back typed text");
+            }
+        }
+        // A double compared with a numeric column compares as a double (PostgreSQL's rule).
+        try (PreparedStatement ps = conn.prepareStatement("SELECT count(*) FROM insurance.contributions WHERE wage > ?")) {
+            ps.setDouble(1, 0.5);
+            try (ResultSet rs = ps.executeQuery()) {
+                check(rs.next() && rs.getLong(1) > 0, "a double parameter compares with a numeric column");
+            }
+        }
+        try (Statement st = conn.createStatement();
+                ResultSet rs = st.executeQuery("SELECT 1 AS one, 3000000000 AS big, current_setting('server_version_num') AS v")) {
+            rs.next();
+            check(rs.getObject(1) instanceof Integer, "an integer literal is an Integer (" + rs.getObject(1).getClass() + ")");
+            check(rs.getObject(2) instanceof Long, "a literal beyond int4 is a Long");
+            check(rs.getString(3).equals("160004"), "current_setting reads server_version_num");
+        }
     }
 
     static void errors(Connection conn) throws SQLException {
