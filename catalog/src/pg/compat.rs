@@ -580,24 +580,21 @@ pub const LIKE_ESCAPE_FUNCTION: &str = "amar_like_escape";
 pub fn functions() -> Vec<ScalarUDF> {
     let one = |volatility| Signature::any(1, volatility);
     let mut all = vec![];
-    for name in ["json_build_object", "jsonb_build_object"] {
+    type Build = fn(&[ScalarValue], &[DataType]) -> Result<Option<String>>;
+    let builders: [(&'static str, Build); 4] = [
+        ("json_build_object", json_build_object),
+        ("jsonb_build_object", json_build_object),
+        ("json_build_array", json_build_array),
+        ("jsonb_build_array", json_build_array),
+    ];
+    for (name, build) in builders {
         all.push(row_text(
             name,
             Signature::one_of(
                 vec![TypeSignature::Nullary, TypeSignature::VariadicAny],
                 Volatility::Immutable,
             ),
-            json_build_object,
-        ));
-    }
-    for name in ["json_build_array", "jsonb_build_array"] {
-        all.push(row_text(
-            name,
-            Signature::one_of(
-                vec![TypeSignature::Nullary, TypeSignature::VariadicAny],
-                Volatility::Immutable,
-            ),
-            json_build_array,
+            build,
         ));
     }
     for name in ["to_json", "to_jsonb"] {
