@@ -429,3 +429,59 @@ async fn metadata_commands_show_each_user_only_what_they_may_read() {
     assert_eq!(rows as usize, tehran.len());
     assert_eq!(decision, "allowed");
 }
+
+/// Results go out in the plain Arrow types every client reads (`Utf8`), not the
+/// view types DataFusion reads Parquet into, unless the call asks for views with
+/// `x-amar-arrow-view-types: true`; the values are the same either way.
+#[tokio::test]
+async fn results_are_plain_utf8_unless_the_client_asks_for_views() {
+    let sql = "SELECT pensioner_id, national_id, first_name, last_name FROM pension.pensioners ORDER BY pensioner_id LIMIT 500";
+    let text_types = |schema: &datafusion::arrow::datatypes::Schema| {
+        schema.fields()[1..]
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect::<Vec<_>>()
+    };
+
+    let mut plain = client().await;
+    let info = plain.execute(sql.into(), None).await.unwrap();
+    assert_eq!(
+        text_types(&info.clone().try_decode_schema().unwrap()),
+        vec![DataType::Utf8; 3],
+        "GetFlightInfo announces plain strings"
+    );
+    let plain_batches = collect(&mut plain, info).await;
+    assert!(!plain_batches.is_empty());
+    for batch in &plain_batches {
+        assert_eq!(text_types(&batch.schema()), vec![DataType::Utf8; 3]);
+    }
+    let prepared = plain.prepare(sql.into(), None).await.unwrap();
+    assert_eq!(
+        text_types(&prepared.dataset_schema().unwrap().clone()),
+        vec![DataType::Utf8; 3],
+        "a prepared statement announces plain strings"
+    );
+
+    let mut views = client().await;
+    views.set_header("x-amar-arrow-view-types", "true");
+    let info = views.execute(sql.into(), None).await.unwrap();
+    assert_eq!(
+        text_types(&info.clone().try_decode_schema().unwrap()),
+        vec![DataType::Utf8View; 3],
+        "asked for, the engine's view types are kept"
+    );
+    let view_batches = collect(&mut views, info).await;
+
+    let as_text = |batches: &[RecordBatch]| -> Vec<String> {
+        batches
+            .iter()
+            .flat_map(|b| {
+                let b = datafusion::arrow::compute::cast(b.column(2), &DataType::Utf8).unwrap();
+                let b = b.as_string::<i32>().clone();
+                (0..b.len()).map(move |i| b.value(i).to_string())
+            })
+            .collect()
+    };
+    assert_eq!(rows(&plain_batches), 500);
+    assert_eq!(as_text(&plain_batches), as_text(&view_batches));
+}

@@ -49,6 +49,64 @@ pub fn to_status(e: SqlError) -> Status {
     status
 }
 
+/// The call header with which a client asks for Arrow's view types (`Utf8View`,
+/// `BinaryView`) where the engine produced them (`true`). Without it results go out in
+/// the plain types every Arrow client reads (`Utf8`, `Binary`), in the bytes the data
+/// takes: a view column carries 16 bytes per value besides the text.
+pub const VIEW_TYPES_HEADER: &str = "x-amar-arrow-view-types";
+
+/// Whether the call asks for view types.
+fn wants_views(metadata: &tonic::metadata::MetadataMap) -> bool {
+    metadata
+        .get(VIEW_TYPES_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "true" | "on" | "1" | "yes"
+            )
+        })
+}
+
+/// `data_type` with view types replaced by their plain forms, inside lists, structs
+/// and maps too.
+fn plain_type(data_type: &DataType) -> DataType {
+    use datafusion::arrow::datatypes::Fields;
+    let field =
+        |f: &Arc<Field>| Arc::new(f.as_ref().clone().with_data_type(plain_type(f.data_type())));
+    match data_type {
+        DataType::Utf8View => DataType::Utf8,
+        DataType::BinaryView => DataType::Binary,
+        DataType::List(f) | DataType::ListView(f) => DataType::List(field(f)),
+        DataType::LargeList(f) | DataType::LargeListView(f) => DataType::LargeList(field(f)),
+        DataType::FixedSizeList(f, n) => DataType::FixedSizeList(field(f), *n),
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(field).collect::<Fields>()),
+        DataType::Map(f, sorted) => DataType::Map(field(f), *sorted),
+        other => other.clone(),
+    }
+}
+
+/// The schema a client gets: view types kept when it asked for them (`views`),
+/// plain otherwise.
+pub fn wire_schema(schema: &SchemaRef, views: bool) -> SchemaRef {
+    if views {
+        return schema.clone();
+    }
+    let plain: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_data_type(plain_type(f.data_type())))
+        .collect();
+    if plain
+        .iter()
+        .zip(schema.fields())
+        .all(|(a, b)| a.data_type() == b.data_type())
+    {
+        return schema.clone();
+    }
+    Arc::new(Schema::new_with_metadata(plain, schema.metadata().clone()))
+}
+
 /// A statement prepared by one session.
 struct PreparedStatement {
     session: u64,
@@ -108,6 +166,7 @@ impl AmarFlightSql {
         session: &Session,
         prepared: &Prepared,
         values: Option<ParamValues>,
+        views: bool,
     ) -> Result<Response<DoGetStream>, Status> {
         let outcome = session
             .run_prepared(prepared, Transaction::Idle, |types| match values {
@@ -122,7 +181,8 @@ impl AmarFlightSql {
             .map_err(to_status)?;
         match outcome {
             Outcome::Rows { stream, .. } => {
-                Ok(Response::new(Self::stream(stream.schema(), stream)))
+                let schema = wire_schema(&stream.schema(), views);
+                Ok(Response::new(Self::stream(schema, stream)))
             }
             other => Err(Status::internal(format!(
                 "a query answered {other:?}, not rows"
@@ -145,10 +205,28 @@ impl AmarFlightSql {
             .with_descriptor(descriptor))
     }
 
-    /// Streams batches as Flight data, as they are produced.
+    /// Streams batches as Flight data, as they are produced, in `schema`'s types
+    /// (a view column cast to its plain type).
     fn stream(schema: SchemaRef, batches: SendableRecordBatchStream) -> DoGetStream {
+        let same = schema.as_ref() == batches.schema().as_ref();
+        let wire = schema.clone();
         let batches = batches
-            .map_err(|e| FlightError::Tonic(Box::new(to_status(SqlError::from_datafusion(&e)))));
+            .map(move |batch| {
+                let batch = batch?;
+                if same {
+                    return Ok(batch);
+                }
+                let columns = batch
+                    .columns()
+                    .iter()
+                    .zip(wire.fields())
+                    .map(|(c, f)| datafusion::arrow::compute::cast(c, f.data_type()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(RecordBatch::try_new(wire.clone(), columns)?)
+            })
+            .map_err(|e: datafusion::error::DataFusionError| {
+                FlightError::Tonic(Box::new(to_status(SqlError::from_datafusion(&e))))
+            });
         let encoded = FlightDataEncoderBuilder::new()
             .with_schema(schema)
             .build(batches)
@@ -310,12 +388,13 @@ impl FlightSqlService for AmarFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let session = self.session(&request)?;
+        let views = wants_views(request.metadata());
         let prepared = self.prepare(&session, &query.query).await?;
         let ticket = TicketStatementQuery {
             statement_handle: query.query.into_bytes().into(),
         };
         let info = Self::flight_info(
-            Self::output(&prepared)?.as_ref(),
+            wire_schema(&Self::output(&prepared)?, views).as_ref(),
             ticket.as_any().encode_to_vec(),
             request.into_inner(),
         )?;
@@ -330,8 +409,9 @@ impl FlightSqlService for AmarFlightSql {
         let session = self.session(&request)?;
         let sql = std::str::from_utf8(&ticket.statement_handle)
             .map_err(|_| Status::invalid_argument("the ticket is not a statement"))?;
+        let views = wants_views(request.metadata());
         let prepared = self.prepare(&session, sql).await?;
-        Self::run(&session, &prepared, None).await
+        Self::run(&session, &prepared, None, views).await
     }
 
     async fn do_action_create_prepared_statement(
@@ -358,7 +438,9 @@ impl FlightSqlService for AmarFlightSql {
         let handle: Bytes = rand::random::<[u8; 16]>().to_vec().into();
         let result = ActionCreatePreparedStatementResult {
             prepared_statement_handle: handle.clone(),
-            dataset_schema: Self::ipc_schema(Self::output(&prepared)?.as_ref())?,
+            dataset_schema: Self::ipc_schema(
+                wire_schema(&Self::output(&prepared)?, wants_views(request.metadata())).as_ref(),
+            )?,
             parameter_schema: Self::ipc_schema(&parameter_schema)?,
         };
         self.prepared
@@ -446,8 +528,9 @@ impl FlightSqlService for AmarFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let session = self.session(&request)?;
+        let views = wants_views(request.metadata());
         let schema = self.with_prepared(&cmd.prepared_statement_handle, &session, |p| {
-            Self::output(&p.prepared)
+            Ok(wire_schema(&Self::output(&p.prepared)?, views))
         })?;
         let info = Self::flight_info(&schema, cmd.as_any().encode_to_vec(), request.into_inner())?;
         Ok(Response::new(info))
@@ -463,7 +546,7 @@ impl FlightSqlService for AmarFlightSql {
             self.with_prepared(&cmd.prepared_statement_handle, &session, |p| {
                 Ok((p.prepared.clone(), p.parameters.clone()))
             })?;
-        Self::run(&session, &prepared, values).await
+        Self::run(&session, &prepared, values, wants_views(request.metadata())).await
     }
 
     async fn do_action_close_prepared_statement(
