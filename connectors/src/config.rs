@@ -91,6 +91,9 @@ pub struct DatabaseOptions {
     /// Snapshot mode: where the copies live, and how often they are refreshed.
     pub snapshot_dir: Option<PathBuf>,
     pub refresh: Option<std::time::Duration>,
+    /// Snapshot mode: the key columns each table's copy is sorted by, where the config
+    /// declares them; other tables are sorted by their primary key.
+    pub keys: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl std::fmt::Debug for DatabaseOptions {
@@ -166,6 +169,8 @@ pub struct DropOptions {
     pub scan_every: std::time::Duration,
     /// How long a file must stay unchanged before it is read.
     pub settle: std::time::Duration,
+    /// The key columns each table's copies are sorted by (lookups by them prune).
+    pub keys: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

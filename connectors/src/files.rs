@@ -166,7 +166,9 @@ impl FilesSource {
 
     fn listing_options(&self, format: FileFormat) -> ListingOptions {
         let file_format: Arc<dyn DfFileFormat> = match format {
-            FileFormat::Parquet => Arc::new(ParquetFormat::default()),
+            FileFormat::Parquet => {
+                Arc::new(ParquetFormat::default().with_options(crate::lookup::reader_options()))
+            }
             FileFormat::Csv => Arc::new(
                 CsvFormat::default()
                     .with_has_header(self.options.has_header)
@@ -210,6 +212,10 @@ impl Source for FilesSource {
 
     fn kind(&self) -> &'static str {
         "files"
+    }
+
+    fn data_version(&self) -> Option<String> {
+        crate::source::files_version(&self.options.path)
     }
 
     fn mode(&self) -> Mode {

@@ -19,6 +19,7 @@ pub mod database;
 pub mod drop;
 pub mod error;
 pub mod files;
+pub mod lookup;
 pub mod open;
 pub mod plugin;
 mod quoting;

@@ -10,7 +10,7 @@
 //! two generations are kept.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
@@ -39,11 +39,15 @@ pub struct SnapshotSource {
     live: DatabaseSource,
     dir: PathBuf,
     every: Option<Duration>,
+    keys: std::collections::BTreeMap<String, Vec<String>>,
     state: Mutex<State>,
     running: tokio::sync::Mutex<()>,
 }
 
 const CURRENT: &str = "CURRENT";
+
+/// Memory a snapshot's sort may take before it spills to disk.
+const SORT_MEMORY: usize = 512 << 20;
 
 impl SnapshotSource {
     pub async fn open(name: &str, dialect: Dialect, options: DatabaseOptions) -> Result<Self> {
@@ -60,11 +64,13 @@ impl SnapshotSource {
             message: e.to_string(),
         })?;
         let every = options.refresh;
+        let keys = options.keys.clone();
         let live = DatabaseSource::open(name, dialect, Mode::Snapshot, options).await;
         let source = SnapshotSource {
             live,
             dir,
             every,
+            keys,
             state: Mutex::new(State::default()),
             running: tokio::sync::Mutex::new(()),
         };
@@ -127,16 +133,35 @@ impl SnapshotSource {
         let generation = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ").to_string();
         let partial = self.dir.join(format!(".{generation}.partial"));
         std::fs::create_dir_all(&partial).map_err(|e| io(&partial, e))?;
-        let ctx = SessionContext::new();
+        // Sorting a large table spills to the temporary folder past this much memory.
+        let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(
+                datafusion::execution::memory_pool::FairSpillPool::new(SORT_MEMORY),
+            ))
+            .build_arc()
+            .map_err(|e| ConnectorError::Other {
+                source_name: name.clone(),
+                message: e.to_string(),
+            })?;
+        let ctx = SessionContext::new_with_config_rt(Default::default(), runtime);
         let mut rows = 0u64;
         for table in &tables {
             let path = partial.join(format!("{}.parquet", table.name));
+            // Sorted by its key, with the page index and bloom filters on the key:
+            // a lookup by key reads a page (see crate::lookup).
+            let keys = crate::lookup::keys_of(&table.name, &self.keys, table.provider.as_ref());
             let written = async {
                 let df = ctx.read_table(table.provider.clone())?;
+                let order = keys
+                    .iter()
+                    .map(|k| datafusion::prelude::ident(k).sort(true, false))
+                    .collect();
                 df.write_parquet(
                     &path.to_string_lossy(),
-                    DataFrameWriteOptions::new().with_single_file_output(true),
-                    None,
+                    DataFrameWriteOptions::new()
+                        .with_single_file_output(true)
+                        .with_sort_by(order),
+                    Some(crate::lookup::write_options(&keys)),
                 )
                 .await
             }
@@ -223,6 +248,11 @@ impl Source for SnapshotSource {
 
     fn kind(&self) -> &'static str {
         self.live.kind()
+    }
+
+    /// The copy in use: a refresh switches to a new one.
+    fn data_version(&self) -> Option<String> {
+        self.current().map(|p| p.display().to_string())
     }
 
     fn mode(&self) -> Mode {

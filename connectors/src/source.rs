@@ -129,4 +129,52 @@ pub trait Source: Send + Sync + Debug {
     async fn refresh_snapshot(&self) -> Result<Option<(usize, u64)>> {
         Ok(None)
     }
+    /// A token that changes whenever the data this source serves may have changed:
+    /// what is computed from the source (indicator status) is kept until it does.
+    /// `None` when the source cannot tell without being asked (a live database): what
+    /// is computed from it is then kept for a bounded time only.
+    fn data_version(&self) -> Option<String> {
+        None
+    }
+}
+
+/// The version of the files under `path`: a digest of every file's name, size and
+/// modification time (directories walked; hidden `.partial` files left out). `None`
+/// when the folder cannot be read.
+pub fn files_version(path: &std::path::Path) -> Option<String> {
+    use std::hash::{Hash, Hasher};
+    fn walk(
+        dir: &std::path::Path,
+        hasher: &mut std::collections::hash_map::DefaultHasher,
+        depth: usize,
+    ) -> std::io::Result<()> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<std::io::Result<_>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let meta = entry.metadata()?;
+            name.hash(hasher);
+            if meta.is_dir() {
+                if depth < 8 {
+                    walk(&entry.path(), hasher, depth + 1)?;
+                }
+            } else {
+                meta.len().hash(hasher);
+                meta.modified().ok().hash(hasher);
+            }
+        }
+        Ok(())
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let meta = std::fs::metadata(path).ok()?;
+    if meta.is_dir() {
+        walk(path, &mut hasher, 0).ok()?;
+    } else {
+        meta.len().hash(&mut hasher);
+        meta.modified().ok().hash(&mut hasher);
+    }
+    Some(format!("{:016x}", hasher.finish()))
 }

@@ -1406,3 +1406,148 @@ async fn row_filters_on_database_sources_hold_against_errors_and_deep_statements
     );
     assert_eq!(texts(&tehran, "SELECT 1").await[0][0].as_deref(), Some("1"));
 }
+
+/// `amar.indicator_status` is computed once per version of the data under it and
+/// served from that result until the version changes: a files source's new file shows
+/// at the next read; a live database, which cannot tell when its rows change, is
+/// read again only after `LIVE_MAX_AGE` (60 s) or when another source under the
+/// status changes. The indicator views themselves stay live.
+#[tokio::test]
+async fn indicator_status_is_kept_until_the_data_under_it_changes() {
+    let Some(pg) = PgSchema::new().await else {
+        return;
+    };
+    let s = &pg.name;
+    pg.client
+        .batch_execute(&format!(
+            "CREATE TABLE {s}.cases (province int, n int);
+             INSERT INTO {s}.cases VALUES (1, 10), (2, 20);"
+        ))
+        .await
+        .unwrap();
+    let indicator = |id: &str, from: &str| {
+        format!(
+            r#"[[indicator]]
+id = "{id}"
+title_fa = "x"
+title_en = "{id}"
+unit = "cases"
+periodicity = "monthly"
+additivity = "flow"
+dimensions = ["province"]
+area = "province"
+norm = {{ target = 15.0, direction = "higher", weight = 1.0 }}
+sql = "SELECT province, sum(n) AS value FROM {from} GROUP BY province"
+"#
+        )
+    };
+    let fixture = postgres(stats(), "live", s)
+        .file("cells/counts.csv", "province,n\n1,10\n2,20\n")
+        .source("cells", "files", &[("path", "cells")])
+        .config(&indicator("filed", "cells.counts"))
+        .config(&indicator("live_cases", "live.cases"));
+    let csv = fixture.path("cells/counts.csv");
+    let server = fixture.start();
+    let amar = connect(&server, "stats", "pw").await.unwrap();
+    let status = "SELECT indicator, unit, CAST(value AS BIGINT), status FROM amar.indicator_status ORDER BY 1, 2";
+    let row = |i: &str, u: &str, v: &str, st: &str| {
+        vec![
+            Some(i.to_string()),
+            Some(u.to_string()),
+            Some(v.to_string()),
+            Some(st.to_string()),
+        ]
+    };
+    let first = vec![
+        row("filed", "1", "10", "off target"),
+        row("filed", "2", "20", "on target"),
+        row("live_cases", "1", "10", "off target"),
+        row("live_cases", "2", "20", "on target"),
+    ];
+    assert_eq!(texts(&amar, status).await, first);
+
+    // The live database changes: the view shows it at once, the status is kept.
+    pg.client
+        .batch_execute(&format!("UPDATE {s}.cases SET n = 100 WHERE province = 1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        texts(
+            &amar,
+            "SELECT CAST(value AS BIGINT) FROM indicators.live_cases WHERE province = 1"
+        )
+        .await,
+        vec![vec![Some("100".into())]]
+    );
+    assert_eq!(
+        texts(&amar, status).await,
+        first,
+        "kept: no source said its data changed"
+    );
+
+    // A new version of the file: the status is computed again, from everything under it.
+    std::fs::write(&csv, "province,n\n1,50\n2,20\n").unwrap();
+    assert_eq!(
+        texts(&amar, status).await,
+        vec![
+            row("filed", "1", "50", "on target"),
+            row("filed", "2", "20", "on target"),
+            row("live_cases", "1", "100", "on target"),
+            row("live_cases", "2", "20", "on target"),
+        ]
+    );
+    drop(amar);
+    server.stop();
+}
+
+/// A snapshot's copies are sorted by each table's primary key (or the `keys` the
+/// config names), with the page index and a bloom filter on the key, so a lookup by
+/// key through Amar reads a page of the copy.
+#[tokio::test]
+async fn snapshot_copies_are_sorted_by_key_for_lookups() {
+    let Some(pg) = PgSchema::new().await else {
+        return;
+    };
+    let s = &pg.name;
+    pg.client
+        .batch_execute(&format!(
+            "CREATE TABLE {s}.people (id int PRIMARY KEY, name text);
+             INSERT INTO {s}.people SELECT g, 'نفر ' || g FROM generate_series(1, 30000) g ORDER BY md5(g::text);
+             CREATE TABLE {s}.visits (code bigint, n int);
+             INSERT INTO {s}.visits SELECT (g * 7919) % 20000, g FROM generate_series(1, 20000) g;"
+        ))
+        .await
+        .unwrap();
+    let server = postgres(stats(), "offline", s)
+        .config("mode = \"snapshot\"\nkeys = { visits = [\"code\"] }")
+        .start();
+    let amar = connect(&server, "stats", "pw").await.unwrap();
+    assert_eq!(
+        texts(&amar, "SELECT name FROM offline.people WHERE id = 12345").await,
+        vec![vec![Some("نفر 12345".to_string())]]
+    );
+    let snapshots = server.data_dir.join("snapshots").join("offline");
+    let generation = std::fs::read_to_string(snapshots.join("CURRENT")).unwrap();
+    let copy = |table: &str| {
+        snapshots
+            .join(generation.trim())
+            .join(format!("{table}.parquet"))
+    };
+    let (ids, indexed, bloom) = crate::drop::layout(&copy("people"), "id");
+    assert_eq!(
+        ids,
+        (1..=30000).collect::<Vec<_>>(),
+        "sorted by the primary key"
+    );
+    assert!(indexed);
+    assert_eq!(bloom, vec!["id".to_string()]);
+    let (codes, _, bloom) = crate::drop::layout(&copy("visits"), "code");
+    assert!(
+        codes.windows(2).all(|w| w[0] <= w[1]),
+        "sorted by the declared key"
+    );
+    assert_eq!(codes.len(), 20000);
+    assert_eq!(bloom, vec!["code".to_string()]);
+    drop(amar);
+    server.stop();
+}

@@ -304,3 +304,136 @@ async fn dropped_files_become_tables_and_rows_and_bad_ones_are_rejected_whole() 
 fn drop_client(client: Client) {
     std::mem::drop(client);
 }
+
+/// Facts about a Parquet file's layout: the values of column `key` in file order,
+/// whether it has a page index, and which columns carry a bloom filter.
+pub fn layout(path: &Path, key: &str) -> (Vec<i64>, bool, Vec<String>) {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::Int64Type;
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use datafusion::parquet::file::reader::FileReader;
+    use datafusion::parquet::file::serialized_reader::{ReadOptionsBuilder, SerializedFileReader};
+    let reader = SerializedFileReader::new_with_options(
+        std::fs::File::open(path).unwrap(),
+        ReadOptionsBuilder::new().with_page_index().build(),
+    )
+    .unwrap();
+    let meta = reader.metadata();
+    let indexed = meta.column_index().is_some() && meta.offset_index().is_some();
+    let schema = meta.file_metadata().schema_descr();
+    let mut bloom: Vec<String> = (0..schema.num_columns())
+        .filter(|c| {
+            meta.row_groups()
+                .iter()
+                .all(|rg| rg.column(*c).bloom_filter_offset().is_some())
+        })
+        .map(|c| schema.column(c).name().to_string())
+        .collect();
+    bloom.sort();
+    let mut values = vec![];
+    for batch in ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap())
+        .unwrap()
+        .build()
+        .unwrap()
+    {
+        let batch = batch.unwrap();
+        let column = batch.column(batch.schema().index_of(key).unwrap());
+        let column = datafusion::arrow::compute::cast(column, &DataType::Int64).unwrap();
+        values.extend(column.as_primitive::<Int64Type>().values().iter().copied());
+    }
+    (values, indexed, bloom)
+}
+
+/// A table with `keys` in the config has its copies sorted by them, with the page
+/// index and a bloom filter on them; a lookup by key through Amar then reads a page,
+/// not the file (the scan's metrics say what was pruned).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_of_a_table_with_keys_are_sorted_and_indexed_for_lookups() {
+    let fixture = Fixture::new().admin("stats", "pw").config(
+        r#"[[source]]
+name = "lookups"
+kind = "drop"
+path = "drop"
+refresh = "1s"
+keys = { people = ["id"] }"#,
+    );
+    std::fs::create_dir(fixture.path("drop")).unwrap();
+    let n = 200_000i64;
+    // Ids in a scrambled order (7919 is prime to n).
+    let mut csv = String::from("id,name\n");
+    for i in 0..n {
+        let id = (i * 7919) % n + 1;
+        csv.push_str(&format!("{id},نفر {id}\n"));
+    }
+    write(&fixture.path("drop/people.csv"), &csv);
+    let server = fixture.start();
+    let amar = connect(&server, "stats", "pw").await.unwrap();
+    until(&amar, "SELECT count(*) FROM lookups.people", &n.to_string()).await;
+
+    let dir = server.data_dir.join("drop/lookups/tables/people");
+    let copies: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    let (ids, indexed, bloom) = layout(&copies[0], "id");
+    assert_eq!(ids, (1..=n).collect::<Vec<_>>(), "the copy is sorted by id");
+    assert!(indexed, "the copy has a page index");
+    assert_eq!(
+        bloom,
+        vec!["id".to_string()],
+        "a bloom filter on the key only"
+    );
+
+    assert_eq!(
+        texts(&amar, "SELECT name FROM lookups.people WHERE id = 131415").await,
+        vec![vec![Some("نفر 131415".to_string())]]
+    );
+    let plan: Vec<String> = texts(
+        &amar,
+        "EXPLAIN ANALYZE SELECT name FROM lookups.people WHERE id = 131415",
+    )
+    .await
+    .into_iter()
+    .flat_map(|r| r.into_iter().flatten())
+    .collect();
+    let scan = plan
+        .iter()
+        .flat_map(|p| p.lines())
+        .find(|l| l.contains("DataSourceExec"))
+        .unwrap_or_else(|| panic!("no scan in {plan:?}"))
+        .to_string();
+    // Of the copy's pages, the page index leaves one that can hold the key, and
+    // only the row that matches is decoded beyond the key column.
+    let metric = |name: &str| -> (String, String) {
+        let rest = scan
+            .split(&format!("{name}="))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {name} in {scan}"));
+        let (total, rest) = rest.split_once(" total → ").unwrap();
+        let matched = rest.split_once(" matched").unwrap().0;
+        (total.to_string(), matched.to_string())
+    };
+    let (pages, kept) = metric("page_index_pages_pruned");
+    assert_eq!(kept, "1", "one page left of {pages}: {scan}");
+    assert!(pages.parse::<u32>().unwrap() > 1, "{scan}");
+    assert!(scan.contains("pushdown_rows_matched=1,"), "{scan}");
+    // A page of each column, not the file (the names' dictionary stays small).
+    let scanned = scan.split("bytes_scanned=").nth(1).unwrap();
+    let (number, rest) = scanned.split_once([' ', ',']).unwrap();
+    let scale = match rest.chars().next() {
+        Some('K') => 1e3,
+        Some('M') => 1e6,
+        _ => 1.0,
+    };
+    let scanned = number.parse::<f64>().unwrap() * scale;
+    let size = std::fs::metadata(&copies[0]).unwrap().len() as f64;
+    assert!(
+        scanned < size / 4.0,
+        "{scanned} of {size} bytes read: {scan}"
+    );
+    drop_client(amar);
+    server.stop();
+}

@@ -323,6 +323,31 @@ pub struct Statistics {
     /// definer's rights. Set once the engine is assembled.
     definer: OnceLock<SessionState>,
     results: Mutex<validation::Results>,
+    /// The sources, for the version of the data the indicators read.
+    sources: OnceLock<Vec<Arc<crate::SourceSchema>>>,
+    /// What each indicator reads, once planned (it does not change while the server
+    /// runs: the definitions are fixed at start).
+    reads: Mutex<BTreeMap<String, BTreeSet<String>>>,
+}
+
+/// How long a result computed from a source that cannot tell when its data changed
+/// (a live database) is kept: its status is at most this old.
+pub const LIVE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The version of the data something was computed from: each source it reads, with
+/// the source's [`data_version`](amar_connectors::Source::data_version), and the rule
+/// results. Equal stamps mean the same data; `live` means a source could not tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataStamp {
+    sources: Vec<(String, Option<String>)>,
+    rules: u64,
+}
+
+impl DataStamp {
+    /// Some source read cannot tell when its data changes.
+    pub fn live(&self) -> bool {
+        self.sources.iter().any(|(_, v)| v.is_none())
+    }
 }
 
 impl Statistics {
@@ -333,6 +358,8 @@ impl Statistics {
             definitions,
             definer: OnceLock::new(),
             results: Mutex::new(validation::Results::open(results_dir)),
+            sources: OnceLock::new(),
+            reads: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -359,6 +386,63 @@ impl Statistics {
     /// the `indicators` schema is registered in it.
     pub fn set_definer(&self, state: SessionState) {
         let _ = self.definer.set(state);
+    }
+
+    /// Hands over the sources, whose data versions decide when indicator status is
+    /// computed again. Called once, when the engine is assembled.
+    pub fn set_sources(&self, sources: Vec<Arc<crate::SourceSchema>>) {
+        let _ = self.sources.set(sources);
+    }
+
+    /// What `indicator` reads, planned once and then remembered.
+    pub(crate) async fn reads(&self, indicator: &Indicator) -> Result<BTreeSet<String>> {
+        if let Some(known) = self
+            .reads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&indicator.id)
+        {
+            return Ok(known.clone());
+        }
+        let inputs = self.inputs(indicator).await?;
+        self.reads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(indicator.id.clone(), inputs.clone());
+        Ok(inputs)
+    }
+
+    /// The version of the data `indicators` read now: each source schema under them
+    /// (a schema that is not a source, other than `indicators`, counts as live), and
+    /// the rule results (which decide `verified`).
+    pub(crate) async fn stamp(&self, indicators: &[&Indicator]) -> Result<DataStamp> {
+        let mut schemas = BTreeSet::new();
+        for indicator in indicators {
+            for table in self.reads(indicator).await? {
+                if let Some((schema, _)) = table.split_once('.')
+                    && schema != INDICATORS_SCHEMA
+                {
+                    schemas.insert(schema.to_string());
+                }
+            }
+        }
+        let sources = self.sources.get().map(Vec::as_slice).unwrap_or_default();
+        let sources = schemas
+            .into_iter()
+            .map(|schema| {
+                let version = sources
+                    .iter()
+                    .find(|s| s.source().name() == schema)
+                    .and_then(|s| s.source().data_version());
+                (schema, version)
+            })
+            .collect();
+        let rules = self
+            .results
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .recorded();
+        Ok(DataStamp { sources, rules })
     }
 
     pub(crate) fn definer(&self) -> Result<&SessionState> {

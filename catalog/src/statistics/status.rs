@@ -8,13 +8,16 @@
 //! unit's rank among units by that score (1 is best; ties share a rank). An indicator
 //! without an area dimension gives one national row, with no score or rank.
 //!
-//! It is computed when read, from the indicators as the reader may see them: the
-//! public gets the disclosure-controlled values (a suppressed cell has no value and
-//! status `suppressed`). Who may read the table, and which of its rows, is the
-//! policy's business, like any other table.
+//! It is computed from the indicators as the reader may see them: the public gets the
+//! disclosure-controlled values (a suppressed cell has no value and status
+//! `suppressed`). It is computed once per version of the data under the indicators
+//! and kept until that changes (see [`Kept`]); `amar.unit_scores` likewise. Who may
+//! read the table, and which of its rows, is the policy's business, like any other
+//! table.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{
@@ -28,13 +31,67 @@ use datafusion::datasource::TableType;
 use datafusion::error::Result;
 use datafusion::prelude::SessionContext;
 
-use super::{Indicator, SUPPRESSED_COLUMN, Statistics};
+use super::{DataStamp, Indicator, LIVE_MAX_AGE, SUPPRESSED_COLUMN, Statistics};
 use crate::visible::SessionVisibility;
 
 #[derive(Debug)]
 pub(super) struct StatusTable {
     statistics: Arc<Statistics>,
     schema: SchemaRef,
+    kept: Kept,
+}
+
+/// A computed table's rows in both forms (as computed and disclosure-controlled),
+/// each kept while the data it was computed from stays the same: every source the
+/// indicators read at the same [`data_version`](amar_connectors::Source::data_version)
+/// and no rule run since. What was computed from a live database is kept for
+/// [`LIVE_MAX_AGE`] at most. One reader computes; others asking meanwhile wait
+/// for its result. Who may read which rows is still decided per reader, by the
+/// policy, on top of these rows.
+#[derive(Debug, Default)]
+struct Kept {
+    forms: std::sync::Mutex<[Option<(DataStamp, Instant, RecordBatch)>; 2]>,
+    computing: tokio::sync::Mutex<()>,
+}
+
+impl Kept {
+    async fn get<F, Fut>(
+        &self,
+        statistics: &Statistics,
+        suppress: bool,
+        compute: F,
+    ) -> Result<RecordBatch>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<RecordBatch>>,
+    {
+        let mut evaluated: Vec<&Indicator> = vec![];
+        for indicator in &statistics.definitions().indicators {
+            if indicator.norm.is_some() {
+                evaluated.push(indicator);
+            }
+        }
+        let stamp = statistics.stamp(&evaluated).await?;
+        if let Some(batch) = self.current(suppress, &stamp) {
+            return Ok(batch);
+        }
+        let _turn = self.computing.lock().await;
+        if let Some(batch) = self.current(suppress, &stamp) {
+            return Ok(batch);
+        }
+        // Stamped before computing: data that changes meanwhile makes the next read
+        // compute again.
+        let batch = compute().await?;
+        self.forms.lock().unwrap_or_else(|e| e.into_inner())[usize::from(suppress)] =
+            Some((stamp, Instant::now(), batch.clone()));
+        Ok(batch)
+    }
+
+    fn current(&self, suppress: bool, stamp: &DataStamp) -> Option<RecordBatch> {
+        let forms = self.forms.lock().unwrap_or_else(|e| e.into_inner());
+        let (kept, at, batch) = forms[usize::from(suppress)].as_ref()?;
+        (kept == stamp && (!stamp.live() || at.elapsed() < LIVE_MAX_AGE)).then(|| batch.clone())
+    }
 }
 
 /// One evaluated cell.
@@ -72,7 +129,11 @@ impl StatusTable {
             Field::new("unit_fa", DataType::Utf8, true),
             Field::new("unit_en", DataType::Utf8, true),
         ]));
-        Self { statistics, schema }
+        Self {
+            statistics,
+            schema,
+            kept: Kept::default(),
+        }
     }
 
     async fn status_rows(&self, suppress: bool) -> Result<Vec<Row>> {
@@ -83,7 +144,7 @@ impl StatusTable {
             let Some(norm) = &indicator.norm else {
                 continue;
             };
-            let inputs = self.statistics.inputs(indicator).await?;
+            let inputs = self.statistics.reads(indicator).await?;
             let verified = self.statistics.failing_rules(&inputs).is_empty();
             let plan = self.statistics.view_plan(indicator, suppress).await?;
             let batches = ctx.execute_logical_plan(plan).await?.collect().await?;
@@ -321,8 +382,12 @@ impl crate::computed::CatalogRows for StatusTable {
 
     async fn rows(&self, state: &dyn Session) -> Result<RecordBatch> {
         let suppress = disclosure_controlled(state);
-        let rows = self.status_rows(suppress).await?;
-        self.batch(rows)
+        self.kept
+            .get(&self.statistics, suppress, || async {
+                let rows = self.status_rows(suppress).await?;
+                self.batch(rows)
+            })
+            .await
     }
 }
 
@@ -335,6 +400,7 @@ impl crate::computed::CatalogRows for StatusTable {
 pub(super) struct ScoresTable {
     statistics: Arc<Statistics>,
     schema: SchemaRef,
+    kept: Kept,
 }
 
 impl ScoresTable {
@@ -351,7 +417,11 @@ impl ScoresTable {
             Field::new("unit_fa", DataType::Utf8, true),
             Field::new("unit_en", DataType::Utf8, true),
         ]));
-        Self { statistics, schema }
+        Self {
+            statistics,
+            schema,
+            kept: Kept::default(),
+        }
     }
 }
 
@@ -369,6 +439,11 @@ fn period_end(period: &str) -> Option<(i32, u8)> {
     }
     Some((year(period)?, 12))
 }
+
+/// A Jalali (year, month).
+type Month = (i32, u8);
+/// A unit and its value.
+type UnitValue = (String, f64);
 
 /// What a unit gathered in one period.
 #[derive(Default)]
@@ -391,6 +466,14 @@ impl crate::computed::CatalogRows for ScoresTable {
 
     async fn rows(&self, state: &dyn Session) -> Result<RecordBatch> {
         let suppress = disclosure_controlled(state);
+        self.kept
+            .get(&self.statistics, suppress, || self.compute(suppress))
+            .await
+    }
+}
+
+impl ScoresTable {
+    async fn compute(&self, suppress: bool) -> Result<RecordBatch> {
         let definer = self.statistics.definer()?.clone();
         let ctx = SessionContext::new_with_state(definer);
         // Units by name, from the first classification an area dimension uses.
@@ -402,7 +485,7 @@ impl crate::computed::CatalogRows for ScoresTable {
             .find_map(|i| i.classifications.get(i.area.as_ref()?))
             .and_then(|c| self.statistics.classification(c));
         // Each indicator's evaluated cells, by the month its period ends in.
-        let mut evaluated: Vec<(&super::Norm, BTreeMap<(i32, u8), Vec<(String, f64)>>)> = vec![];
+        let mut evaluated: Vec<(&super::Norm, BTreeMap<Month, Vec<UnitValue>>)> = vec![];
         for indicator in &self.statistics.definitions().indicators {
             let Some(norm) = &indicator.norm else {
                 continue;
@@ -412,7 +495,7 @@ impl crate::computed::CatalogRows for ScoresTable {
             }
             let plan = self.statistics.view_plan(indicator, suppress).await?;
             let batches = ctx.execute_logical_plan(plan).await?.collect().await?;
-            let mut by_end: BTreeMap<(i32, u8), (String, Vec<(String, f64)>)> = BTreeMap::new();
+            let mut by_end: BTreeMap<Month, (String, Vec<UnitValue>)> = BTreeMap::new();
             for cell in cells_by_period(indicator, &batches)? {
                 let (Some(unit), Some(period), Some(value)) = (cell.unit, cell.period, cell.value)
                 else {

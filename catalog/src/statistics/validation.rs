@@ -137,6 +137,9 @@ impl RuleRun {
 pub(super) struct Results {
     file: Option<PathBuf>,
     runs: VecDeque<RuleRun>,
+    /// Runs recorded since the server started: what is computed from the results
+    /// (indicator status's `verified`) is stale when this moves.
+    recorded: u64,
 }
 
 impl Results {
@@ -168,7 +171,11 @@ impl Results {
                 }
             }
         }
-        Self { file, runs }
+        Self {
+            file,
+            runs,
+            recorded: 0,
+        }
     }
 
     pub(super) fn all(&self) -> Vec<RuleRun> {
@@ -205,6 +212,11 @@ impl Results {
             self.runs.pop_front();
         }
         self.runs.push_back(run);
+        self.recorded += 1;
+    }
+
+    pub(super) fn recorded(&self) -> u64 {
+        self.recorded
     }
 }
 

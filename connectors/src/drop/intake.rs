@@ -84,14 +84,22 @@ pub(super) fn take_in(
         }
         None => (plain(&schema), batches),
     };
+    let keys = options
+        .keys
+        .get(table)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let batches = crate::lookup::sorted(&schema, batches, keys)
+        .map_err(|e| format!("sorting it by {keys:?} failed: {e}"))?;
+    let properties = crate::lookup::writer_properties(&schema, keys);
     let dir = options.store.join(TABLES).join(table);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let output = output_name(file_name);
     let partial = dir.join(format!(".{output}.partial"));
     let write = || -> std::result::Result<u64, String> {
         let file = File::create(&partial).map_err(|e| e.to_string())?;
-        let mut writer =
-            ArrowWriter::try_new(file, schema.clone(), None).map_err(|e| e.to_string())?;
+        let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties.clone()))
+            .map_err(|e| e.to_string())?;
         let mut rows = 0u64;
         for batch in &batches {
             let batch = RecordBatch::try_new(schema.clone(), batch.columns().to_vec())

@@ -336,6 +336,10 @@ impl Source for DropSource {
         "drop"
     }
 
+    fn data_version(&self) -> Option<String> {
+        crate::source::files_version(&self.options.store.join(TABLES))
+    }
+
     fn mode(&self) -> Mode {
         Mode::Snapshot
     }

@@ -268,6 +268,15 @@ impl Source for SqliteSource {
         "sqlite"
     }
 
+    /// The database file and its write-ahead log as they are on disk.
+    fn data_version(&self) -> Option<String> {
+        let db = crate::source::files_version(&self.options.path)?;
+        let mut wal = self.options.path.clone().into_os_string();
+        wal.push("-wal");
+        let wal = crate::source::files_version(std::path::Path::new(&wal)).unwrap_or_default();
+        Some(format!("{db}{wal}"))
+    }
+
     fn mode(&self) -> Mode {
         self.mode
     }

@@ -34,6 +34,8 @@ pub(super) struct RawSource {
     refresh: Option<Spanned<String>>,
     sheet: Option<Spanned<String>>,
     append: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    /// Key columns per table, which local copies are sorted by.
+    keys: Option<Spanned<std::collections::BTreeMap<String, Vec<String>>>>,
     /// A plugin's own options, checked against what the plugin declares.
     options: Option<Spanned<toml::Table>>,
 }
@@ -159,6 +161,21 @@ fn database_source(
             }
         },
     };
+    let keys = match &raw.keys {
+        Some(k) if mode != Mode::Snapshot => {
+            return fail(
+                k.span(),
+                "keys",
+                "keys order the local copies of snapshot sources; add mode = \"snapshot\""
+                    .to_string(),
+            );
+        }
+        Some(k) => match checked_keys(k) {
+            Ok(keys) => keys,
+            Err(message) => return fail(k.span(), "keys", message),
+        },
+        None => Default::default(),
+    };
     let pool_size = raw.pool_size.as_ref().map(|p| *p.get_ref()).unwrap_or(8);
     if pool_size == 0 {
         let span = raw
@@ -190,6 +207,7 @@ fn database_source(
         ),
         snapshot_dir: None,
         refresh,
+        keys,
     };
     let kind = if kind_name == "postgres" {
         SourceKind::Postgres(options)
@@ -261,6 +279,7 @@ pub(super) fn source_config(
         ("pool_size", raw.pool_size.as_ref().map(|v| v.span())),
         ("sheet", raw.sheet.as_ref().map(|v| v.span())),
         ("append", raw.append.as_ref().map(|v| v.span())),
+        ("keys", raw.keys.as_ref().map(|v| v.span())),
         ("refresh", raw.refresh.as_ref().map(|v| v.span())),
         (
             "connect_timeout_s",
@@ -278,6 +297,7 @@ pub(super) fn source_config(
             "sheet",
             "append",
             "refresh",
+            "keys",
         ],
         "postgres" => &[
             "url",
@@ -288,6 +308,7 @@ pub(super) fn source_config(
             "pool_size",
             "connect_timeout_s",
             "refresh",
+            "keys",
         ],
         "mysql" => &[
             "url",
@@ -297,6 +318,7 @@ pub(super) fn source_config(
             "pool_size",
             "connect_timeout_s",
             "refresh",
+            "keys",
         ],
         "plugin" => &["library", "options"],
         other => {
@@ -489,8 +511,37 @@ fn drop_source(
             append,
             scan_every,
             settle: std::time::Duration::from_secs(2),
+            keys: match &raw.keys {
+                Some(k) => match checked_keys(k) {
+                    Ok(keys) => keys,
+                    Err(message) => return fail(k.span(), "keys", message),
+                },
+                None => Default::default(),
+            },
         }),
     })
+}
+
+/// `keys = { table = ["column", …] }`: each table with at least one column, none twice.
+fn checked_keys(
+    keys: &Spanned<std::collections::BTreeMap<String, Vec<String>>>,
+) -> Result<std::collections::BTreeMap<String, Vec<String>>, String> {
+    for (table, columns) in keys.get_ref() {
+        if columns.is_empty() {
+            return Err(format!("table \"{table}\": name at least one key column"));
+        }
+        if let Some(twice) = columns
+            .iter()
+            .enumerate()
+            .find(|(i, c)| columns[..*i].contains(c))
+            .map(|(_, c)| c)
+        {
+            return Err(format!(
+                "table \"{table}\": column \"{twice}\" is named twice"
+            ));
+        }
+    }
+    Ok(keys.get_ref().clone())
 }
 
 /// Replaces `${NAME}` with the value of environment variable `NAME`.

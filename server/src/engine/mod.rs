@@ -207,6 +207,7 @@ impl Engine {
         let stats = Statistics::new(setup.definitions, setup.results_dir);
         stats.install(catalog.provider().as_ref(), catalog.system())?;
         stats.set_definer(ctx.state());
+        stats.set_sources(catalog.sources().to_vec());
         stats.check().await?;
         let releases = Releases::open(setup.releases_dir, stats.clone());
         releases.install(catalog.provider().as_ref(), catalog.system())?;
