@@ -107,6 +107,24 @@ pub fn wire_schema(schema: &SchemaRef, views: bool) -> SchemaRef {
     Arc::new(Schema::new_with_metadata(plain, schema.metadata().clone()))
 }
 
+/// A statement GetFlightInfo planned, kept for the DoGet its ticket names, so that a
+/// statement is planned once, not in both calls. Kept for [`TICKET_LIFE`] (a client
+/// may fetch a ticket again, as Flight allows); a plan made under a policy or release
+/// since replaced is planned again when it runs, as a prepared statement is.
+struct PlannedTicket {
+    session: u64,
+    prepared: Prepared,
+    at: std::time::Instant,
+}
+
+/// How long a planned statement's ticket can be fetched.
+const TICKET_LIFE: std::time::Duration = std::time::Duration::from_secs(300);
+/// Planned tickets a session holds at most; a new one replaces its oldest.
+const TICKETS_PER_SESSION: usize = 64;
+/// The start of a planned statement's ticket (no SQL text starts with a NUL byte);
+/// any other ticket is a statement's text, planned when it is fetched.
+const PLANNED_TICKET: &[u8] = b"\0amar-planned:";
+
 /// A statement prepared by one session.
 struct PreparedStatement {
     session: u64,
@@ -118,6 +136,7 @@ struct PreparedStatement {
 pub struct AmarFlightSql {
     tokens: Arc<Tokens>,
     prepared: RwLock<HashMap<Bytes, PreparedStatement>>,
+    planned: std::sync::Mutex<HashMap<Bytes, PlannedTicket>>,
 }
 
 impl AmarFlightSql {
@@ -125,6 +144,7 @@ impl AmarFlightSql {
         Self {
             tokens: Arc::new(Tokens::new(engine)),
             prepared: RwLock::new(HashMap::new()),
+            planned: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -271,6 +291,55 @@ impl AmarFlightSql {
         Ok(message.0)
     }
 
+    /// Keeps a statement planned for `session` and returns its ticket; drops tickets
+    /// past their life, and the session's oldest beyond [`TICKETS_PER_SESSION`].
+    fn keep_planned(&self, session: &Session, prepared: Prepared) -> Bytes {
+        let mut handle = PLANNED_TICKET.to_vec();
+        handle.extend_from_slice(&rand::random::<[u8; 16]>());
+        let handle = Bytes::from(handle);
+        let mut planned = self.planned.lock().unwrap_or_else(|e| e.into_inner());
+        planned.retain(|_, t| t.at.elapsed() < TICKET_LIFE);
+        let mut mine: Vec<(std::time::Instant, Bytes)> = planned
+            .iter()
+            .filter(|(_, t)| t.session == session.id)
+            .map(|(h, t)| (t.at, h.clone()))
+            .collect();
+        if mine.len() >= TICKETS_PER_SESSION {
+            mine.sort();
+            for (_, old) in &mine[..=mine.len() - TICKETS_PER_SESSION] {
+                planned.remove(old);
+            }
+        }
+        planned.insert(
+            handle.clone(),
+            PlannedTicket {
+                session: session.id,
+                prepared,
+                at: std::time::Instant::now(),
+            },
+        );
+        handle
+    }
+
+    /// The statement a ticket names: one planned by GetFlightInfo for this session,
+    /// or a statement's text, planned now.
+    async fn ticket_statement(&self, session: &Session, handle: &[u8]) -> Result<Prepared, Status> {
+        if handle.starts_with(PLANNED_TICKET) {
+            let planned = self.planned.lock().unwrap_or_else(|e| e.into_inner());
+            return match planned.get(handle) {
+                Some(t) if t.session == session.id && t.at.elapsed() < TICKET_LIFE => {
+                    Ok(t.prepared.clone())
+                }
+                _ => Err(Status::not_found(
+                    "no such statement ticket in this session (tickets last five minutes); ask GetFlightInfo again",
+                )),
+            };
+        }
+        let sql = std::str::from_utf8(handle)
+            .map_err(|_| Status::invalid_argument("the ticket is not a statement"))?;
+        self.prepare(session, sql).await
+    }
+
     /// Takes the prepared statement `handle` for `session`, or NOT_FOUND.
     fn with_prepared<T>(
         &self,
@@ -390,11 +459,12 @@ impl FlightSqlService for AmarFlightSql {
         let session = self.session(&request)?;
         let views = wants_views(request.metadata());
         let prepared = self.prepare(&session, &query.query).await?;
+        let schema = wire_schema(&Self::output(&prepared)?, views);
         let ticket = TicketStatementQuery {
-            statement_handle: query.query.into_bytes().into(),
+            statement_handle: self.keep_planned(&session, prepared),
         };
         let info = Self::flight_info(
-            wire_schema(&Self::output(&prepared)?, views).as_ref(),
+            schema.as_ref(),
             ticket.as_any().encode_to_vec(),
             request.into_inner(),
         )?;
@@ -407,10 +477,10 @@ impl FlightSqlService for AmarFlightSql {
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         let session = self.session(&request)?;
-        let sql = std::str::from_utf8(&ticket.statement_handle)
-            .map_err(|_| Status::invalid_argument("the ticket is not a statement"))?;
         let views = wants_views(request.metadata());
-        let prepared = self.prepare(&session, sql).await?;
+        let prepared = self
+            .ticket_statement(&session, &ticket.statement_handle)
+            .await?;
         Self::run(&session, &prepared, None, views).await
     }
 
