@@ -31,11 +31,12 @@ pub struct AmarCatalog {
 impl AmarCatalog {
     /// Loads every source's table list and builds the catalog. A source that fails to
     /// load fails the start, with its name in the error.
-    pub async fn load(sources: Vec<Arc<dyn Source>>) -> Result<Self> {
+    /// Each source comes with whether its tables are held in memory (`accelerate`).
+    pub async fn load(sources: Vec<(Arc<dyn Source>, bool)>) -> Result<Self> {
         let catalog = Arc::new(MemoryCatalogProvider::new());
         catalog.register_schema(DEFAULT_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
         let mut schemas = vec![];
-        for source in sources {
+        for (source, accelerate) in sources {
             let name = source.name().to_string();
             if RESERVED.contains(&name.as_str()) {
                 return Err(CatalogError::ReservedName(name));
@@ -43,7 +44,7 @@ impl AmarCatalog {
             if catalog.schema(&name).is_some() {
                 return Err(CatalogError::DuplicateSource(name));
             }
-            let schema = Arc::new(SourceSchema::load(source).await?);
+            let schema = Arc::new(SourceSchema::load(source, accelerate).await?);
             catalog.register_schema(&name, schema.clone())?;
             schemas.push(schema);
         }

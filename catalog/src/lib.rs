@@ -29,6 +29,7 @@ pub mod visible;
 pub use amar_catalog::AmarCatalog;
 pub use error::CatalogError;
 pub use schema::SourceSchema;
+pub mod accelerated;
 
 /// The database name clients connect to and `current_database()` returns.
 pub const DATABASE: &str = "amar";

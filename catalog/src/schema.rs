@@ -15,6 +15,8 @@ use crate::error::{CatalogError, Result};
 #[derive(Debug)]
 pub struct SourceSchema {
     source: Arc<dyn Source>,
+    /// Tables held in memory (`accelerate = true`): see [`crate::accelerated`].
+    accelerate: bool,
     tables: RwLock<BTreeMap<String, SourceTable>>,
     /// Why the last refresh failed, while it did.
     last_error: RwLock<Option<amar_connectors::ConnectorError>>,
@@ -24,9 +26,10 @@ impl SourceSchema {
     /// Reads the source's tables now. A live database that does not answer yet
     /// starts with no tables (its health says why) and fills in on a later refresh;
     /// any other source that fails to load fails the start.
-    pub async fn load(source: Arc<dyn Source>) -> Result<Self> {
+    pub async fn load(source: Arc<dyn Source>, accelerate: bool) -> Result<Self> {
         let schema = Self {
             source,
+            accelerate,
             tables: RwLock::new(BTreeMap::new()),
             last_error: RwLock::new(None),
         };
@@ -60,7 +63,27 @@ impl SourceSchema {
                 return Err(e.into());
             }
         };
-        let map = tables.into_iter().map(|t| (t.name.clone(), t)).collect();
+        let mut map: BTreeMap<String, SourceTable> =
+            tables.into_iter().map(|t| (t.name.clone(), t)).collect();
+        if self.accelerate {
+            let old = self.tables.read().unwrap_or_else(|e| e.into_inner());
+            for table in map.values_mut() {
+                // A table already held keeps its copy (its version decides whether
+                // the copy is current); a new or changed table is wrapped anew.
+                let kept = old.get(&table.name).filter(|o| {
+                    crate::accelerated::Accelerated::of(o.provider.as_ref())
+                        .is_some_and(|a| a.schema() == table.provider.schema())
+                });
+                table.provider = match kept {
+                    Some(o) => o.provider.clone(),
+                    None => Arc::new(crate::accelerated::Accelerated::new(
+                        format!("{}.{}", self.source.name(), table.name),
+                        table.provider.clone(),
+                        self.source.clone(),
+                    )),
+                };
+            }
+        }
         *self.tables.write().unwrap_or_else(|e| e.into_inner()) = map;
         *self.last_error.write().unwrap_or_else(|e| e.into_inner()) = None;
         Ok(())
@@ -68,6 +91,17 @@ impl SourceSchema {
 
     pub fn source(&self) -> &Arc<dyn Source> {
         &self.source
+    }
+
+    /// Its tables held in memory, or why not; empty when not accelerated.
+    pub fn accelerations(&self) -> Vec<crate::accelerated::Acceleration> {
+        self.tables
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter_map(|t| crate::accelerated::Accelerated::of(t.provider.as_ref()))
+            .map(|a| a.status())
+            .collect()
     }
 
     /// The table entries (with comments), by name.

@@ -93,6 +93,30 @@ impl SchemaProvider for SystemSchema {
 }
 
 /// `amar.sources`: one row per source.
+/// `amar.sources.accelerated`: per table, in memory (rows, MB) or why not; NULL for a
+/// source not accelerated.
+fn describe_acceleration(tables: &[crate::accelerated::Acceleration]) -> Option<String> {
+    if tables.is_empty() {
+        return None;
+    }
+    let mut parts: Vec<String> = tables
+        .iter()
+        .map(|t| {
+            let table = t.table.split_once('.').map_or(t.table.as_str(), |(_, t)| t);
+            match (&t.held, &t.refused) {
+                (Some((rows, bytes, _)), _) => format!(
+                    "{table}: {rows} rows, {:.1} MB in memory",
+                    *bytes as f64 / 1e6
+                ),
+                (None, Some(why)) => format!("{table}: read from the source ({why})"),
+                (None, None) => format!("{table}: read into memory at its first query"),
+            }
+        })
+        .collect();
+    parts.sort();
+    Some(parts.join("; "))
+}
+
 #[derive(Debug)]
 pub struct SourcesTable {
     sources: Vec<Arc<SourceSchema>>,
@@ -124,6 +148,7 @@ impl SourcesTable {
                 true,
             ),
             Field::new("snapshot_rows", DataType::Int64, true),
+            Field::new("accelerated", DataType::Utf8, true),
         ]));
         Self { sources, schema }
     }
@@ -144,7 +169,9 @@ impl SourcesTable {
         let mut skipped = StringBuilder::with_capacity(n, n * 8);
         let mut last_snapshot = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
         let mut snapshot_rows = Int64Builder::with_capacity(n);
+        let mut accelerated = StringBuilder::with_capacity(n, n * 32);
         for schema in &self.sources {
+            accelerated.append_option(describe_acceleration(&schema.accelerations()));
             let source = schema.source();
             let health = source.health().await;
             name.append_value(source.name());
@@ -200,6 +227,7 @@ impl SourcesTable {
             Arc::new(skipped.finish()),
             Arc::new(last_snapshot.finish()),
             Arc::new(snapshot_rows.finish()),
+            Arc::new(accelerated.finish()),
         ];
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }

@@ -29,6 +29,8 @@ pub struct SourceConfig {
     pub name: String,
     pub mode: Mode,
     pub kind: SourceKind,
+    /// Its tables held in memory as Arrow (file-backed and snapshot sources).
+    pub accelerate: bool,
 }
 
 /// The kind of a source, with the options that kind needs.

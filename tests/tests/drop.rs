@@ -437,3 +437,72 @@ keys = { people = ["id"] }"#,
     drop_client(amar);
     server.stop();
 }
+
+/// `accelerate = true`: a files source's tables are read into memory at their first
+/// query, served from memory while the files stay as they are, and read again, whole,
+/// when a file changes; a table that does not fit in the memory limit is read from
+/// its files, and `amar.sources` says which is which and why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accelerated_tables_are_held_in_memory_and_follow_their_files() {
+    let fixture = Fixture::new()
+        .admin("stats", "pw")
+        .file("cells/counts.csv", "province,n\n1,10\n2,20\n")
+        .config(
+            "[[source]]\nname = \"cells\"\nkind = \"files\"\npath = \"cells\"\naccelerate = true",
+        );
+    let csv = fixture.path("cells/counts.csv");
+    let server = fixture.start();
+    let amar = connect(&server, "stats", "pw").await.unwrap();
+    let status = "SELECT accelerated FROM amar.sources WHERE name = 'cells'";
+    assert_eq!(
+        one(&amar, status).await,
+        "counts: read into memory at its first query"
+    );
+    assert_eq!(one(&amar, "SELECT sum(n) FROM cells.counts").await, "30");
+    assert_eq!(one(&amar, status).await, "counts: 2 rows, 0.0 MB in memory");
+    let plan: String = texts(&amar, "EXPLAIN SELECT sum(n) FROM cells.counts")
+        .await
+        .into_iter()
+        .flat_map(|r| r.into_iter().flatten())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        plan.contains("partition_sizes") && !plan.contains("file_type=csv"),
+        "a memory scan, not the file: {plan}"
+    );
+    // The file changes: the next query reads it again, whole.
+    std::fs::write(&csv, "province,n\n1,10\n2,20\n3,70\n").unwrap();
+    assert_eq!(one(&amar, "SELECT sum(n) FROM cells.counts").await, "100");
+    assert_eq!(one(&amar, status).await, "counts: 3 rows, 0.0 MB in memory");
+    drop_client(amar);
+    server.stop();
+
+    // A table larger than the memory limit is read from its file.
+    let mut big = String::from("id,name\n");
+    for i in 0..100_000 {
+        big.push_str(&format!("{i},نام شماره {i}\n"));
+    }
+    let server = Fixture::new()
+        .admin("stats", "pw")
+        .file("cells/people.csv", big)
+        .config(
+            "[[source]]\nname = \"cells\"\nkind = \"files\"\npath = \"cells\"\naccelerate = true\n\n[limits]\nmemory_mb = 1",
+        )
+        .start();
+    let amar = connect(&server, "stats", "pw").await.unwrap();
+    assert_eq!(
+        one(&amar, "SELECT count(*) FROM cells.people").await,
+        "100000"
+    );
+    let said = one(&amar, status).await;
+    assert!(
+        said.starts_with("people: read from the source (") && said.contains("memory limit"),
+        "{said}"
+    );
+    assert_eq!(
+        one(&amar, "SELECT name FROM cells.people WHERE id = 4242").await,
+        "نام شماره 4242"
+    );
+    drop_client(amar);
+    server.stop();
+}

@@ -485,3 +485,64 @@ async fn results_are_plain_utf8_unless_the_client_asks_for_views() {
     assert_eq!(rows(&plain_batches), 500);
     assert_eq!(as_text(&plain_batches), as_text(&view_batches));
 }
+
+/// GetFlightInfo plans a statement and its ticket names that plan, so DoGet runs it
+/// without planning again. The ticket may be fetched again (as Flight allows), only
+/// by the session it was planned for; a ticket holding a statement's text, as some
+/// clients build, still runs.
+#[tokio::test]
+async fn a_statement_is_planned_once_and_its_ticket_is_its_sessions() {
+    let mut client = client().await;
+    let info = client
+        .execute(
+            "SELECT code FROM insurance.provinces WHERE code IN (23, 30)".into(),
+            None,
+        )
+        .await
+        .unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    assert!(
+        std::str::from_utf8(&ticket.ticket).is_err() || !ticket.ticket.starts_with(b"SELECT"),
+        "the ticket names a plan, not the text"
+    );
+    for _ in 0..2 {
+        let batches: Vec<RecordBatch> = client
+            .do_get(ticket.clone())
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(rows(&batches), 2);
+    }
+
+    let mut other = self::client().await;
+    let e = match other.do_get(ticket.clone()).await {
+        Err(e) => e,
+        Ok(stream) => stream.try_collect::<Vec<_>>().await.unwrap_err(),
+    };
+    assert_eq!(code(&e), Code::NotFound, "{e:?}");
+
+    let mut forged = ticket.ticket.to_vec();
+    let last = forged.len() - 1;
+    forged[last] ^= 0xff;
+    let e = match client.do_get(arrow_flight::Ticket::new(forged)).await {
+        Err(e) => e,
+        Ok(stream) => stream.try_collect::<Vec<_>>().await.unwrap_err(),
+    };
+    assert_eq!(code(&e), Code::NotFound, "{e:?}");
+
+    use arrow_flight::sql::ProstMessageExt;
+    use prost::Message;
+    let text = arrow_flight::sql::TicketStatementQuery {
+        statement_handle: "SELECT 1 AS one".as_bytes().to_vec().into(),
+    };
+    let batches: Vec<RecordBatch> = client
+        .do_get(arrow_flight::Ticket::new(text.as_any().encode_to_vec()))
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(rows(&batches), 1);
+}

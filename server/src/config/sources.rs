@@ -36,6 +36,8 @@ pub(super) struct RawSource {
     append: Option<Spanned<std::collections::BTreeMap<String, String>>>,
     /// Key columns per table, which local copies are sorted by.
     keys: Option<Spanned<std::collections::BTreeMap<String, Vec<String>>>>,
+    /// Its tables held in memory as Arrow.
+    accelerate: Option<Spanned<bool>>,
     /// A plugin's own options, checked against what the plugin declares.
     options: Option<Spanned<toml::Table>>,
 }
@@ -214,10 +216,41 @@ fn database_source(
     } else {
         SourceKind::Mysql(options)
     };
-    Ok(SourceConfig { name, mode, kind })
+    Ok(SourceConfig {
+        name,
+        mode,
+        kind,
+        accelerate: false,
+    })
 }
 
 pub(super) fn source_config(
+    i: usize,
+    raw: &RawSource,
+    base: &Path,
+    at: &Locator<'_>,
+) -> Result<SourceConfig, ConfigError> {
+    let mut config = source_config_of_kind(i, raw, base, at)?;
+    if let Some(accelerate) = &raw.accelerate {
+        // Held in memory and read again when the files under it change: only for
+        // sources that can tell (a live database cannot).
+        if config.mode == Mode::Live
+            && matches!(config.kind, SourceKind::Postgres(_) | SourceKind::Mysql(_))
+        {
+            return Err(at.error(
+                Some(accelerate.span()),
+                format!(
+                    "source[{i}] (\"{}\"), key `accelerate`: a live database cannot say when its rows change; accelerate its snapshot (mode = \"snapshot\")",
+                    config.name
+                ),
+            ));
+        }
+        config.accelerate = *accelerate.get_ref();
+    }
+    Ok(config)
+}
+
+fn source_config_of_kind(
     i: usize,
     raw: &RawSource,
     base: &Path,
@@ -280,6 +313,7 @@ pub(super) fn source_config(
         ("sheet", raw.sheet.as_ref().map(|v| v.span())),
         ("append", raw.append.as_ref().map(|v| v.span())),
         ("keys", raw.keys.as_ref().map(|v| v.span())),
+        ("accelerate", raw.accelerate.as_ref().map(|v| v.span())),
         ("refresh", raw.refresh.as_ref().map(|v| v.span())),
         (
             "connect_timeout_s",
@@ -288,8 +322,8 @@ pub(super) fn source_config(
     ];
     let kind_name = raw.kind.get_ref().as_str();
     let allowed: &[&str] = match kind_name {
-        "sqlite" => &["path", "tables"],
-        "files" => &["path", "format", "has_header", "delimiter"],
+        "sqlite" => &["path", "tables", "accelerate"],
+        "files" => &["path", "format", "has_header", "delimiter", "accelerate"],
         "drop" => &[
             "path",
             "has_header",
@@ -298,6 +332,7 @@ pub(super) fn source_config(
             "append",
             "refresh",
             "keys",
+            "accelerate",
         ],
         "postgres" => &[
             "url",
@@ -309,6 +344,7 @@ pub(super) fn source_config(
             "connect_timeout_s",
             "refresh",
             "keys",
+            "accelerate",
         ],
         "mysql" => &[
             "url",
@@ -319,6 +355,7 @@ pub(super) fn source_config(
             "connect_timeout_s",
             "refresh",
             "keys",
+            "accelerate",
         ],
         "plugin" => &["library", "options"],
         other => {
@@ -378,6 +415,7 @@ pub(super) fn source_config(
                 options,
                 base_dir: Some(base.to_path_buf()),
             }),
+            accelerate: false,
         });
     }
     let Some(path) = raw.path.as_ref() else {
@@ -428,7 +466,12 @@ pub(super) fn source_config(
             })
         }
     };
-    Ok(SourceConfig { name, mode, kind })
+    Ok(SourceConfig {
+        name,
+        mode,
+        kind,
+        accelerate: false,
+    })
 }
 
 /// The CSV field delimiter of a source, `,` unless given.
@@ -519,6 +562,7 @@ fn drop_source(
                 None => Default::default(),
             },
         }),
+        accelerate: false,
     })
 }
 
@@ -636,6 +680,22 @@ mod tests {
             (
                 "kind = \"postgres\"\nurl = \"postgres://u:${AMAR_TEST_UNSET_Q}@h/db\"\n",
                 "AMAR_TEST_UNSET_Q",
+            ),
+            (
+                "kind = \"postgres\"\nurl = \"postgres://h/db\"\naccelerate = true\n",
+                "accelerate its snapshot",
+            ),
+            (
+                "kind = \"postgres\"\nurl = \"postgres://h/db\"\nkeys = { t = [\"id\"] }\n",
+                "keys order the local copies",
+            ),
+            (
+                "kind = \"postgres\"\nmode = \"snapshot\"\nurl = \"postgres://h/db\"\nkeys = { t = [] }\n",
+                "at least one key column",
+            ),
+            (
+                "kind = \"plugin\"\nlibrary = \"x.so\"\naccelerate = true\n",
+                "`accelerate`: not used",
             ),
         ] {
             let err = parse(&format!("[[source]]\nname = \"a\"\n{text}"))

@@ -52,6 +52,7 @@ impl Demo {
                     path: self.dir.join("insurance.db"),
                     tables: None,
                 }),
+                accelerate: false,
             },
             SourceConfig {
                 name: "pension".into(),
@@ -62,6 +63,7 @@ impl Demo {
                     has_header: true,
                     delimiter: b',',
                 }),
+                accelerate: false,
             },
             SourceConfig {
                 name: "health".into(),
@@ -72,6 +74,7 @@ impl Demo {
                     has_header: true,
                     delimiter: b',',
                 }),
+                accelerate: false,
             },
         ]
     }

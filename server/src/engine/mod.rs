@@ -136,7 +136,7 @@ impl Engine {
     ) -> anyhow::Result<Arc<Engine>> {
         let mut opened = Vec::with_capacity(sources.len());
         for config in sources {
-            opened.push(open_source(config).await?);
+            opened.push((open_source(config).await?, config.accelerate));
         }
         let catalog = Arc::new(AmarCatalog::load(opened).await?);
         let users = Arc::new(users);
