@@ -8,6 +8,11 @@ Usage:
   python latency.py setup --pg URL --schema S --rows N
   python latency.py measure --pg URL --schema S --amar-port P --rounds R --queries Q
   python latency.py drop --pg URL --schema S
+  python latency.py flight --schema S --amar-port P --flight-port F --rounds R --queries Q --rows N
+
+`flight`: the point query as a prepared statement with a bound parameter, over Flight
+SQL (ADBC: bind is a DoPut, execution a GetFlightInfo and a DoGet) and over pgwire
+(psycopg: Bind, Execute, Sync), both to Amar, one client, blocks alternating.
 
 Clients are threads, each with its own connection (psycopg releases the GIL while it
 waits on the socket); the same harness drives both paths, so its cost is in both.
@@ -102,17 +107,72 @@ def measure(a):
     print(json.dumps(report))
 
 
+def flight(a):
+    import adbc_driver_flightsql.dbapi as flight_sql
+
+    rng = random.Random(11)
+    pg = psycopg.connect(
+        f"host=127.0.0.1 port={a.amar_port} dbname=amar user=bench password=bench",
+        autocommit=True,
+    )
+    fl = flight_sql.connect(
+        f"grpc://127.0.0.1:{a.flight_port}",
+        db_kwargs={"username": "bench", "password": "bench"},
+        autocommit=True,
+    )
+    ours = POINT.format(t="dept.contributions")
+    theirs = ours.replace("%s", "?")
+    pgc, flc = pg.cursor(), fl.cursor()
+    # Prepared on both (psycopg prepares from the fifth execution unless told).
+    pgc.execute(ours, (12345,), prepare=True)
+    want = [tuple(map(str, r)) for r in pgc.fetchall()]
+    flc.execute(theirs, (12345,))
+    got = [tuple(map(str, r)) for r in flc.fetchall()]
+    if want != got:
+        raise SystemExit(f"flight: answers differ: {want} {got}")
+    lat = {"pgwire": [], "flight": []}
+    per_round = max(1, a.queries // a.rounds)
+    for _ in range(a.rounds):
+        keys = [rng.randint(1, a.rows - 300) for _ in range(per_round)]
+        for k in keys:
+            start = time.perf_counter()
+            pgc.execute(ours, (k,), prepare=True)
+            pgc.fetchall()
+            lat["pgwire"].append(time.perf_counter() - start)
+        for k in keys:
+            start = time.perf_counter()
+            flc.execute(theirs, (k,))
+            flc.fetchall()
+            lat["flight"].append(time.perf_counter() - start)
+    flc.close()
+    fl.close()
+    pg.close()
+    print(
+        json.dumps(
+            {
+                "n": len(lat["flight"]),
+                "rounds": a.rounds,
+                "pgwire_p50_ms": 1000 * pct(lat["pgwire"], 50),
+                "pgwire_p99_ms": 1000 * pct(lat["pgwire"], 99),
+                "flight_p50_ms": 1000 * pct(lat["flight"], 50),
+                "flight_p99_ms": 1000 * pct(lat["flight"], 99),
+            }
+        )
+    )
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("action", choices=["setup", "measure", "drop"])
+    p.add_argument("action", choices=["setup", "measure", "drop", "flight"])
     p.add_argument("--pg", required=True)
     p.add_argument("--schema", required=True)
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--amar-port", type=int)
+    p.add_argument("--flight-port", type=int)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--queries", type=int, default=10_000)
     a = p.parse_args()
-    {"setup": setup, "measure": measure, "drop": drop}[a.action](a)
+    {"setup": setup, "measure": measure, "drop": drop, "flight": flight}[a.action](a)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ Usage:
 import argparse
 import http.client
 import json
+import os
 import statistics
 import threading
 import time
@@ -113,7 +114,45 @@ def measure(args):
                 times["page_cached"].append(took)
         ms = {k: statistics.median(v) * 1000 for k, v in times.items()}
         report[name] = {"path": path, "statements": len(statements), "bytes": size, "median_ms": ms}
-    print(json.dumps({"rounds": args.rounds, "queries": args.queries, "pages": report}))
+    print(
+        json.dumps(
+            {
+                "rounds": args.rounds,
+                "queries": args.queries,
+                "pages": report,
+                "status": status(args, admin, public),
+            }
+        )
+    )
+
+
+def status(args, admin, public):
+    """`SELECT * FROM amar.indicator_status` as admin and as the public: the first read
+    after the data under it changed (a demo file touched: a new data version, so it is
+    computed) and the reads after it (current: served from the kept result)."""
+    sql = "SELECT * FROM amar.indicator_status"
+    demo = os.path.join(args.data_dir, "demo")
+    touched = os.path.join(demo, "insurance.db")
+    out = {}
+    for name, conn in (("admin", admin), ("public", public)):
+        computed, current = [], []
+        for _ in range(args.rounds):
+            os.utime(touched)
+            start = time.perf_counter()
+            rows = conn.execute(sql).fetchall()
+            computed.append(time.perf_counter() - start)
+            for _ in range(args.queries * 2):
+                start = time.perf_counter()
+                again = conn.execute(sql).fetchall()
+                current.append(time.perf_counter() - start)
+                if again != rows:
+                    raise SystemExit("indicator_status changed without a data change")
+        out[name] = {
+            "rows": len(rows),
+            "computed_ms": statistics.median(computed) * 1000,
+            "current_p50_ms": statistics.median(current) * 1000,
+        }
+    return out
 
 
 def browsers(args):
@@ -185,6 +224,7 @@ def main():
     p.add_argument("command", choices=["measure", "browsers"])
     p.add_argument("--port", type=int)
     p.add_argument("--portal", type=int)
+    p.add_argument("--data-dir")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--queries", type=int, default=10)
     p.add_argument("--clients", type=int, default=20)

@@ -73,6 +73,50 @@ def flight_cpp_run(uri, sql):
         client.close()
 
 
+def flight_table(uri, sql, credentials=("admin", "admin"), views=False):
+    """pyarrow.flight as in flight_cpp_run, signed in with `credentials` (None: no
+    sign-in, for other servers), asking for Arrow's view types (`views`) with Amar's
+    call header or not; returns (the table, seconds)."""
+    import pyarrow.flight as fl
+
+    client = fl.FlightClient(uri)
+    try:
+        headers = [client.authenticate_basic_token(*credentials)] if credentials else []
+        if views:
+            headers.append((b"x-amar-arrow-view-types", b"true"))
+        options = fl.FlightCallOptions(headers=headers)
+        start = time.perf_counter()
+        info = client.get_flight_info(fl.FlightDescriptor.for_command(statement_query(sql)), options)
+        table = client.do_get(info.endpoints[0].ticket, options).read_all()
+        return table, time.perf_counter() - start
+    finally:
+        client.close()
+
+
+def wire_types(uri, sql, rounds):
+    """The same text-heavy result from Parquet in plain types (the default) and in
+    view types (asked for), interleaved: Arrow IPC bytes and median seconds."""
+    out = {"sql": sql}
+    for views in (False, True):
+        flight_table(uri, sql, views=views)
+    times = {False: [], True: []}
+    tables = {}
+    for _ in range(rounds):
+        for views in (False, True):
+            table, s = flight_table(uri, sql, views=views)
+            times[views].append(s)
+            tables[views] = table
+    for views, name in ((False, "plain"), (True, "views")):
+        table = tables[views]
+        out[name] = {
+            "types": sorted({str(f.type) for f in table.schema if "string" in str(f.type)}),
+            "ipc_bytes": ipc_bytes(table),
+            "rows": table.num_rows,
+            "median_s": statistics.median(times[views]),
+        }
+    return out
+
+
 def result_table(uri, sql):
     """The result, as Amar's Flight SQL sends it (its batches as they came)."""
     with flight_sql.connect(uri, db_kwargs={"username": "admin", "password": "admin"}, autocommit=True) as conn:
@@ -304,6 +348,7 @@ def main():
                 "rows_per_batch": rows_per_batch,
                 "flight_only": extras,
                 "results": result,
+                "wire_types": wire_types(uri, "SELECT * FROM pension.pensioners", a.rounds),
             }
         )
     )

@@ -43,10 +43,33 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
                 &options.rounds.to_string(),
             ],
         )?;
-        Ok::<_, anyhow::Error>(serde_json::from_slice::<serde_json::Value>(&out)?)
+        let flight = python(
+            options,
+            &[
+                "flight",
+                "--pg",
+                &pg,
+                "--schema",
+                &schema,
+                "--rows",
+                &rows,
+                "--amar-port",
+                &server.pg_port.to_string(),
+                "--flight-port",
+                &server.flight_port.to_string(),
+                "--rounds",
+                &options.rounds.to_string(),
+                "--queries",
+                "3000",
+            ],
+        )?;
+        Ok::<_, anyhow::Error>((
+            serde_json::from_slice::<serde_json::Value>(&out)?,
+            serde_json::from_slice::<serde_json::Value>(&flight)?,
+        ))
     })();
     let _ = python(options, &["drop", "--pg", &pg, "--schema", &schema]);
-    let report = result?;
+    let (report, flight) = result?;
     let mut table = format!(
         "{} queries per path and case, in {} interleaved blocks (direct, amar, …); a {rows}-row PostgreSQL table with a primary key. \
          `point`: `SELECT … WHERE id = $1`; `small`: `SELECT period, sum(contribution) … WHERE id BETWEEN $1 AND $1 + 200 GROUP BY period`. \
@@ -68,5 +91,24 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
             f("amar_p99_ms") / f("direct_p99_ms"),
         ));
     }
+    let f = |k: &str| flight[k].as_f64().unwrap_or(f64::NAN);
+    table.push_str(&format!(
+        "\nThe point query prepared once and run with a bound parameter, to Amar over both protocols \
+         ({} executions each, one client, {} alternating blocks): Flight SQL through ADBC \
+         (bind = DoPut, run = GetFlightInfo + DoGet) against pgwire through psycopg (Bind, Execute, Sync). \
+         Target: Flight within 2× of pgwire.\n\n\
+         | path | p50 ms | p99 ms |\n|---|---:|---:|\n\
+         | pgwire (psycopg, prepared) | {:.3} | {:.3} |\n\
+         | Flight SQL (ADBC, prepared) | {:.3} | {:.3} |\n\
+         | Flight / pgwire | {:.2} | {:.2} |\n",
+        flight["n"],
+        flight["rounds"],
+        f("pgwire_p50_ms"),
+        f("pgwire_p99_ms"),
+        f("flight_p50_ms"),
+        f("flight_p99_ms"),
+        f("flight_p50_ms") / f("pgwire_p50_ms"),
+        f("flight_p99_ms") / f("pgwire_p99_ms"),
+    ));
     Ok(table)
 }

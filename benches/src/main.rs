@@ -8,9 +8,11 @@
 //! cargo run -p amar-benches --release -- transfer policy pushdown latency join --rounds 5 --scale 1
 //! ```
 
+mod accelerated;
 mod generate;
 mod join;
 mod latency;
+mod lookup;
 mod machine;
 mod plugin;
 mod policy;
@@ -69,7 +71,7 @@ fn parse_args() -> anyhow::Result<Options> {
             "--results" => options.results = value("--results")?.into(),
             "-h" | "--help" => {
                 println!(
-                    "amar-benches [generate] [transfer] [policy] [releases] [portal] [pushdown] [latency] [join] [scale] [plugin] [--sizes N,N,…] [--rounds N] [--scale S] [--amar PATH] [--python PATH] [--results FILE]"
+                    "amar-benches [generate] [lookup] [accelerated] [transfer] [policy] [releases] [portal] [pushdown] [latency] [join] [scale] [plugin] [--sizes N,N,…] [--rounds N] [--scale S] [--amar PATH] [--python PATH] [--results FILE]"
                 );
                 std::process::exit(0);
             }
@@ -149,6 +151,8 @@ fn main() -> anyhow::Result<()> {
             "generate" => generate::run(&options)?,
             "pushdown" => pushdown::run(&options)?,
             "latency" => latency::run(&options)?,
+            "lookup" => lookup::run(&options)?,
+            "accelerated" => accelerated::run(&options)?,
             "join" => join::run(&options)?,
             "scale" => scale::run(&options)?,
             "plugin" => plugin::run(&options)?,
@@ -165,7 +169,7 @@ fn main() -> anyhow::Result<()> {
                 }
             }
             other => bail!(
-                "unknown scenario {other}; known: generate, transfer, policy, releases, portal, pushdown, latency, join, scale, plugin"
+                "unknown scenario {other}; known: generate, lookup, accelerated, transfer, policy, releases, portal, pushdown, latency, join, scale, plugin"
             ),
         };
         println!("{table}");

@@ -131,5 +131,29 @@ pub fn run(options: &Options, server: &Amar) -> anyhow::Result<String> {
             mb(loopback),
         ));
     }
+    // Wire types: the same Parquet-backed text result in plain types (the default)
+    // and in view types (asked for with the call header).
+    let w = &report["wire_types"];
+    if w.is_object() {
+        let f = |form: &str, k: &str| w[form][k].as_f64().unwrap_or(f64::NAN);
+        table.push_str(&format!(
+            "\nWire types: `{}` ({} rows) over pyarrow.flight, as sent by default and with \
+             `x-amar-arrow-view-types: true`, interleaved, medians:\n\n\
+             | form | text columns | Arrow IPC MB | median s |\n|---|---|---:|---:|\n\
+             | plain (default) | {} | {:.2} | {:.4} |\n\
+             | views (asked for) | {} | {:.2} | {:.4} |\n\n\
+             Plain / views: bytes {:.2}×, time {:.2}×.\n",
+            w["sql"].as_str().unwrap_or(""),
+            w["plain"]["rows"],
+            w["plain"]["types"],
+            f("plain", "ipc_bytes") / 1e6,
+            f("plain", "median_s"),
+            w["views"]["types"],
+            f("views", "ipc_bytes") / 1e6,
+            f("views", "median_s"),
+            f("plain", "ipc_bytes") / f("views", "ipc_bytes"),
+            f("plain", "median_s") / f("views", "median_s"),
+        ));
+    }
     Ok(table)
 }
