@@ -446,7 +446,16 @@ keys = { people = ["id"] }"#,
 async fn accelerated_tables_are_held_in_memory_and_follow_their_files() {
     let fixture = Fixture::new()
         .admin("stats", "pw")
-        .file("cells/counts.csv", "province,n\n1,10\n2,20\n")
+        .user_with("tehran", &["analyst"], &[("province_code", "2")], "tehran")
+        .policy(
+            "p, role:analyst, cells.*, read, allow
+             p2, role:analyst, cells.counts, label, mask, '***'
+             p3, role:analyst, cells.*, province_code = ${user.province_code}",
+        )
+        .file(
+            "cells/counts.csv",
+            "province_code,n,label\n1,10,a\n2,20,b\n",
+        )
         .config(
             "[[source]]\nname = \"cells\"\nkind = \"files\"\npath = \"cells\"\naccelerate = true",
         );
@@ -470,8 +479,20 @@ async fn accelerated_tables_are_held_in_memory_and_follow_their_files() {
         plan.contains("partition_sizes") && !plan.contains("file_type=csv"),
         "a memory scan, not the file: {plan}"
     );
+    // The copy in memory is read under each reader's policy: tehran's row filter and
+    // mask apply to it as to the file.
+    let tehran = connect(&server, "tehran", "tehran").await.unwrap();
+    assert_eq!(
+        texts(&tehran, "SELECT province_code, n, label FROM cells.counts").await,
+        vec![vec![
+            Some("2".to_string()),
+            Some("20".to_string()),
+            Some("***".to_string())
+        ]]
+    );
+    drop_client(tehran);
     // The file changes: the next query reads it again, whole.
-    std::fs::write(&csv, "province,n\n1,10\n2,20\n3,70\n").unwrap();
+    std::fs::write(&csv, "province_code,n,label\n1,10,a\n2,20,b\n3,70,c\n").unwrap();
     assert_eq!(one(&amar, "SELECT sum(n) FROM cells.counts").await, "100");
     assert_eq!(one(&amar, status).await, "counts: 3 rows, 0.0 MB in memory");
     drop_client(amar);
