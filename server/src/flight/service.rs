@@ -226,27 +226,12 @@ impl AmarFlightSql {
     }
 
     /// Streams batches as Flight data, as they are produced, in `schema`'s types
-    /// (a view column cast to its plain type).
+    /// (a view column cast to its plain type, by the engine's own [`adapt`]).
+    ///
+    /// [`adapt`]: crate::engine::output::adapt
     fn stream(schema: SchemaRef, batches: SendableRecordBatchStream) -> DoGetStream {
-        let same = schema.as_ref() == batches.schema().as_ref();
-        let wire = schema.clone();
-        let batches = batches
-            .map(move |batch| {
-                let batch = batch?;
-                if same {
-                    return Ok(batch);
-                }
-                let columns = batch
-                    .columns()
-                    .iter()
-                    .zip(wire.fields())
-                    .map(|(c, f)| datafusion::arrow::compute::cast(c, f.data_type()))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(RecordBatch::try_new(wire.clone(), columns)?)
-            })
-            .map_err(|e: datafusion::error::DataFusionError| {
-                FlightError::Tonic(Box::new(to_status(SqlError::from_datafusion(&e))))
-            });
+        let batches = crate::engine::output::adapt(batches, schema.clone())
+            .map_err(|e| FlightError::Tonic(Box::new(to_status(SqlError::from_datafusion(&e)))));
         let encoded = FlightDataEncoderBuilder::new()
             .with_schema(schema)
             .build(batches)
