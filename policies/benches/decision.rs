@@ -72,10 +72,12 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     let parse = |_: &str, _: &datafusion::common::DFSchema| Ok(col("province_code").eq(lit(23i16)));
     let definer = |_: &datafusion::logical_expr::TableScan| Ok(None);
+    let keep = |_: &datafusion::logical_expr::TableScan, plan| Ok(plan);
     let planner = Planner {
         default_schema: "public",
         parse: &parse,
         definer: &definer,
+        keep: &keep,
         mask_key: &amar_policies::mask::MaskKey::random(),
     };
     group.bench_function("enforce_scan_with_row_filter", |b| {

@@ -78,6 +78,12 @@ impl Report {
 /// with its definer's rights unchecked.
 pub type Definer<'a> = dyn Fn(&TableScan) -> Result<Option<LogicalPlan>> + 'a;
 
+/// What a definer view's definition, inlined for this user (their row filters on the
+/// tables under it), is read as: itself, or an equivalent plan (its rows kept from an
+/// earlier read of the same plan over the same data). Called for the views a
+/// statement names, not for those under them.
+pub type Keep<'a> = dyn Fn(&TableScan, LogicalPlan) -> Result<LogicalPlan> + 'a;
+
 /// How deep definer views may be built on one another.
 const MAX_DEFINER_DEPTH: usize = 16;
 
@@ -86,6 +92,7 @@ pub struct Planner<'a> {
     pub default_schema: &'a str,
     pub parse: &'a ParseExpr<'a>,
     pub definer: &'a Definer<'a>,
+    pub keep: &'a Keep<'a>,
     /// The server's key for `hash` masks.
     pub mask_key: &'a MaskKey,
 }
@@ -109,7 +116,10 @@ pub fn enforce(
                 let (schema, table) = schema_and_table(&scan.table_name, planner.default_schema);
                 report.read(&format!("{schema}.{table}"));
                 match (planner.definer)(&scan)? {
-                    Some(definition) => Ok(Transformed::yes(inline(&scan, definition)?)),
+                    Some(definition) => {
+                        let definition = (planner.keep)(&scan, definition)?;
+                        Ok(Transformed::yes(inline(&scan, definition)?))
+                    }
                     None => Ok(Transformed::no(LogicalPlan::TableScan(scan))),
                 }
             }
@@ -260,6 +270,7 @@ fn rewrite_scan(
         return Ok(match definition {
             Some(d) => {
                 let d = under_definer(d, access, planner, report, 1)?;
+                let d = (planner.keep)(&scan, d)?;
                 Transformed::yes(inline(&scan, d)?)
             }
             None => Transformed::no(LogicalPlan::TableScan(scan)),
@@ -275,6 +286,7 @@ fn rewrite_scan(
     let base = match definition {
         Some(d) => {
             let d = under_definer(d, access, planner, report, 1)?;
+            let d = (planner.keep)(&scan, d)?;
             inline(&scan, d)?
         }
         None => LogicalPlan::TableScan(scan),

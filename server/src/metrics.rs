@@ -42,6 +42,11 @@ struct Rule {
     severity: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ViewRead {
+    from: &'static str,
+}
+
 type FloatGauge = Gauge<f64, AtomicU64>;
 
 /// The server's metrics.
@@ -59,6 +64,7 @@ pub struct Metrics {
     resident: Gauge,
     engine_memory: Gauge,
     violations: Family<Rule, Gauge>,
+    view_reads: Family<ViewRead, Gauge>,
     planned_once: Counter,
 }
 
@@ -148,6 +154,12 @@ impl Metrics {
             "Rows violating each validation rule at its latest run (-1: the rule failed to run)",
             violations.clone(),
         );
+        let view_reads = Family::<ViewRead, Gauge>::default();
+        registry.register(
+            "indicator_view_reads",
+            "Reads of indicator views since the start: from rows kept for the data's version, or computed",
+            view_reads.clone(),
+        );
         let planned_once = Counter::default();
         registry.register(
             "prepared_pushed_executions",
@@ -169,6 +181,7 @@ impl Metrics {
             resident,
             engine_memory,
             violations,
+            view_reads,
         }
     }
 
@@ -280,6 +293,12 @@ impl Metrics {
                     })
                     .set(value);
             }
+        }
+        let counts = statistics.kept_counts();
+        for (from, n) in [("kept", counts.kept), ("computed", counts.computed)] {
+            self.view_reads
+                .get_or_create(&ViewRead { from })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {

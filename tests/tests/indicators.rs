@@ -325,6 +325,154 @@ async fn small_cells_are_suppressed_with_their_complement_and_stay_so_under_aggr
     server.stop();
 }
 
+/// An indicator view is computed once per version of the files under it and per
+/// reader's row filters, and read from those rows until the files change: a rewrite
+/// that keeps the file's name, size and time is not seen through the view (so the
+/// second read did not compute), while a reader with other row filters computes
+/// rows of their own, and a new version of the file is seen by everyone.
+#[tokio::test]
+async fn indicator_views_are_kept_per_version_of_their_data_and_per_reader() {
+    let csv = "province,period,cases,amount\n\
+               1,1403-01,20,2000\n2,1403-01,30,3000\n3,1403-01,2,200\n";
+    let fixture = Fixture::new()
+        .admin("stats", "pw")
+        .user_with("tehran", &["analyst"], &[("province_code", "2")], "tehran")
+        .user("web", &["public"], "pw")
+        .policy(
+            "p, role:analyst, indicators.*, read, allow
+             p3, role:analyst, stats.counts, province = ${user.province_code}
+             p, role:public, indicators.*, read, allow",
+        )
+        .file("cells/counts.csv", csv)
+        .source("stats", "files", &[("path", "cells")])
+        .config(
+            r#"[[indicator]]
+id = "cases"
+title_fa = "موارد"
+title_en = "Cases"
+unit = "cases"
+periodicity = "monthly"
+dimensions = ["province", "period"]
+area = "province"
+period = "period"
+value = "cases"
+count = "cases"
+min_cell = 5
+additivity = "flow"
+sql = "SELECT province, period, cases, amount FROM stats.counts"
+"#,
+        );
+    let file = fixture.path("cells/counts.csv");
+    let server = fixture.start();
+    let s = |v: &str| Some(v.to_string());
+    let stats = connect(&server, "stats", "pw").await.unwrap();
+    let view = "SELECT province, cases FROM indicators.cases ORDER BY province";
+    let reads = |from: &'static str| {
+        let server = &server;
+        async move {
+            let line = format!("amar_indicator_view_reads{{from=\"{from}\"}}");
+            crate::support::scrape(server, &line)
+                .await
+                .unwrap_or_else(|| panic!("no {line} in /metrics"))
+        }
+    };
+    let computed = reads("computed").await;
+    let first = vec![
+        vec![s("1"), s("20")],
+        vec![s("2"), s("30")],
+        vec![s("3"), s("2")],
+    ];
+    assert_eq!(texts(&stats, view).await, first);
+    assert_eq!(reads("computed").await, computed + 1.0);
+    // Another statement on top of the same rows is served from them.
+    let kept = reads("kept").await;
+    assert_eq!(
+        texts(
+            &stats,
+            "SELECT sum(cases) FROM indicators.cases WHERE province > 1"
+        )
+        .await,
+        vec![vec![s("32")]]
+    );
+    assert_eq!(reads("kept").await, kept + 1.0);
+    assert_eq!(reads("computed").await, computed + 1.0);
+
+    // The file is rewritten with the same size and modification time: its version
+    // does not move, so the view answers from the rows it kept, while the table
+    // itself is read afresh.
+    let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+    let same_size = csv
+        .replace("1,1403-01,20,2000", "1,1403-01,90,9000")
+        .replace("2,1403-01,30,3000", "2,1403-01,70,7000");
+    assert_eq!(same_size.len(), csv.len());
+    std::fs::write(&file, &same_size).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    assert_eq!(
+        texts(&stats, "SELECT sum(cases) FROM stats.counts").await,
+        vec![vec![s("162")]]
+    );
+    assert_eq!(
+        texts(&stats, view).await,
+        first,
+        "kept for the same version"
+    );
+
+    // Tehran's row filter makes another plan: its rows are its own, computed now
+    // (and so from the rewritten file), never the admin's.
+    let tehran = connect(&server, "tehran", "tehran").await.unwrap();
+    assert_eq!(texts(&tehran, view).await, vec![vec![s("2"), s("70")]]);
+    // The public's form is its own too: the cell under five is suppressed, with
+    // the next smallest beside it.
+    let web = connect(&server, "web", "pw").await.unwrap();
+    assert_eq!(
+        texts(
+            &web,
+            "SELECT province, cases, suppressed FROM indicators.cases ORDER BY province"
+        )
+        .await,
+        vec![
+            vec![s("1"), s("90"), s("f")],
+            vec![s("2"), None, s("t")],
+            vec![s("3"), None, s("t")],
+        ]
+    );
+    // EXPLAIN shows the indicator's own plan, not the kept rows.
+    let plan: String = texts(&stats, "EXPLAIN SELECT * FROM indicators.cases")
+        .await
+        .into_iter()
+        .flat_map(|r| r.into_iter().flatten())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        plan.contains("stats.counts") && !plan.contains("KeepExec"),
+        "{plan}"
+    );
+
+    // A new version of the file: everyone sees it.
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(modified + Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(
+        texts(&stats, view).await,
+        vec![
+            vec![s("1"), s("90")],
+            vec![s("2"), s("70")],
+            vec![s("3"), s("2")]
+        ]
+    );
+    assert_eq!(texts(&tehran, view).await, vec![vec![s("2"), s("70")]]);
+    drop((stats, tehran, web));
+    server.stop();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rules_run_after_each_refresh_of_their_source_and_on_their_schedule() {
     let fixture = Fixture::new().admin("stats", "pw");

@@ -16,6 +16,7 @@
 //! It does not decide who may read these (policies do) and does not schedule rule runs
 //! (the server does, through [`Statistics::validate`]).
 
+mod kept;
 mod listing;
 mod status;
 mod validation;
@@ -30,6 +31,7 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 
+pub use kept::KeptCounts;
 pub use validation::{RuleOutcome, RuleRun, Trigger};
 pub use views::{INDICATORS_SCHEMA, IndicatorView, IndicatorsSchema, SUPPRESSED_COLUMN};
 
@@ -328,6 +330,8 @@ pub struct Statistics {
     /// What each indicator reads, once planned (it does not change while the server
     /// runs: the definitions are fixed at start).
     reads: Mutex<BTreeMap<String, BTreeSet<String>>>,
+    /// Indicator views' rows, kept per version of their data (see [`kept`]).
+    kept_views: kept::KeptViews,
 }
 
 /// How long a result computed from a source that cannot tell when its data changed
@@ -360,6 +364,7 @@ impl Statistics {
             results: Mutex::new(validation::Results::open(results_dir)),
             sources: OnceLock::new(),
             reads: Mutex::new(BTreeMap::new()),
+            kept_views: kept::KeptViews::default(),
         })
     }
 
@@ -416,14 +421,33 @@ impl Statistics {
     /// (a schema that is not a source, other than `indicators`, counts as live), and
     /// the rule results (which decide `verified`).
     pub(crate) async fn stamp(&self, indicators: &[&Indicator]) -> Result<DataStamp> {
-        let mut schemas = BTreeSet::new();
+        let mut reads = Vec::with_capacity(indicators.len());
         for indicator in indicators {
-            for table in self.reads(indicator).await? {
-                if let Some((schema, _)) = table.split_once('.')
-                    && schema != INDICATORS_SCHEMA
-                {
-                    schemas.insert(schema.to_string());
-                }
+            reads.push(self.reads(indicator).await?);
+        }
+        Ok(self.stamp_of(&reads, true))
+    }
+
+    /// The version of the data `indicator` reads now, without the rule results (its
+    /// view's rows do not depend on them); `None` while what it reads is not known
+    /// yet (it is learnt when the view is first resolved).
+    pub(crate) fn view_stamp(&self, indicator: &Indicator) -> Option<DataStamp> {
+        let reads = self
+            .reads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&indicator.id)?
+            .clone();
+        Some(self.stamp_of(&[reads], false))
+    }
+
+    fn stamp_of(&self, reads: &[BTreeSet<String>], with_rules: bool) -> DataStamp {
+        let mut schemas = BTreeSet::new();
+        for table in reads.iter().flatten() {
+            if let Some((schema, _)) = table.split_once('.')
+                && schema != INDICATORS_SCHEMA
+            {
+                schemas.insert(schema.to_string());
             }
         }
         let sources = self.sources.get().map(Vec::as_slice).unwrap_or_default();
@@ -437,12 +461,20 @@ impl Statistics {
                 (schema, version)
             })
             .collect();
-        let rules = self
-            .results
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .recorded();
-        Ok(DataStamp { sources, rules })
+        let rules = if with_rules {
+            self.results
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .recorded()
+        } else {
+            0
+        };
+        DataStamp { sources, rules }
+    }
+
+    /// How often indicator views were read from kept rows, and computed.
+    pub fn kept_counts(&self) -> KeptCounts {
+        self.kept_views.counts()
     }
 
     pub(crate) fn definer(&self) -> Result<&SessionState> {

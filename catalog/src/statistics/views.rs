@@ -63,7 +63,11 @@ impl IndicatorsSchema {
             return Ok(None);
         };
         let plan = self.statistics.view_plan(indicator, suppress).await?;
+        // What it reads, learnt once, decides whether its rows can be kept (a failure
+        // here only means they are computed at each read).
+        let _ = self.statistics.reads(indicator).await;
         Ok(Some(Arc::new(IndicatorView {
+            statistics: self.statistics.clone(),
             id: indicator.id.clone(),
             schema: plan.schema().as_arrow().clone().into(),
             plan,
@@ -105,6 +109,7 @@ impl SchemaProvider for IndicatorsSchema {
 /// One indicator as a view.
 #[derive(Debug)]
 pub struct IndicatorView {
+    statistics: Arc<Statistics>,
     id: String,
     plan: LogicalPlan,
     schema: SchemaRef,
@@ -120,6 +125,13 @@ impl IndicatorView {
     /// to inline after it has checked the reader's grant on the view.
     pub fn definition(&self) -> &LogicalPlan {
         &self.plan
+    }
+
+    /// `plan`, this view's definition as one reader reads it (inlined with their row
+    /// filters), replaced by a scan of its rows computed once per version of the data
+    /// under it, where they can be kept (see [`super::kept`]).
+    pub fn kept(&self, plan: LogicalPlan) -> Result<LogicalPlan> {
+        self.statistics.kept_view(&self.id, self.suppressed, plan)
     }
 
     /// Whether this is the disclosure-controlled form.

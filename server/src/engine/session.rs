@@ -55,6 +55,35 @@ fn definition_of(
     ))
 }
 
+/// An indicator's view as one reader reads it (`plan`: its definition inlined with
+/// their row filters), as rows kept for that plan where they can be (see
+/// `amar_catalog::statistics`' `kept`).
+fn kept_of(
+    scan: &datafusion::logical_expr::TableScan,
+    plan: LogicalPlan,
+) -> datafusion::error::Result<LogicalPlan> {
+    let Ok(provider) = datafusion::datasource::source_as_provider(&scan.source) else {
+        return Ok(plan);
+    };
+    let view = IndicatorView::of(provider.as_ref()).or_else(|| {
+        provider
+            .downcast_ref::<amar_catalog::visible::WithoutColumns>()
+            .and_then(|without| IndicatorView::of(without.inner().as_ref()))
+    });
+    match view {
+        Some(view) => view.kept(plan),
+        None => Ok(plan),
+    }
+}
+
+/// An EXPLAIN shows the indicator's own plan, not a scan of kept rows.
+fn as_defined(
+    _: &datafusion::logical_expr::TableScan,
+    plan: LogicalPlan,
+) -> datafusion::error::Result<LogicalPlan> {
+    Ok(plan)
+}
+
 /// The read a DESCRIBE stands for: `DESCRIBE t` reads `t`, `DESCRIBE <query>` the
 /// query.
 fn described(statement: &Statement) -> Option<Statement> {
@@ -324,6 +353,11 @@ impl Session {
             default_schema: &default_schema,
             parse: &parse,
             definer: &definition_of,
+            keep: if matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)) {
+                &as_defined
+            } else {
+                &kept_of
+            },
             mask_key: &self.engine.mask_key,
         };
         let int4 = output::int4_columns(&plan);
