@@ -138,11 +138,23 @@ pub trait Source: Send + Sync + Debug {
     }
 }
 
-/// The version of the files under `path`: a digest of every file's name, size and
-/// modification time (directories walked; hidden `.partial` files left out). `None`
-/// when the folder cannot be read.
+/// The version of the files under `path`: a digest of every file's name, size,
+/// modification time and status-change time (directories walked eight levels deep,
+/// symbolic links followed; hidden `.partial` files left out). `None` when the folder
+/// cannot be read.
 pub fn files_version(path: &std::path::Path) -> Option<String> {
     use std::hash::{Hash, Hasher};
+    /// A file's size, modification time and status-change time: a rewrite that
+    /// keeps the size and sets the modification time back still moves the last.
+    fn stamp(meta: &std::fs::Metadata, hasher: &mut std::collections::hash_map::DefaultHasher) {
+        meta.len().hash(hasher);
+        meta.modified().ok().hash(hasher);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            (meta.ctime(), meta.ctime_nsec()).hash(hasher);
+        }
+    }
     fn walk(
         dir: &std::path::Path,
         hasher: &mut std::collections::hash_map::DefaultHasher,
@@ -155,15 +167,15 @@ pub fn files_version(path: &std::path::Path) -> Option<String> {
             if name.to_string_lossy().starts_with('.') {
                 continue;
             }
-            let meta = entry.metadata()?;
+            // Through symbolic links: a linked file's or folder's own data counts.
+            let meta = std::fs::metadata(entry.path())?;
             name.hash(hasher);
             if meta.is_dir() {
                 if depth < 8 {
                     walk(&entry.path(), hasher, depth + 1)?;
                 }
             } else {
-                meta.len().hash(hasher);
-                meta.modified().ok().hash(hasher);
+                stamp(&meta, hasher);
             }
         }
         Ok(())
@@ -173,8 +185,7 @@ pub fn files_version(path: &std::path::Path) -> Option<String> {
     if meta.is_dir() {
         walk(path, &mut hasher, 0).ok()?;
     } else {
-        meta.len().hash(&mut hasher);
-        meta.modified().ok().hash(&mut hasher);
+        stamp(&meta, &mut hasher);
     }
     Some(format!("{:016x}", hasher.finish()))
 }

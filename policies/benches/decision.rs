@@ -75,6 +75,7 @@ fn bench(c: &mut Criterion) {
     let keep = |_: &datafusion::logical_expr::TableScan, plan| Ok(plan);
     let planner = Planner {
         default_schema: "public",
+        definer_schema: "public",
         parse: &parse,
         definer: &definer,
         keep: &keep,

@@ -89,7 +89,11 @@ const MAX_DEFINER_DEPTH: usize = 16;
 
 /// What enforcement needs besides the plan and the user.
 pub struct Planner<'a> {
+    /// The reading session's schema for unqualified names (its `search_path`).
     pub default_schema: &'a str,
+    /// The schema unqualified names in a definer view's definition were resolved in
+    /// (the definer's, whatever the reader's `search_path`).
+    pub definer_schema: &'a str,
     pub parse: &'a ParseExpr<'a>,
     pub definer: &'a Definer<'a>,
     pub keep: &'a Keep<'a>,
@@ -172,7 +176,7 @@ fn under_definer(
                     let inner = under_definer(inner, access, planner, report, depth + 1)?;
                     return Ok(Transformed::yes(inline(&scan, inner)?));
                 }
-                let (schema, table) = schema_and_table(&scan.table_name, planner.default_schema);
+                let (schema, table) = schema_and_table(&scan.table_name, planner.definer_schema);
                 let filters = access.row_filters(&schema, &table);
                 let qualifier = scan.table_name.clone();
                 let scan_schema = scan.projected_schema.clone();

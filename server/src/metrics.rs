@@ -64,7 +64,9 @@ pub struct Metrics {
     resident: Gauge,
     engine_memory: Gauge,
     violations: Family<Rule, Gauge>,
-    view_reads: Family<ViewRead, Gauge>,
+    view_reads: Family<ViewRead, Counter>,
+    /// The engine's counts of view reads at the last scrape.
+    view_reads_seen: std::sync::Mutex<amar_catalog::statistics::KeptCounts>,
     planned_once: Counter,
 }
 
@@ -154,10 +156,10 @@ impl Metrics {
             "Rows violating each validation rule at its latest run (-1: the rule failed to run)",
             violations.clone(),
         );
-        let view_reads = Family::<ViewRead, Gauge>::default();
+        let view_reads = Family::<ViewRead, Counter>::default();
         registry.register(
             "indicator_view_reads",
-            "Reads of indicator views since the start: from rows kept for the data's version, or computed",
+            "Reads of indicator views that can be kept: from rows kept for the data's version, or computed",
             view_reads.clone(),
         );
         let planned_once = Counter::default();
@@ -182,6 +184,7 @@ impl Metrics {
             engine_memory,
             violations,
             view_reads,
+            view_reads_seen: Default::default(),
         }
     }
 
@@ -294,11 +297,21 @@ impl Metrics {
                     .set(value);
             }
         }
-        let counts = statistics.kept_counts();
-        for (from, n) in [("kept", counts.kept), ("computed", counts.computed)] {
-            self.view_reads
-                .get_or_create(&ViewRead { from })
-                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        {
+            let now = statistics.kept_counts();
+            let mut seen = self
+                .view_reads_seen
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            for (from, now, before) in [
+                ("kept", now.kept, seen.kept),
+                ("computed", now.computed, seen.computed),
+            ] {
+                self.view_reads
+                    .get_or_create(&ViewRead { from })
+                    .inc_by(now.saturating_sub(before));
+            }
+            *seen = now;
         }
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {

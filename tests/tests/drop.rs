@@ -391,17 +391,13 @@ keys = { people = ["id"] }"#,
         texts(&amar, "SELECT name FROM lookups.people WHERE id = 131415").await,
         vec![vec![Some("نفر 131415".to_string())]]
     );
-    let plan: Vec<String> = texts(
+    let plan = crate::support::plan_text(
         &amar,
         "EXPLAIN ANALYZE SELECT name FROM lookups.people WHERE id = 131415",
     )
-    .await
-    .into_iter()
-    .flat_map(|r| r.into_iter().flatten())
-    .collect();
+    .await;
     let scan = plan
-        .iter()
-        .flat_map(|p| p.lines())
+        .lines()
         .find(|l| l.contains("DataSourceExec"))
         .unwrap_or_else(|| panic!("no scan in {plan:?}"))
         .to_string();
@@ -469,12 +465,7 @@ async fn accelerated_tables_are_held_in_memory_and_follow_their_files() {
     );
     assert_eq!(one(&amar, "SELECT sum(n) FROM cells.counts").await, "30");
     assert_eq!(one(&amar, status).await, "counts: 2 rows, 0.0 MB in memory");
-    let plan: String = texts(&amar, "EXPLAIN SELECT sum(n) FROM cells.counts")
-        .await
-        .into_iter()
-        .flat_map(|r| r.into_iter().flatten())
-        .collect::<Vec<_>>()
-        .join("\n");
+    let plan = crate::support::plan_text(&amar, "EXPLAIN SELECT sum(n) FROM cells.counts").await;
     assert!(
         plan.contains("partition_sizes") && !plan.contains("file_type=csv"),
         "a memory scan, not the file: {plan}"

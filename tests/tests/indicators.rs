@@ -222,16 +222,9 @@ async fn the_public_reads_indicators_only_with_small_cells_suppressed() {
     );
 }
 
-/// A server over one CSV of cells, with an admin `stats` and a public user `web`.
-fn cells_server(csv: &str) -> TestServer {
-    Fixture::new()
-        .admin("stats", "pw")
-        .user("web", &["public"], "pw")
-        .policy("p, role:public, indicators.*, read, allow")
-        .file("cells/counts.csv", csv)
-        .source("stats", "files", &[("path", "cells")])
-        .config(
-            r#"[[indicator]]
+/// An indicator of cases per province and month over `stats.counts`, its small cells
+/// suppressed for the public.
+const CASES: &str = r#"[[indicator]]
 id = "cases"
 title_fa = "موارد"
 title_en = "Cases"
@@ -245,8 +238,17 @@ count = "cases"
 min_cell = 5
 additivity = "flow"
 sql = "SELECT province, period, cases, amount FROM stats.counts"
-"#,
-        )
+"#;
+
+/// A server over one CSV of cells, with an admin `stats` and a public user `web`.
+fn cells_server(csv: &str) -> TestServer {
+    Fixture::new()
+        .admin("stats", "pw")
+        .user("web", &["public"], "pw")
+        .policy("p, role:public, indicators.*, read, allow")
+        .file("cells/counts.csv", csv)
+        .source("stats", "files", &[("path", "cells")])
+        .config(CASES)
         .start()
 }
 
@@ -326,10 +328,11 @@ async fn small_cells_are_suppressed_with_their_complement_and_stay_so_under_aggr
 }
 
 /// An indicator view is computed once per version of the files under it and per
-/// reader's row filters, and read from those rows until the files change: a rewrite
-/// that keeps the file's name, size and time is not seen through the view (so the
-/// second read did not compute), while a reader with other row filters computes
-/// rows of their own, and a new version of the file is seen by everyone.
+/// reader's row filters, and read from those rows until the files change (the
+/// server's counters tell a kept read from a computed one): a reader with other row
+/// filters, or the public, computes rows of their own; a rewrite of the file, even
+/// one that keeps its size and modification time, is seen at the next read, by a
+/// prepared statement too.
 #[tokio::test]
 async fn indicator_views_are_kept_per_version_of_their_data_and_per_reader() {
     let csv = "province,period,cases,amount\n\
@@ -345,47 +348,35 @@ async fn indicator_views_are_kept_per_version_of_their_data_and_per_reader() {
         )
         .file("cells/counts.csv", csv)
         .source("stats", "files", &[("path", "cells")])
-        .config(
-            r#"[[indicator]]
-id = "cases"
-title_fa = "موارد"
-title_en = "Cases"
-unit = "cases"
-periodicity = "monthly"
-dimensions = ["province", "period"]
-area = "province"
-period = "period"
-value = "cases"
-count = "cases"
-min_cell = 5
-additivity = "flow"
-sql = "SELECT province, period, cases, amount FROM stats.counts"
-"#,
-        );
+        .config(CASES);
     let file = fixture.path("cells/counts.csv");
     let server = fixture.start();
     let s = |v: &str| Some(v.to_string());
-    let stats = connect(&server, "stats", "pw").await.unwrap();
-    let view = "SELECT province, cases FROM indicators.cases ORDER BY province";
-    let reads = |from: &'static str| {
+    // (kept, computed) reads so far.
+    let reads = || {
         let server = &server;
         async move {
-            let line = format!("amar_indicator_view_reads{{from=\"{from}\"}}");
-            crate::support::scrape(server, &line)
-                .await
-                .unwrap_or_else(|| panic!("no {line} in /metrics"))
+            let mut out = [0.0; 2];
+            for (i, from) in ["kept", "computed"].into_iter().enumerate() {
+                let line = format!("amar_indicator_view_reads_total{{from=\"{from}\"}}");
+                out[i] = crate::support::scrape(server, &line)
+                    .await
+                    .unwrap_or_else(|| panic!("no {line} in /metrics"));
+            }
+            (out[0], out[1])
         }
     };
-    let computed = reads("computed").await;
+    let stats = connect(&server, "stats", "pw").await.unwrap();
+    let view = "SELECT province, cases FROM indicators.cases ORDER BY province";
+    let (kept, computed) = reads().await;
     let first = vec![
         vec![s("1"), s("20")],
         vec![s("2"), s("30")],
         vec![s("3"), s("2")],
     ];
     assert_eq!(texts(&stats, view).await, first);
-    assert_eq!(reads("computed").await, computed + 1.0);
+    assert_eq!(reads().await, (kept, computed + 1.0), "computed");
     // Another statement on top of the same rows is served from them.
-    let kept = reads("kept").await;
     assert_eq!(
         texts(
             &stats,
@@ -394,12 +385,37 @@ sql = "SELECT province, period, cases, amount FROM stats.counts"
         .await,
         vec![vec![s("32")]]
     );
-    assert_eq!(reads("kept").await, kept + 1.0);
-    assert_eq!(reads("computed").await, computed + 1.0);
+    assert_eq!(reads().await, (kept + 1.0, computed + 1.0), "kept");
 
-    // The file is rewritten with the same size and modification time: its version
-    // does not move, so the view answers from the rows it kept, while the table
-    // itself is read afresh.
+    // Tehran's row filter makes another plan: rows of its own, never the admin's.
+    let tehran = connect(&server, "tehran", "tehran").await.unwrap();
+    assert_eq!(texts(&tehran, view).await, vec![vec![s("2"), s("30")]]);
+    assert_eq!(texts(&tehran, view).await, vec![vec![s("2"), s("30")]]);
+    assert_eq!(reads().await, (kept + 2.0, computed + 2.0));
+    // So does the public's form: the cell under five suppressed, the next smallest
+    // beside it.
+    let web = connect(&server, "web", "pw").await.unwrap();
+    let public = "SELECT province, cases, suppressed FROM indicators.cases ORDER BY province";
+    let shown = vec![
+        vec![s("1"), None, s("t")],
+        vec![s("2"), s("30"), s("f")],
+        vec![s("3"), None, s("t")],
+    ];
+    assert_eq!(texts(&web, public).await, shown);
+    assert_eq!(reads().await, (kept + 2.0, computed + 3.0));
+    assert_eq!(texts(&web, public).await, shown);
+    assert_eq!(reads().await, (kept + 3.0, computed + 3.0));
+
+    // A prepared statement, planned now, executed before and after the data moves.
+    let prepared = stats
+        .prepare("SELECT sum(cases) FROM indicators.cases WHERE province < $1")
+        .await
+        .unwrap();
+    let sum = |rows: Vec<tokio_postgres::Row>| rows[0].get::<_, i64>(0);
+    assert_eq!(sum(stats.query(&prepared, &[&5i64]).await.unwrap()), 52);
+
+    // The file is rewritten with the same size, and its modification time set back:
+    // its version still moves (the status-change time), and the view shows it.
     let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
     let same_size = csv
         .replace("1,1403-01,20,2000", "1,1403-01,90,9000")
@@ -413,62 +429,36 @@ sql = "SELECT province, period, cases, amount FROM stats.counts"
         .set_modified(modified)
         .unwrap();
     assert_eq!(
-        texts(&stats, "SELECT sum(cases) FROM stats.counts").await,
-        vec![vec![s("162")]]
+        std::fs::metadata(&file).unwrap().modified().unwrap(),
+        modified
     );
+    let second = vec![
+        vec![s("1"), s("90")],
+        vec![s("2"), s("70")],
+        vec![s("3"), s("2")],
+    ];
+    assert_eq!(texts(&stats, view).await, second);
     assert_eq!(
-        texts(&stats, view).await,
-        first,
-        "kept for the same version"
+        sum(stats.query(&prepared, &[&5i64]).await.unwrap()),
+        162,
+        "the prepared statement sees the new version"
     );
-
-    // Tehran's row filter makes another plan: its rows are its own, computed now
-    // (and so from the rewritten file), never the admin's.
-    let tehran = connect(&server, "tehran", "tehran").await.unwrap();
     assert_eq!(texts(&tehran, view).await, vec![vec![s("2"), s("70")]]);
-    // The public's form is its own too: the cell under five is suppressed, with
-    // the next smallest beside it.
-    let web = connect(&server, "web", "pw").await.unwrap();
     assert_eq!(
-        texts(
-            &web,
-            "SELECT province, cases, suppressed FROM indicators.cases ORDER BY province"
-        )
-        .await,
+        texts(&web, public).await,
         vec![
             vec![s("1"), s("90"), s("f")],
             vec![s("2"), None, s("t")],
             vec![s("3"), None, s("t")],
         ]
     );
+
     // EXPLAIN shows the indicator's own plan, not the kept rows.
-    let plan: String = texts(&stats, "EXPLAIN SELECT * FROM indicators.cases")
-        .await
-        .into_iter()
-        .flat_map(|r| r.into_iter().flatten())
-        .collect::<Vec<_>>()
-        .join("\n");
+    let plan = crate::support::plan_text(&stats, "EXPLAIN SELECT * FROM indicators.cases").await;
     assert!(
         plan.contains("stats.counts") && !plan.contains("KeepExec"),
         "{plan}"
     );
-
-    // A new version of the file: everyone sees it.
-    std::fs::File::options()
-        .write(true)
-        .open(&file)
-        .unwrap()
-        .set_modified(modified + Duration::from_secs(10))
-        .unwrap();
-    assert_eq!(
-        texts(&stats, view).await,
-        vec![
-            vec![s("1"), s("90")],
-            vec![s("2"), s("70")],
-            vec![s("3"), s("2")]
-        ]
-    );
-    assert_eq!(texts(&tehran, view).await, vec![vec![s("2"), s("70")]]);
     drop((stats, tehran, web));
     server.stop();
 }

@@ -51,6 +51,16 @@ pub fn sqlstate(e: &tokio_postgres::Error) -> String {
         .unwrap_or_else(|| format!("no SQLSTATE: {e}"))
 }
 
+/// Every cell of a statement's answer, one line each: an EXPLAIN's plan as text.
+pub async fn plan_text(client: &Client, sql: &str) -> String {
+    texts(client, sql)
+        .await
+        .into_iter()
+        .flat_map(|r| r.into_iter().flatten())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Every row of a simple query, as text (what a text-protocol client sees).
 pub async fn texts(client: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
     client

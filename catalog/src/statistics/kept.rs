@@ -5,20 +5,23 @@
 //! that gives depends on three things only: the plan as inlined (which carries the
 //! reader's row filters and the form, as computed or disclosure-controlled), the
 //! session's time zone, and the data the plan reads. So the rows are computed once
-//! and kept while every source under the indicator stays at the same
-//! [`data_version`](amar_connectors::Source::data_version): readers whose row
-//! filters make the same plan (all of one province's staff; every public reader)
-//! read the kept rows, and a reader with other filters gets rows of their own. The
-//! user's own SQL on top (filters, aggregates, joins) runs on those rows.
+//! and kept while every source the plan reads stays at the same
+//! [`data_version`](amar_connectors::Source::data_version), checked at every
+//! execution (a prepared statement's too): readers whose row filters make the same
+//! plan (all of one province's staff; every public reader) read the kept rows, and a
+//! reader with other filters gets rows of their own. Plans are compared whole
+//! (`LogicalPlan` equality), not by their text. The user's own SQL on top (filters,
+//! aggregates, joins) runs on those rows.
 //!
 //! Not kept, computed at each read as before: a view over a live database (it cannot
 //! say when its rows change, and a live indicator shows them as they are), a view
-//! whose plan calls a function that is not immutable (`now()`, `random()`), and a
-//! view read under EXPLAIN (which shows the indicator's own plan). Kept rows are
-//! bounded: [`KEPT_BYTES`] in all, none larger than [`ENTRY_BYTES`]; the least
-//! recently read go first.
+//! whose plan calls a function that is not immutable (`now()`, `random()`), a view
+//! read under EXPLAIN (which shows the indicator's own plan), and one whose rows were
+//! too large to keep. Kept rows are bounded: [`KEPT_BYTES`] in all, none larger than
+//! [`ENTRY_BYTES`], each reserved in the engine's memory pool; the least recently
+//! read go first.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +37,7 @@ use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::TableType;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool, MemoryReservation};
 use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, Volatility};
 use datafusion::physical_expr::EquivalenceProperties;
@@ -61,16 +65,31 @@ pub struct KeptCounts {
     pub computed: u64,
 }
 
+/// What kept rows are kept for: one reader's form of one view.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ViewKey {
+    id: String,
+    suppressed: bool,
+    /// The definition as inlined for the reader (their row filters in it).
+    plan: LogicalPlan,
+}
+
 #[derive(Debug, Default)]
 pub(super) struct KeptViews {
     entries: Mutex<Entries>,
+    /// Views whose rows were too large to keep: read as defined from then on.
+    too_big: Mutex<HashSet<ViewKey>>,
     kept: AtomicU64,
     computed: AtomicU64,
 }
 
+/// How many views may be remembered as too large (then the list starts again).
+const TOO_BIG_REMEMBERED: usize = 256;
+
 #[derive(Debug, Default)]
 struct Entries {
-    map: HashMap<String, Entry>,
+    /// By view and the session's time zone.
+    map: HashMap<(ViewKey, Option<String>), Entry>,
     bytes: usize,
     clock: u64,
 }
@@ -80,7 +99,8 @@ struct Entry {
     stamp: DataStamp,
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
-    bytes: usize,
+    /// The rows' memory, held in the engine's pool while they are kept.
+    reservation: MemoryReservation,
     used: u64,
 }
 
@@ -93,7 +113,11 @@ impl KeptViews {
     }
 
     /// The rows kept under `key`, if computed from data at `stamp`.
-    fn get(&self, key: &str, stamp: &DataStamp) -> Option<(SchemaRef, Vec<RecordBatch>)> {
+    fn get(
+        &self,
+        key: &(ViewKey, Option<String>),
+        stamp: &DataStamp,
+    ) -> Option<(SchemaRef, Vec<RecordBatch>)> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.clock += 1;
         let clock = entries.clock;
@@ -105,16 +129,41 @@ impl KeptViews {
         Some((entry.schema.clone(), entry.batches.clone()))
     }
 
-    fn put(&self, key: String, stamp: DataStamp, schema: SchemaRef, batches: Vec<RecordBatch>) {
+    fn is_too_big(&self, key: &ViewKey) -> bool {
+        self.too_big
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(key)
+    }
+
+    fn too_big(&self, key: &ViewKey) {
+        let mut too_big = self.too_big.lock().unwrap_or_else(|e| e.into_inner());
+        if too_big.len() >= TOO_BIG_REMEMBERED {
+            too_big.clear();
+        }
+        too_big.insert(key.clone());
+    }
+
+    /// Keeps `batches` under `key`, their memory reserved in `pool`; a result
+    /// larger than [`ENTRY_BYTES`] or than the pool can hold is not kept.
+    fn put(
+        &self,
+        key: (ViewKey, Option<String>),
+        stamp: DataStamp,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+        pool: &Arc<dyn MemoryPool>,
+    ) {
         let bytes: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
         if bytes > ENTRY_BYTES {
+            self.too_big(&key.0);
             return;
         }
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.clock += 1;
         let used = entries.clock;
         if let Some(old) = entries.map.remove(&key) {
-            entries.bytes -= old.bytes;
+            entries.bytes -= old.reservation.size();
         }
         while entries.bytes + bytes > KEPT_BYTES {
             let Some(oldest) = entries
@@ -126,8 +175,13 @@ impl KeptViews {
                 break;
             };
             if let Some(gone) = entries.map.remove(&oldest) {
-                entries.bytes -= gone.bytes;
+                entries.bytes -= gone.reservation.size();
             }
+        }
+        let reservation =
+            MemoryConsumer::new(format!("kept indicator view {}", key.0.id)).register(pool);
+        if reservation.try_grow(bytes).is_err() {
+            return;
         }
         entries.bytes += bytes;
         entries.map.insert(
@@ -136,7 +190,7 @@ impl KeptViews {
                 stamp,
                 schema,
                 batches,
-                bytes,
+                reservation,
                 used,
             },
         );
@@ -149,9 +203,13 @@ fn immutable(plan: &LogicalPlan) -> bool {
     let _ = plan.apply_with_subqueries(|node| {
         node.apply_expressions(|expr| {
             expr.apply(|e| {
-                if let Expr::ScalarFunction(f) = e
-                    && f.func.signature().volatility != Volatility::Immutable
-                {
+                let volatility = match e {
+                    Expr::ScalarFunction(f) => Some(f.func.signature().volatility),
+                    Expr::AggregateFunction(f) => Some(f.func.signature().volatility),
+                    Expr::WindowFunction(f) => Some(f.fun.signature().volatility),
+                    _ => None,
+                };
+                if volatility.is_some_and(|v| v != Volatility::Immutable) {
                     changing = true;
                     return Ok(TreeNodeRecursion::Stop);
                 }
@@ -177,26 +235,27 @@ impl Statistics {
         suppressed: bool,
         plan: LogicalPlan,
     ) -> Result<LogicalPlan> {
-        let Some(indicator) = self.indicator(id) else {
-            return Ok(plan);
-        };
-        let Some(stamp) = self.view_stamp(indicator) else {
-            return Ok(plan);
-        };
-        if stamp.live() || !immutable(&plan) {
+        if !immutable(&plan) {
             return Ok(plan);
         }
-        let key = format!(
-            "{id}\nsuppressed: {suppressed}\n{}",
-            plan.display_indent_schema()
-        );
-        let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+        // What the plan reads, nested indicators inlined: its version decides.
+        let reads = super::tables_read(&plan);
+        if self.stamp_of(std::slice::from_ref(&reads), false).live() {
+            return Ok(plan);
+        }
+        let key = ViewKey {
+            id: id.to_string(),
+            suppressed,
+            plan,
+        };
+        if self.kept_views.is_too_big(&key) {
+            return Ok(key.plan);
+        }
+        let schema: SchemaRef = Arc::new(key.plan.schema().as_arrow().clone());
         let view = KeptView {
             statistics: self.clone(),
-            id: id.to_string(),
             key,
-            stamp,
-            plan,
+            reads,
             schema,
         };
         LogicalPlanBuilder::scan(
@@ -212,10 +271,9 @@ impl Statistics {
 #[derive(Debug)]
 struct KeptView {
     statistics: Arc<Statistics>,
-    id: String,
-    key: String,
-    stamp: DataStamp,
-    plan: LogicalPlan,
+    key: ViewKey,
+    /// The tables the plan reads, whose sources' versions stamp its rows.
+    reads: BTreeSet<String>,
     schema: SchemaRef,
 }
 
@@ -237,22 +295,34 @@ impl TableProvider for KeptView {
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         // Jalali and timestamp functions read the session's time zone.
-        let key = format!(
-            "{}\ntime zone: {:?}",
-            self.key,
-            state.config_options().execution.time_zone
+        let key = (
+            self.key.clone(),
+            state.config_options().execution.time_zone.clone(),
         );
+        // The version now, at each execution: a prepared statement's plan outlives
+        // the data it was planned over.
+        let stamp = self
+            .statistics
+            .stamp_of(std::slice::from_ref(&self.reads), false);
         let views = &self.statistics.kept_views;
-        if let Some((schema, batches)) = views.get(&key, &self.stamp) {
+        let keep = if stamp.live() {
+            None
+        } else if let Some((schema, batches)) = views.get(&key, &stamp) {
             views.kept.fetch_add(1, Ordering::Relaxed);
             return Ok(MemorySourceConfig::try_new_exec(
                 &[batches],
                 schema,
                 projection.cloned(),
             )?);
-        }
+        } else {
+            Some(Arc::new(Keep {
+                statistics: self.statistics.clone(),
+                key,
+                stamp,
+            }))
+        };
         views.computed.fetch_add(1, Ordering::Relaxed);
-        let mut input = state.create_physical_plan(&self.plan).await?;
+        let mut input = state.create_physical_plan(&self.key.plan).await?;
         if input.output_partitioning().partition_count() != 1 {
             input = Arc::new(CoalescePartitionsExec::new(input));
         }
@@ -268,16 +338,12 @@ impl TableProvider for KeptView {
             Boundedness::Bounded,
         );
         Ok(Arc::new(KeepExec {
-            id: self.id.clone(),
+            id: self.key.id.clone(),
             input,
             projection: projection.cloned(),
             schema,
             properties: Arc::new(properties),
-            keep: Arc::new(Keep {
-                statistics: self.statistics.clone(),
-                key,
-                stamp: self.stamp.clone(),
-            }),
+            keep,
         }))
     }
 }
@@ -286,7 +352,7 @@ impl TableProvider for KeptView {
 #[derive(Debug)]
 struct Keep {
     statistics: Arc<Statistics>,
-    key: String,
+    key: (ViewKey, Option<String>),
     stamp: DataStamp,
 }
 
@@ -301,12 +367,17 @@ struct KeepExec {
     projection: Option<Vec<usize>>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
-    keep: Arc<Keep>,
+    /// Where the rows go when complete; `None` when they cannot be kept (a source
+    /// under the view cannot say its data's version now).
+    keep: Option<Arc<Keep>>,
 }
 
 impl DisplayAs for KeepExec {
     fn fmt_as(&self, _: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "KeepExec: indicator={}, computed and kept", self.id)
+        match self.keep {
+            Some(_) => write!(f, "KeepExec: indicator={}, computed and kept", self.id),
+            None => write!(f, "KeepExec: indicator={}, computed", self.id),
+        }
     }
 }
 
@@ -332,8 +403,9 @@ impl ExecutionPlan for KeepExec {
             )));
         }
         Ok(Box::pin(Keeping {
+            pool: context.memory_pool().clone(),
             input: self.input.execute(0, context)?,
-            seen: Some((vec![], 0)),
+            seen: self.keep.as_ref().map(|_| (vec![], 0)),
             projection: self.projection.clone(),
             schema: self.schema.clone(),
             keep: self.keep.clone(),
@@ -344,11 +416,12 @@ impl ExecutionPlan for KeepExec {
 /// The view's rows on their way to the reader, a copy of each kept until the end.
 struct Keeping {
     input: SendableRecordBatchStream,
+    pool: Arc<dyn MemoryPool>,
     /// The rows so far and their size; `None` once they cannot be kept.
     seen: Option<(Vec<RecordBatch>, usize)>,
     projection: Option<Vec<usize>>,
     schema: SchemaRef,
-    keep: Arc<Keep>,
+    keep: Option<Arc<Keep>>,
 }
 
 impl Stream for Keeping {
@@ -362,6 +435,9 @@ impl Stream for Keeping {
                     *bytes += batch.get_array_memory_size();
                     if *bytes > ENTRY_BYTES {
                         this.seen = None;
+                        if let Some(keep) = &this.keep {
+                            keep.statistics.kept_views.too_big(&keep.key.0);
+                        }
                     } else {
                         rows.push(batch.clone());
                     }
@@ -377,13 +453,13 @@ impl Stream for Keeping {
                 Poll::Ready(Some(Err(e)))
             }
             None => {
-                if let Some((rows, _)) = this.seen.take() {
-                    let keep = &this.keep;
+                if let (Some((rows, _)), Some(keep)) = (this.seen.take(), &this.keep) {
                     keep.statistics.kept_views.put(
                         keep.key.clone(),
                         keep.stamp.clone(),
                         this.input.schema(),
                         rows,
+                        &this.pool,
                     );
                 }
                 Poll::Ready(None)
@@ -403,6 +479,7 @@ mod tests {
     use super::*;
     use datafusion::arrow::array::Int64Array;
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::execution::memory_pool::{GreedyMemoryPool, UnboundedMemoryPool};
 
     fn batch(rows: usize) -> (SchemaRef, RecordBatch) {
         let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
@@ -418,36 +495,92 @@ mod tests {
         }
     }
 
+    fn key(id: &str) -> (ViewKey, Option<String>) {
+        let plan = LogicalPlanBuilder::empty(false).build().unwrap();
+        (
+            ViewKey {
+                id: id.into(),
+                suppressed: false,
+                plan,
+            },
+            None,
+        )
+    }
+
+    fn pool() -> Arc<dyn MemoryPool> {
+        Arc::new(UnboundedMemoryPool::default())
+    }
+
     #[test]
-    fn rows_are_served_only_for_the_data_they_were_computed_from() {
+    fn rows_are_served_only_for_the_view_and_data_they_were_computed_from() {
         let views = KeptViews::default();
         let (schema, b) = batch(3);
-        views.put("k".into(), stamp("1"), schema, vec![b]);
-        assert!(views.get("k", &stamp("1")).is_some());
-        assert!(views.get("k", &stamp("2")).is_none());
-        assert!(views.get("other", &stamp("1")).is_none());
+        views.put(key("k"), stamp("1"), schema, vec![b], &pool());
+        assert!(views.get(&key("k"), &stamp("1")).is_some());
+        assert!(views.get(&key("k"), &stamp("2")).is_none());
+        assert!(views.get(&key("other"), &stamp("1")).is_none());
+        let (mut suppressed, tz) = key("k");
+        suppressed.suppressed = true;
+        assert!(views.get(&(suppressed, tz), &stamp("1")).is_none());
+        let (same, _) = key("k");
+        assert!(
+            views
+                .get(&(same, Some("Asia/Tehran".into())), &stamp("1"))
+                .is_none()
+        );
     }
 
     #[test]
     fn the_least_recently_read_go_first_and_large_results_are_not_kept() {
         let views = KeptViews::default();
+        let pool = pool();
         // Each about 16 MB: sixteen fill the bound.
         let (schema, b) = batch(2 << 20);
         let each = b.get_array_memory_size();
         let fit = KEPT_BYTES / each;
         for i in 0..fit {
-            views.put(format!("k{i}"), stamp("1"), schema.clone(), vec![b.clone()]);
+            views.put(
+                key(&format!("k{i}")),
+                stamp("1"),
+                schema.clone(),
+                vec![b.clone()],
+                &pool,
+            );
         }
         assert!(
-            views.get("k0", &stamp("1")).is_some(),
+            views.get(&key("k0"), &stamp("1")).is_some(),
             "read: now the newest"
         );
-        views.put("new".into(), stamp("1"), schema.clone(), vec![b.clone()]);
-        assert!(views.get("k0", &stamp("1")).is_some());
-        assert!(views.get("k1", &stamp("1")).is_none(), "the oldest went");
+        views.put(
+            key("new"),
+            stamp("1"),
+            schema.clone(),
+            vec![b.clone()],
+            &pool,
+        );
+        assert!(views.get(&key("k0"), &stamp("1")).is_some());
+        assert!(
+            views.get(&key("k1"), &stamp("1")).is_none(),
+            "the oldest went"
+        );
         assert!(views.entries.lock().unwrap().bytes <= KEPT_BYTES);
+        assert_eq!(pool.reserved(), views.entries.lock().unwrap().bytes);
         let (schema, big) = batch(ENTRY_BYTES / 8 + 1);
-        views.put("big".into(), stamp("1"), schema, vec![big]);
-        assert!(views.get("big", &stamp("1")).is_none());
+        views.put(key("big"), stamp("1"), schema, vec![big], &pool);
+        assert!(views.get(&key("big"), &stamp("1")).is_none());
+        assert!(
+            views.is_too_big(&key("big").0),
+            "read as defined from now on"
+        );
+    }
+
+    #[test]
+    fn rows_the_memory_pool_cannot_hold_are_not_kept() {
+        let views = KeptViews::default();
+        let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(1024));
+        let (schema, b) = batch(10_000);
+        views.put(key("k"), stamp("1"), schema, vec![b], &pool);
+        assert!(views.get(&key("k"), &stamp("1")).is_none());
+        assert_eq!(pool.reserved(), 0);
     }
 }

@@ -428,20 +428,9 @@ impl Statistics {
         Ok(self.stamp_of(&reads, true))
     }
 
-    /// The version of the data `indicator` reads now, without the rule results (its
-    /// view's rows do not depend on them); `None` while what it reads is not known
-    /// yet (it is learnt when the view is first resolved).
-    pub(crate) fn view_stamp(&self, indicator: &Indicator) -> Option<DataStamp> {
-        let reads = self
-            .reads
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&indicator.id)?
-            .clone();
-        Some(self.stamp_of(&[reads], false))
-    }
-
-    fn stamp_of(&self, reads: &[BTreeSet<String>], with_rules: bool) -> DataStamp {
+    /// The version of the data behind tables `reads` (`schema.table`, several sets
+    /// at once), with the rule results or without them.
+    pub(crate) fn stamp_of(&self, reads: &[BTreeSet<String>], with_rules: bool) -> DataStamp {
         let mut schemas = BTreeSet::new();
         for table in reads.iter().flatten() {
             if let Some((schema, _)) = table.split_once('.')

@@ -63,9 +63,6 @@ impl IndicatorsSchema {
             return Ok(None);
         };
         let plan = self.statistics.view_plan(indicator, suppress).await?;
-        // What it reads, learnt once, decides whether its rows can be kept (a failure
-        // here only means they are computed at each read).
-        let _ = self.statistics.reads(indicator).await;
         Ok(Some(Arc::new(IndicatorView {
             statistics: self.statistics.clone(),
             id: indicator.id.clone(),

@@ -351,6 +351,7 @@ impl Session {
         let access = self.access.current();
         let planner = amar_policies::enforce::Planner {
             default_schema: &default_schema,
+            definer_schema: amar_catalog::DEFAULT_SCHEMA,
             parse: &parse,
             definer: &definition_of,
             keep: if matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)) {
