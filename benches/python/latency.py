@@ -21,9 +21,13 @@ waits on the socket); the same harness drives both paths, so its cost is in both
 import argparse
 import json
 import random
+import shutil
+import socket
 import statistics
+import subprocess
 import threading
 import time
+import urllib.parse
 
 import psycopg
 
@@ -65,34 +69,86 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
+def byte_proxy(pg):
+    """socat between the client and PostgreSQL, copying bytes and nothing else: what
+    any server in the middle costs before it does any work (one more loopback hop
+    each way, one more process woken). `None` (and the path left out) without socat."""
+    if shutil.which("socat") is None:
+        return None, None
+    url = urllib.parse.urlsplit(pg)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            "socat",
+            f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,nodelay",
+            f"TCP:{url.hostname or '127.0.0.1'}:{url.port or 5432},nodelay",
+        ]
+    )
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    proxied = url._replace(netloc=f"{url.username or ''}@127.0.0.1:{port}" if url.username else f"127.0.0.1:{port}")
+    return proc, urllib.parse.urlunsplit(proxied)
+
+
 def measure(a):
     amar_dsn = f"host=127.0.0.1 port={a.amar_port} dbname=amar user=bench password=bench"
     rng = random.Random(7)
     report = {"rounds": a.rounds, "queries": a.queries, "cases": []}
+    proxy, proxy_dsn = byte_proxy(a.pg)
+    try:
+        measure_all(a, amar_dsn, rng, report, proxy_dsn)
+    finally:
+        if proxy is not None:
+            proxy.terminate()
+            proxy.wait()
+    print(json.dumps(report))
+
+
+def measure_all(a, amar_dsn, rng, report, proxy_dsn):
     for name, template, arity in (("point", POINT, 1), ("small", SMALL, 2)):
         for clients in (1, 32):
             direct = [psycopg.connect(a.pg, autocommit=True) for _ in range(clients)]
+            proxied = (
+                [psycopg.connect(proxy_dsn, autocommit=True) for _ in range(clients)]
+                if proxy_dsn
+                else []
+            )
             amar = [psycopg.connect(amar_dsn, autocommit=True) for _ in range(clients)]
             theirs = template.format(t=f"{a.schema}.contributions")
             ours = template.format(t="dept.contributions")
-            # The same answers, and both paths warmed up (prepared, pools filled).
+            # The same answers, and every path warmed up (prepared, pools filled).
             key = (12345,) * arity
-            for c in direct + amar:
-                c.execute(theirs if c in direct else ours, key).fetchall()
+            for c in direct + proxied + amar:
+                c.execute(ours if c in amar else theirs, key).fetchall()
             if [tuple(map(str, r)) for r in direct[0].execute(theirs, key).fetchall()] != [
                 tuple(map(str, r)) for r in amar[0].execute(ours, key).fetchall()
             ]:
                 raise SystemExit(f"{name}: answers differ")
             per_round = max(clients, a.queries // a.rounds)
-            lat = {"direct": [], "amar": []}
+            lat = {"direct": [], "proxy": [], "amar": []}
             for _ in range(a.rounds):
                 keys = [(rng.randint(1, a.rows - 300),) * arity for _ in range(per_round)]
                 lat["direct"] += block(direct, theirs, keys, clients)
+                if proxied:
+                    lat["proxy"] += block(proxied, theirs, keys, clients)
                 lat["amar"] += block(amar, ours, keys, clients)
-            for c in direct + amar:
+            for c in direct + proxied + amar:
                 c.close()
+            proxy = {}
+            if lat["proxy"]:
+                proxy = {
+                    "proxy_p50_ms": 1000 * pct(lat["proxy"], 50),
+                    "proxy_p99_ms": 1000 * pct(lat["proxy"], 99),
+                }
             report["cases"].append(
                 {
+                    **proxy,
                     "query": name,
                     "clients": clients,
                     "n": len(lat["amar"]),
@@ -104,7 +160,6 @@ def measure(a):
                     "amar_mean_ms": 1000 * statistics.mean(lat["amar"]),
                 }
             )
-    print(json.dumps(report))
 
 
 def flight(a):

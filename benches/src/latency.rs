@@ -71,19 +71,23 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
     let _ = python(options, &["drop", "--pg", &pg, "--schema", &schema]);
     let (report, flight) = result?;
     let mut table = format!(
-        "{} queries per path and case, in {} interleaved blocks (direct, amar, …); a {rows}-row PostgreSQL table with a primary key. \
+        "{} queries per path and case, in {} interleaved blocks (direct, byte proxy, amar, …); a {rows}-row PostgreSQL table with a primary key. \
          `point`: `SELECT … WHERE id = $1`; `small`: `SELECT period, sum(contribution) … WHERE id BETWEEN $1 AND $1 + 200 GROUP BY period`. \
-         Clients are threads of one Python process, each with its own psycopg connection.\n\n\
-         | query | clients | PostgreSQL p50 ms | Amar p50 ms | p50 ratio | PostgreSQL p99 ms | Amar p99 ms | p99 ratio |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
+         Clients are threads of one Python process, each with its own psycopg connection. \
+         `proxy`: the same statements to PostgreSQL through socat, which copies bytes and does nothing else \
+         (what any server between client and database costs before it does any work).\n\n\
+         | query | clients | PostgreSQL p50 ms | proxy p50 ms | proxy ratio | Amar p50 ms | p50 ratio | PostgreSQL p99 ms | Amar p99 ms | p99 ratio |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         report["queries"], report["rounds"]
     );
     for case in report["cases"].as_array().into_iter().flatten() {
         let f = |k: &str| case[k].as_f64().unwrap_or(f64::NAN);
         table.push_str(&format!(
-            "| {} | {} | {:.3} | {:.3} | {:.2} | {:.3} | {:.3} | {:.2} |\n",
+            "| {} | {} | {:.3} | {:.3} | {:.2} | {:.3} | {:.2} | {:.3} | {:.3} | {:.2} |\n",
             case["query"].as_str().unwrap_or(""),
             case["clients"],
             f("direct_p50_ms"),
+            f("proxy_p50_ms"),
+            f("proxy_p50_ms") / f("direct_p50_ms"),
             f("amar_p50_ms"),
             f("amar_p50_ms") / f("direct_p50_ms"),
             f("direct_p99_ms"),
