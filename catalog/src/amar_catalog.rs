@@ -66,6 +66,14 @@ impl AmarCatalog {
         &self.sources
     }
 
+    /// Grows whenever what a source's tables serve changes (a snapshot switched, a
+    /// drop folder's copy made, a database's tables or columns changed): a plan made
+    /// before may hold a table that is no longer served, and is planned again. The
+    /// sources are fixed at load, so the sum only grows.
+    pub fn tables_generation(&self) -> u64 {
+        self.sources.iter().map(|s| s.replaced()).sum()
+    }
+
     /// The `amar` system schema, where the server adds the tables it owns.
     pub fn system(&self) -> &crate::system::SystemSchema {
         &self.system

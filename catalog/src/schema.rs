@@ -2,10 +2,12 @@
 //! re-read by `refresh`; read-only.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use amar_connectors::{Source, SourceTable};
 use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result as DfResult};
 
@@ -20,7 +22,15 @@ pub struct SourceSchema {
     tables: RwLock<BTreeMap<String, SourceTable>>,
     /// Why the last refresh failed, while it did.
     last_error: RwLock<Option<amar_connectors::ConnectorError>>,
+    /// How many times what the tables serve changed: a plan made before holds the
+    /// tables it was made with (a snapshot's previous copy, a database's old columns).
+    replaced: AtomicU64,
+    /// What the tables served at the last refresh: the source's data version and
+    /// each table's name and columns.
+    served: Mutex<Option<Served>>,
 }
+
+type Served = (Option<String>, Vec<(String, SchemaRef)>);
 
 impl SourceSchema {
     /// Reads the source's tables now. A live database that does not answer yet
@@ -32,6 +42,8 @@ impl SourceSchema {
             accelerate,
             tables: RwLock::new(BTreeMap::new()),
             last_error: RwLock::new(None),
+            replaced: AtomicU64::new(0),
+            served: Mutex::new(None),
         };
         match schema.refresh().await {
             Ok(()) => {}
@@ -84,9 +96,28 @@ impl SourceSchema {
                 };
             }
         }
+        let served: Served = (
+            self.source.data_version(),
+            map.iter()
+                .map(|(name, t)| (name.clone(), t.provider.schema()))
+                .collect(),
+        );
         *self.tables.write().unwrap_or_else(|e| e.into_inner()) = map;
         *self.last_error.write().unwrap_or_else(|e| e.into_inner()) = None;
+        // A re-read that found the same tables over the same data (a database's
+        // list read again every minute) leaves the plans made before as they are.
+        let mut last = self.served.lock().unwrap_or_else(|e| e.into_inner());
+        if last.as_ref() != Some(&served) {
+            *last = Some(served);
+            self.replaced.fetch_add(1, Ordering::Release);
+        }
         Ok(())
+    }
+
+    /// Grows whenever a refresh finds other tables, other columns or another
+    /// version of the source's data than the refresh before.
+    pub fn replaced(&self) -> u64 {
+        self.replaced.load(Ordering::Acquire)
     }
 
     pub fn source(&self) -> &Arc<dyn Source> {

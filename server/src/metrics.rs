@@ -68,6 +68,7 @@ pub struct Metrics {
     /// The engine's counts of view reads at the last scrape.
     view_reads_seen: std::sync::Mutex<amar_catalog::statistics::KeptCounts>,
     planned_once: Counter,
+    planned_again: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -168,8 +169,15 @@ impl Metrics {
             "Executions of prepared statements wholly pushed to one source, run without optimising again",
             planned_once.clone(),
         );
+        let planned_again = Counter::default();
+        registry.register(
+            "prepared_replanned",
+            "Prepared statements planned again because the policy, a release or a source's tables changed since they were planned",
+            planned_again.clone(),
+        );
         Self {
             planned_once,
+            planned_again,
             registry,
             statements,
             duration,
@@ -215,6 +223,11 @@ impl Metrics {
     /// Counts one execution of a prepared statement that skipped optimisation.
     pub fn planned_once(&self) {
         self.planned_once.inc();
+    }
+
+    /// Counts one prepared statement planned again.
+    pub fn planned_again(&self) {
+        self.planned_again.inc();
     }
 
     /// Counts an open connection until the guard is dropped.

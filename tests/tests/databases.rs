@@ -749,6 +749,20 @@ async fn snapshots_switch_atomically_and_a_failed_refresh_keeps_the_last_one() {
     // Queries read the local copy: no statement goes to PostgreSQL for them.
     let plan = explain(&amar, count).await;
     assert!(!plan.contains("VirtualExecutionPlan"), "{plan}");
+    // A statement prepared now (as drivers prepare the statements they repeat) is
+    // planned over this copy; it must read the copies made after it, not this one.
+    let prepared = amar
+        .prepare("SELECT count(*) FROM offline.pensioners WHERE id > $1")
+        .await
+        .unwrap();
+    let prepared_count = |above: i32| {
+        let (amar, prepared) = (&amar, &prepared);
+        async move {
+            let row = amar.query_one(prepared, &[&above]).await.unwrap();
+            row.get::<_, i64>(0)
+        }
+    };
+    assert_eq!(prepared_count(0).await, 10);
 
     // New rows at the source arrive with the next scheduled refresh.
     pg.client
@@ -758,13 +772,39 @@ async fn snapshots_switch_atomically_and_a_failed_refresh_keeps_the_last_one() {
         .await
         .unwrap();
     until_value(&amar, count, "15", 30).await;
+    let replanned = || scrape(&server, "amar_prepared_replanned_total");
+    let before = replanned().await.unwrap();
+    assert_eq!(
+        prepared_count(0).await,
+        15,
+        "the prepared statement reads the new copy"
+    );
+    for _ in 0..20 {
+        assert_eq!(prepared_count(12).await, 3);
+    }
+    // Once for the new copy, not at every execution (a copy made meanwhile, every
+    // 5 s, may add one).
+    let again = replanned().await.unwrap() - before;
+    assert!((1.0..=2.0).contains(&again), "planned again {again} times");
+    // Two more copies: the one it was planned over is gone (two are kept).
+    for (from, to) in [(16, 18), (19, 20)] {
+        pg.client
+            .batch_execute(&format!(
+                "INSERT INTO {s}.pensioners SELECT g, 'بازنشسته ' || g FROM generate_series({from}, {to}) g;"
+            ))
+            .await
+            .unwrap();
+        until_value(&amar, count, &to.to_string(), 30).await;
+    }
+    assert_eq!(prepared_count(0).await, 20);
+    assert_eq!(prepared_count(18).await, 2);
 
     // A leftover of a refresh that crashed changes nothing and is cleaned up.
     let snapshots = server.data_dir.join("snapshots").join("offline");
     let junk = snapshots.join(".19700101T000000.000000Z.partial");
     std::fs::create_dir_all(&junk).unwrap();
     std::fs::write(junk.join("pensioners.parquet"), b"not parquet").unwrap();
-    assert_eq!(texts(&amar, count).await, vec![vec![Some("15".into())]]);
+    assert_eq!(texts(&amar, count).await, vec![vec![Some("20".into())]]);
 
     // The source goes away: refreshes fail, the last good copy keeps answering, and
     // amar.sources says what happened.
@@ -776,7 +816,8 @@ async fn snapshots_switch_atomically_and_a_failed_refresh_keeps_the_last_one() {
         40,
     )
     .await;
-    assert_eq!(texts(&amar, count).await, vec![vec![Some("15".into())]]);
+    assert_eq!(texts(&amar, count).await, vec![vec![Some("20".into())]]);
+    assert_eq!(prepared_count(0).await, 20);
     assert!(
         !junk.exists(),
         "the partial folder of a crashed refresh is removed"

@@ -50,7 +50,7 @@ pub use command::{Command, CopyFormat};
 pub use error::{SqlError, code};
 pub use planned::Planned;
 pub use run::{Accept, Outcome, Prepared, Transaction};
-pub use session::{MAX_SQL_BYTES, Session};
+pub use session::{CHANGED_RESULT, MAX_SQL_BYTES, Session};
 pub use settings::Settings;
 
 use crate::audit::AuditLog;
@@ -293,6 +293,14 @@ impl Engine {
     /// policy reloaded, a release stored or out of embargo. Both parts only grow.
     pub(crate) fn generation(&self) -> u64 {
         self.policy.generation() + self.releases.generation()
+    }
+
+    /// Changes whenever a plan made before may no longer be what a user may see or
+    /// what is served: [`Self::generation`], or a source's tables replaced (a plan
+    /// holds the tables it was made with, a snapshot's previous copy say). A
+    /// prepared statement older than this is planned again before it runs.
+    pub(crate) fn plan_generation(&self) -> u64 {
+        self.generation() + self.catalog.tables_generation()
     }
 
     pub fn audit(&self) -> &Arc<AuditLog> {

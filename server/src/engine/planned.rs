@@ -52,6 +52,9 @@ pub(super) struct Pushed {
     ready: tokio::sync::OnceCell<Option<Ready>>,
     /// The types of `$1…$n`, found once.
     parameter_types: std::sync::OnceLock<Vec<Option<datafusion::arrow::datatypes::DataType>>>,
+    /// The statement planned again (unbound), when its plan went out of date: kept
+    /// for the executions after, until it goes out of date in turn.
+    replanned: std::sync::Mutex<Option<Planned>>,
 }
 
 /// What optimising a wholly pushed statement found, kept for every execution.
@@ -69,7 +72,23 @@ impl Pushed {
             unbound,
             ready: tokio::sync::OnceCell::new(),
             parameter_types: std::sync::OnceLock::new(),
+            replanned: std::sync::Mutex::new(None),
         })
+    }
+
+    /// The statement as last planned again, if it was.
+    pub(super) fn replanned(&self) -> Option<Planned> {
+        self.replanned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Keeps `fresh` (a plan of the statement as prepared, with no values bound)
+    /// for the executions after this one.
+    pub(super) fn keep_replanned(&self, fresh: &Planned) {
+        debug_assert!(fresh.params.is_none());
+        *self.replanned.lock().unwrap_or_else(|e| e.into_inner()) = Some(fresh.clone());
     }
 
     /// The federated node the whole statement became, optimised on first use.

@@ -407,12 +407,21 @@ impl Session {
         let ledger = Ledger::open(self, prepared.text.clone());
         match &prepared.kind {
             Kind::Query(planned) => {
-                let bound = admitted(transaction, None)
-                    .and_then(|()| planned.parameter_types())
+                // Planned again first if it went out of date, so that the values are
+                // typed and bound once, into the plan that runs.
+                let planned = match admitted(transaction, None) {
+                    Ok(()) => match self.current_plan(planned).await {
+                        Ok(planned) => planned,
+                        Err(e) => return Err(ledger.fail(e)),
+                    },
+                    Err(e) => return Err(ledger.fail(e)),
+                };
+                let bound = planned
+                    .parameter_types()
                     .and_then(|types| bind(&types))
                     .and_then(|values| match values {
                         Some(values) => planned.bind(values),
-                        None => Ok((**planned).clone()),
+                        None => Ok(planned),
                     });
                 let planned = match bound {
                     Ok(planned) => planned,

@@ -314,9 +314,9 @@ impl Session {
         statement: &Statement,
         declared: Arc<[Option<DataType>]>,
     ) -> Result<Planned, SqlError> {
-        // Read before the decisions, so that a reload (or a release) meanwhile only
-        // plans again.
-        let generation = self.engine.generation();
+        // Read before the decisions, so that a reload (or a release, or a source's
+        // new tables) meanwhile only plans again.
+        let generation = self.engine.plan_generation();
         // DESCRIBE shows a table's or a query's columns without scanning anything:
         // what it describes is planned (and refused) as a read first.
         if let Some(described) = described(statement) {
@@ -379,29 +379,58 @@ impl Session {
         })
     }
 
-    /// A prepared statement planned under an older policy, planned again under the
-    /// one in force (so a withdrawn table or a new row filter reaches it at its next
-    /// execution), with its values bound again. A plan whose columns would change
-    /// is refused, as PostgreSQL refuses it.
+    /// A prepared statement planned under an older policy or over tables since
+    /// replaced, planned again under the one in force over the tables served now (so
+    /// a withdrawn table, a new row filter or a snapshot's new copy reaches it at its
+    /// next execution), with its values bound again.
     async fn replan(&self, old: Planned) -> Result<Planned, SqlError> {
-        let fresh = self.plan_typed(&old.parsed, old.declared.clone()).await?;
+        let fresh = self.current_plan(&old).await?;
+        match old.params {
+            Some(params) => fresh.bind(params),
+            None => Ok(fresh),
+        }
+    }
+
+    /// `planned` if it is current; otherwise the statement it was prepared from
+    /// planned again, unbound. The new plan is kept with the
+    /// statement, so its later executions do not plan again. A plan whose columns or
+    /// parameter types would change is refused, as PostgreSQL refuses it
+    /// ([`CHANGED_RESULT`]); a timestamp column's time zone may change (it is the
+    /// session's, and a value's type is the same).
+    pub(crate) async fn current_plan(&self, planned: &Planned) -> Result<Planned, SqlError> {
+        let generation = self.engine.plan_generation();
+        if planned.generation == generation {
+            return Ok(planned.clone());
+        }
+        if let Some(fresh) = planned
+            .pushed
+            .replanned()
+            .filter(|fresh| fresh.generation == generation)
+        {
+            return Ok(fresh);
+        }
+        let fresh = self
+            .plan_typed(&planned.parsed, planned.declared.clone())
+            .await?;
+        let same_type = |a: &DataType, b: &DataType| match (a, b) {
+            (DataType::Timestamp(x, Some(_)), DataType::Timestamp(y, Some(_))) => x == y,
+            _ => a == b,
+        };
         let same_columns = |a: &SchemaRef, b: &SchemaRef| {
             a.fields().len() == b.fields().len()
                 && a.fields()
                     .iter()
                     .zip(b.fields())
-                    .all(|(x, y)| x.name() == y.name() && x.data_type() == y.data_type())
+                    .all(|(x, y)| x.name() == y.name() && same_type(x.data_type(), y.data_type()))
         };
-        if !same_columns(&old.output, &fresh.output) {
-            return Err(SqlError::new(
-                code::FEATURE_NOT_SUPPORTED,
-                "cached plan must not change result type (the policy changed the statement's columns; prepare it again)",
-            ));
+        if !same_columns(&planned.output, &fresh.output)
+            || planned.parameter_types()? != fresh.parameter_types()?
+        {
+            return Err(SqlError::new(code::FEATURE_NOT_SUPPORTED, CHANGED_RESULT));
         }
-        match old.params {
-            Some(params) => fresh.bind(params),
-            None => Ok(fresh),
-        }
+        planned.pushed.keep_replanned(&fresh);
+        self.engine.metrics().planned_again();
+        Ok(fresh)
     }
 
     /// Optimises and runs a plan, streaming its batches in the output schema. The
@@ -419,7 +448,7 @@ impl Session {
         if let Err(e) = self.check_standing() {
             return Err(ledger.deny(e));
         }
-        let planned = if planned.generation == self.engine.generation() {
+        let planned = if planned.generation == self.engine.plan_generation() {
             planned
         } else {
             match self.replan(planned).await {
@@ -607,6 +636,9 @@ impl SharedSettings {
 
 /// The longest SQL text accepted: 4 MiB, several times the longest statement BI tools
 /// generate (a dashboard filter with thousands of values).
+/// Why a prepared statement planned again is refused (0A000), in PostgreSQL's words.
+pub const CHANGED_RESULT: &str = "cached plan must not change result type (the policy or the source changed the statement's columns; prepare it again)";
+
 pub const MAX_SQL_BYTES: usize = 4 * 1024 * 1024;
 
 /// How much of a statement that does not parse goes to the audit log.

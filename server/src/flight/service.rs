@@ -109,8 +109,9 @@ pub fn wire_schema(schema: &SchemaRef, views: bool) -> SchemaRef {
 
 /// A statement GetFlightInfo planned, kept for the DoGet its ticket names, so that a
 /// statement is planned once, not in both calls. Kept for [`TICKET_LIFE`] (a client
-/// may fetch a ticket again, as Flight allows); a plan made under a policy or release
-/// since replaced is planned again when it runs, as a prepared statement is.
+/// may fetch a ticket again, as Flight allows); a plan made under a policy or release,
+/// or over a source's tables, since replaced is planned again when it runs, as a
+/// prepared statement is.
 struct PlannedTicket {
     session: u64,
     prepared: Prepared,
