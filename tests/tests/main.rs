@@ -22,6 +22,7 @@ mod pgwire_protocol;
 mod pgwire_types;
 mod plugins;
 mod policies;
+mod portal;
 mod psql;
 mod releases;
 mod report;

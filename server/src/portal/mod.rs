@@ -70,6 +70,8 @@ pub struct Portal {
     /// making waits for it instead of making it again (when a popular page expires,
     /// one visitor's request runs its queries, not every visitor's at once).
     making: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// The pages' statements, prepared once per user.
+    pub(crate) statements: query::Statements,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -208,6 +210,7 @@ impl Portal {
             tls: false,
             cache: Mutex::new(HashMap::new()),
             making: Mutex::new(HashMap::new()),
+            statements: query::Statements::default(),
         }
     }
 }

@@ -10,7 +10,12 @@ use datafusion::arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type, 
 use datafusion::common::{ParamValues, ScalarValue};
 use futures::TryStreamExt;
 
-use crate::engine::{Accept, Outcome, Session, SqlError, Transaction, code};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::engine::{
+    Accept, CHANGED_RESULT, Outcome, Prepared, Session, SqlError, Transaction, code,
+};
 
 /// One value of an answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,13 +88,95 @@ pub enum Param {
     Text(String),
 }
 
-/// Runs `sql` (one query, `$1…` bound to `params`) in `session`. The audit log
-/// records it as any client's statement.
-pub async fn run(session: &Session, sql: &str, params: &[Param]) -> Result<Table, SqlError> {
-    let prepared = session
-        .prepare(sql, Accept::Queries)
-        .await?
-        .ok_or_else(|| SqlError::syntax("a page's query is empty"))?;
+/// The pages' statements, prepared once per user and kept, as a client's driver
+/// keeps its prepared statements: a page's queries are the same few texts, and
+/// planning them (parsing, the policy's rewriting) is most of what a page costs
+/// beyond the queries' own work. A kept statement is planned again by the engine
+/// when its plan goes out of date: a policy reloaded, a release, a source's tables
+/// replaced, or a change to the users file (a user's roles or attributes, which
+/// decide their row filters, are read from it again, and the policy's generation
+/// moves with it).
+///
+/// A statement prepared in one portal session runs in another of the same user:
+/// the audit, the user's standing, timeouts and cancelling are the running
+/// session's, and the policy's decisions are the user's as they are now, whichever
+/// session asks. What else a plan takes from the session that prepared it (the
+/// settings, such as the time zone) is the same in every portal session, because
+/// they all start alike ([`super::signin::session`]) and no page changes a setting.
+#[derive(Default)]
+pub struct Statements {
+    kept: Mutex<HashMap<(String, String), Arc<Prepared>>>,
+}
+
+/// At most this many statements are kept (pages have a few dozen texts per user);
+/// past it, all are dropped and prepared again as they are used.
+const KEPT_STATEMENTS: usize = 4096;
+
+impl Statements {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<Prepared>>> {
+        self.kept.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn key(session: &Session, sql: &str) -> (String, String) {
+        (session.user.name.clone(), sql.to_string())
+    }
+
+    /// `sql` prepared in `session`: kept for its user from before (`true`), or
+    /// prepared now and kept.
+    async fn prepared(
+        &self,
+        session: &Session,
+        sql: &str,
+    ) -> Result<(Arc<Prepared>, bool), SqlError> {
+        if let Some(prepared) = self.lock().get(&Self::key(session, sql)) {
+            return Ok((prepared.clone(), true));
+        }
+        let prepared = Arc::new(
+            session
+                .prepare(sql, Accept::Queries)
+                .await?
+                .ok_or_else(|| SqlError::syntax("a page's query is empty"))?,
+        );
+        let mut kept = self.lock();
+        if kept.len() >= KEPT_STATEMENTS {
+            kept.clear();
+        }
+        kept.insert(Self::key(session, sql), prepared.clone());
+        Ok((prepared, false))
+    }
+
+    fn forget(&self, session: &Session, sql: &str) {
+        self.lock().remove(&Self::key(session, sql));
+    }
+}
+
+/// Runs `sql` (one query, `$1…` bound to `params`) in `session`, prepared once for
+/// its user ([`Statements`]). The audit log records each run as any client's
+/// statement.
+pub async fn run(
+    session: &Session,
+    statements: &Statements,
+    sql: &str,
+    params: &[Param],
+) -> Result<Table, SqlError> {
+    let (prepared, kept) = statements.prepared(session, sql).await?;
+    match run_prepared(session, &prepared, params).await {
+        // Planned again, its columns changed (a policy withdrew one): prepared anew,
+        // as a driver does when PostgreSQL says so.
+        Err(e) if kept && e.message == CHANGED_RESULT => {
+            statements.forget(session, sql);
+            let (prepared, _) = statements.prepared(session, sql).await?;
+            run_prepared(session, &prepared, params).await
+        }
+        answer => answer,
+    }
+}
+
+async fn run_prepared(
+    session: &Session,
+    prepared: &Prepared,
+    params: &[Param],
+) -> Result<Table, SqlError> {
     let values: Vec<ScalarValue> = params
         .iter()
         .map(|p| match p {
@@ -97,7 +184,7 @@ pub async fn run(session: &Session, sql: &str, params: &[Param]) -> Result<Table
         })
         .collect();
     let outcome = session
-        .run_prepared(&prepared, Transaction::Idle, |types| {
+        .run_prepared(prepared, Transaction::Idle, |types| {
             if types.len() != values.len() {
                 return Err(SqlError::new(
                     code::PROTOCOL_VIOLATION,

@@ -34,7 +34,7 @@ pub async fn render(request: &Request<'_>, target: &Target) -> Result<Rendered, 
 /// Runs one of a page's queries.
 async fn run(request: &Request<'_>, sql: &str, params: &[&str]) -> Result<Table, SqlError> {
     let params: Vec<Param> = params.iter().map(|p| Param::Text(p.to_string())).collect();
-    query::run(request.session, sql, &params).await
+    query::run(request.session, &request.portal.statements, sql, &params).await
 }
 
 /// A name as a quoted SQL identifier.
